@@ -1,0 +1,142 @@
+//! What the diff finds, and the JSON report contract built from it.
+//!
+//! These types *are* the `--output json` format (see the README, "Audit
+//! report"). Changing a field name is a breaking change: bump
+//! [`REPORT_VERSION`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Version of the JSON report format.
+pub const REPORT_VERSION: u32 = 1;
+
+/// A whole audit run: one entry per cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Format version, [`REPORT_VERSION`].
+    pub version: u32,
+    /// Clusters in the order they were given.
+    pub clusters: Vec<ClusterReport>,
+}
+
+impl Report {
+    /// Whether any cluster has a finding.
+    pub fn has_drift(&self) -> bool {
+        self.clusters.iter().any(|c| !c.findings.is_empty())
+    }
+
+    /// Whether any cluster failed to audit.
+    pub fn has_errors(&self) -> bool {
+        self.clusters.iter().any(|c| !c.errors.is_empty())
+    }
+}
+
+/// The audit of one cluster.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ClusterReport {
+    /// Cluster name.
+    pub cluster: String,
+    /// Git revision audited, Flux style: `main@sha1:<hex>` (or `sha1:<hex>`).
+    pub revision: Option<String>,
+    /// Findings, sorted by class, kind, namespace, name.
+    pub findings: Vec<Finding>,
+    /// Errors that stopped (part of) this cluster's audit.
+    pub errors: Vec<String>,
+    /// Things the reader should know that are not drift (e.g. HelmReleases
+    /// compared as objects, charts not rendered).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// The class of a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingClass {
+    /// A field Git sets has another value live.
+    Modified,
+    /// A desired object does not exist live.
+    Missing,
+    /// A live object in a governed namespace that nothing in Git accounts for.
+    Unmanaged,
+    /// A Flux object whose `Ready` condition is not `True`.
+    FluxUnhealthy,
+    /// A Flux object with `spec.suspend: true`.
+    FluxSuspended,
+    /// A Flux object whose applied revision is behind the audited commit.
+    FluxStale,
+}
+
+impl FindingClass {
+    /// The spelling in reports (`modified`, `flux-unhealthy`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingClass::Modified => "modified",
+            FindingClass::Missing => "missing",
+            FindingClass::Unmanaged => "unmanaged",
+            FindingClass::FluxUnhealthy => "flux-unhealthy",
+            FindingClass::FluxSuspended => "flux-suspended",
+            FindingClass::FluxStale => "flux-stale",
+        }
+    }
+}
+
+/// One finding about one object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// What kind of difference.
+    pub class: FindingClass,
+    /// API version of the object (desired side where there is one).
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace; `null` for cluster-scoped objects.
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Flux Kustomization that owns the object, `namespace/name`; `null` for unmanaged objects.
+    pub kustomization: Option<String>,
+    /// Changed fields (`modified` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<FieldChange>,
+    /// Field manager that created the object (`unmanaged` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
+    /// The failing condition (`flux-unhealthy`), or the revisions (`flux-stale`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Condition>,
+}
+
+/// One changed field of a `modified` finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// RFC 6901 JSON pointer into the live object (list indices are live indices).
+    pub path: String,
+    /// The same field with list items named, e.g. `spec.template.spec.containers[name=kured].image`.
+    pub field: String,
+    /// Value Git sets; `"***"` for secret data; `null` if Git removes an item.
+    pub desired: Option<Value>,
+    /// Live value; `"***"` for secret data; `null` if absent live.
+    pub live: Option<Value>,
+    /// Field manager that owns the live value (who changed it).
+    pub manager: Option<String>,
+    /// When that manager last wrote it (RFC 3339).
+    pub time: Option<String>,
+    /// `true` when the values are secret and masked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sensitive: bool,
+}
+
+/// A status condition, as reported for Flux objects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    /// Condition type, e.g. `Ready`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// Machine-readable reason.
+    pub reason: Option<String>,
+    /// Human-readable message.
+    pub message: Option<String>,
+}

@@ -1,0 +1,12 @@
+//! The flotilla drift auditor.
+//!
+//! Data flows one way: repo → [`desired`]; cluster → [`live`];
+//! (desired, live) → [`diff`] → [`findings`] → [`report`].
+
+pub mod desired;
+pub mod diff;
+pub mod findings;
+pub mod live;
+pub mod object;
+pub mod report;
+pub mod secret;

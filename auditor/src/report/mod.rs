@@ -1,0 +1,1 @@
+//! Printers: each takes a [`crate::findings::Report`] and a writer.
