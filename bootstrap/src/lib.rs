@@ -5,6 +5,7 @@
 //! applies the plan atomically. Only files that carry the generated-file
 //! [`header`] are ever rewritten or deleted.
 
+pub mod header;
 pub mod tree;
 
 pub use tree::Tree;
