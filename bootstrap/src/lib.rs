@@ -5,7 +5,14 @@
 //! applies the plan atomically. Only files that carry the generated-file
 //! [`header`] are ever rewritten or deleted.
 
+pub mod error;
 pub mod header;
+pub mod plan;
 pub mod tree;
+pub mod watch;
+pub mod write;
 
+pub use error::{Error, Result};
+pub use plan::{Plan, plan};
 pub use tree::Tree;
+pub use write::{Summary, apply};

@@ -1,0 +1,503 @@
+//! Tree vs disk: what applying a rendered [`Tree`] would change.
+//!
+//! The plan is the single place where ownership is decided. A path is ours
+//! only if the file there carries the generated-file [`header`]: such files
+//! may be updated, or deleted once the fleet no longer generates them.
+//! A file without the header that sits where the tree wants to write is a
+//! conflict, and [`crate::write::apply`] refuses to write anything at all
+//! while there is one. Hand-written files elsewhere are never touched.
+//!
+//! Planning reads every generated file, so on a no-change re-run of a large
+//! fleet it is all the work there is; it compares bytes into a reused buffer
+//! and spreads the reads over a few threads.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::header;
+use crate::tree::Tree;
+
+/// Top-level directories flotilla manages even when the current tree has no
+/// file in them, so that the generated files of a removed cluster (or a
+/// whole removed component) are still found and deleted.
+pub const MANAGED_DIRS: &[&str] = &["clusters", "infrastructure"];
+
+/// Below this many files, threads cost more than they save.
+const PARALLEL_THRESHOLD: usize = 512;
+
+/// What applying a tree to a directory would do, path by path. Paths are
+/// `/`-separated, relative to the output root, each list sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Generated paths with nothing on disk yet.
+    pub create: Vec<String>,
+    /// Generated files on disk whose bytes differ from the tree.
+    pub update: Vec<String>,
+    /// Files carrying the header, in a managed directory, that the tree no
+    /// longer has.
+    pub delete: Vec<String>,
+    /// Generated files already identical to the tree.
+    pub unchanged: Vec<String>,
+    /// Paths the tree wants that a hand-written file (or a directory or
+    /// symlink) occupies. Any conflict blocks the whole apply.
+    pub conflicts: Vec<String>,
+}
+
+/// One change of a [`Plan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    /// Write a new file.
+    Create,
+    /// Rewrite a generated file.
+    Update,
+    /// Remove a generated file.
+    Delete,
+}
+
+impl Action {
+    /// Lower-case verb, as printed by `--dry-run` and `--check`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+impl Plan {
+    /// Whether applying would change nothing and nothing blocks it.
+    pub fn is_up_to_date(&self) -> bool {
+        !self.has_changes() && self.conflicts.is_empty()
+    }
+
+    /// Whether any file would be created, updated or deleted.
+    pub fn has_changes(&self) -> bool {
+        !(self.create.is_empty() && self.update.is_empty() && self.delete.is_empty())
+    }
+
+    /// Every change, sorted by path.
+    pub fn changes(&self) -> Vec<(&str, Action)> {
+        let mut all: Vec<(&str, Action)> =
+            Vec::with_capacity(self.create.len() + self.update.len() + self.delete.len());
+        for (paths, action) in [
+            (&self.create, Action::Create),
+            (&self.update, Action::Update),
+            (&self.delete, Action::Delete),
+        ] {
+            all.extend(paths.iter().map(|p| (p.as_str(), action)));
+        }
+        all.sort_unstable();
+        all
+    }
+
+    /// Names of the clusters with a changed file under `clusters/<name>/`,
+    /// sorted and deduplicated (for commit messages).
+    pub fn changed_clusters(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .changes()
+            .into_iter()
+            .filter_map(|(path, _)| cluster_of(path))
+            .collect();
+        names.dedup();
+        names
+    }
+}
+
+/// The cluster a path belongs to, if it is under `clusters/<name>/`.
+fn cluster_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("clusters/")?;
+    rest.split_once('/').map(|(name, _)| name)
+}
+
+/// Compare `tree` with the files under `root` (which need not exist).
+///
+/// Reads only what it must: the directories flotilla manages, every file the
+/// tree has, and the first bytes of files it may delete.
+pub fn plan(tree: &Tree, root: &Path) -> Result<Plan> {
+    check_tree_paths(tree)?;
+    let disk = list_disk(tree, root)?;
+    let work = match_tree_with_disk(tree, &disk);
+    let outcomes = inspect_in_parallel(&work, root)?;
+    Ok(collect_plan(work, outcomes))
+}
+
+/// Reject absolute paths, `..`, empty components: a tree is data from the
+/// renderer, and one bad key must not write outside the repository.
+fn check_tree_paths(tree: &Tree) -> Result<()> {
+    for (path, _) in tree.iter() {
+        let bad = path.is_empty()
+            || path.starts_with('/')
+            || path.contains('\\')
+            || path
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..");
+        if bad {
+            return Err(Error::TreePath {
+                path: path.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What occupies a path on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Other,
+}
+
+/// Every file, symlink and directory under the managed directories, plus
+/// the tree's top-level files, sorted by path.
+fn list_disk(tree: &Tree, root: &Path) -> Result<Vec<(String, Kind)>> {
+    let mut found = Vec::with_capacity(tree.len() + 64);
+    for dir in managed_dirs(tree) {
+        let path = root.join(dir);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => walk(&path, dir.to_owned(), &mut found)?,
+            Ok(_) => found.push((dir.to_owned(), Kind::Other)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Read { path, source }),
+        }
+    }
+    for (path, _) in tree.iter().filter(|(p, _)| !p.contains('/')) {
+        let full = root.join(path);
+        match fs::symlink_metadata(&full) {
+            Ok(meta) => found.push((path.to_owned(), kind_of(meta.file_type()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Read { path: full, source }),
+        }
+    }
+    found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(found)
+}
+
+/// [`MANAGED_DIRS`] plus the first component of every nested tree path.
+fn managed_dirs(tree: &Tree) -> Vec<&str> {
+    let mut dirs: Vec<&str> = MANAGED_DIRS.to_vec();
+    let mut last = "";
+    for (path, _) in tree.iter() {
+        if let Some((top, _)) = path.split_once('/')
+            && top != last
+        {
+            dirs.push(top);
+            last = top;
+        }
+    }
+    dirs.sort_unstable();
+    dirs.dedup();
+    dirs
+}
+
+fn kind_of(file_type: fs::FileType) -> Kind {
+    if file_type.is_file() {
+        Kind::File
+    } else {
+        Kind::Other
+    }
+}
+
+/// Depth-first listing of `dir` (relative name `rel`). Directories are
+/// recorded too so a tree path occupied by a directory is seen; symlinks
+/// are recorded but never followed.
+fn walk(dir: &Path, rel: String, found: &mut Vec<(String, Kind)>) -> Result<()> {
+    let list_error = |source| Error::ListDir {
+        path: dir.to_owned(),
+        source,
+    };
+    for entry in fs::read_dir(dir).map_err(list_error)? {
+        let entry = entry.map_err(list_error)?;
+        let file_type = entry.file_type().map_err(list_error)?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            // Not a name flotilla could have generated.
+            continue;
+        };
+        let child = format!("{rel}/{name}");
+        if file_type.is_dir() {
+            found.push((child.clone(), Kind::Other));
+            walk(&entry.path(), child, found)?;
+        } else {
+            found.push((child, kind_of(file_type)));
+        }
+    }
+    Ok(())
+}
+
+/// A path that needs a look at its bytes, or is decided already.
+#[derive(Debug)]
+enum Work<'t> {
+    /// Nothing on disk.
+    Create(&'t str),
+    /// Something other than a regular file where the tree wants one.
+    Occupied(&'t str),
+    /// A file on disk the tree also has: compare.
+    Compare(&'t str, &'t str),
+    /// A file on disk the tree does not have: ours to delete if generated.
+    Orphan(String),
+}
+
+/// Merge-join the sorted tree with the sorted disk listing.
+fn match_tree_with_disk<'t>(tree: &'t Tree, disk: &[(String, Kind)]) -> Vec<Work<'t>> {
+    let mut work = Vec::with_capacity(tree.len().max(disk.len()));
+    let mut files = tree.iter().peekable();
+    let mut found = disk.iter().peekable();
+    loop {
+        match (files.peek(), found.peek()) {
+            (None, None) => break,
+            (Some(&(path, contents)), Some((on_disk, kind))) => match path.cmp(on_disk.as_str()) {
+                std::cmp::Ordering::Less => {
+                    work.push(Work::Create(path));
+                    files.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    push_orphan(&mut work, on_disk, *kind);
+                    found.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    work.push(match kind {
+                        Kind::File => Work::Compare(path, contents),
+                        Kind::Other => Work::Occupied(path),
+                    });
+                    files.next();
+                    found.next();
+                }
+            },
+            (Some(&(path, _)), None) => {
+                work.push(Work::Create(path));
+                files.next();
+            }
+            (None, Some((on_disk, kind))) => {
+                push_orphan(&mut work, on_disk, *kind);
+                found.next();
+            }
+        }
+    }
+    work
+}
+
+fn push_orphan(work: &mut Vec<Work<'_>>, path: &str, kind: Kind) {
+    if kind == Kind::File {
+        work.push(Work::Orphan(path.to_owned()));
+    }
+}
+
+/// What the bytes on disk said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Create,
+    Unchanged,
+    Update,
+    Conflict,
+    Delete,
+    Keep,
+}
+
+/// Inspect every work item, split across threads when there are many.
+fn inspect_in_parallel(work: &[Work<'_>], root: &Path) -> Result<Vec<Outcome>> {
+    let threads = worker_count(work.len());
+    if threads == 1 {
+        return inspect_all(work, root);
+    }
+    let chunk = work.len().div_ceil(threads);
+    let results: Vec<Result<Vec<Outcome>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || inspect_all(part, root)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("plan worker panicked"))
+            .collect()
+    });
+    let mut outcomes = Vec::with_capacity(work.len());
+    for part in results {
+        outcomes.extend(part?);
+    }
+    Ok(outcomes)
+}
+
+/// How many threads to use for `items` independent file operations: up to
+/// the machine's parallelism, at most 4 (more only contends on the disk).
+pub(crate) fn worker_count(items: usize) -> usize {
+    if items < PARALLEL_THRESHOLD {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+}
+
+/// Inspect `work` in order on this thread, reusing one read buffer.
+fn inspect_all(work: &[Work<'_>], root: &Path) -> Result<Vec<Outcome>> {
+    let mut buffer = Vec::new();
+    work.iter()
+        .map(|item| inspect(item, root, &mut buffer))
+        .collect()
+}
+
+fn inspect(item: &Work<'_>, root: &Path, buffer: &mut Vec<u8>) -> Result<Outcome> {
+    match item {
+        Work::Create(_) => Ok(Outcome::Create),
+        Work::Occupied(_) => Ok(Outcome::Conflict),
+        Work::Compare(path, contents) => compare_file(&root.join(path), contents, buffer),
+        Work::Orphan(path) => {
+            let full = root.join(path);
+            match read_header(&full, buffer) {
+                Ok(true) => Ok(Outcome::Delete),
+                Ok(false) => Ok(Outcome::Keep),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Outcome::Keep),
+                Err(source) => Err(Error::Read { path: full, source }),
+            }
+        }
+    }
+}
+
+/// Unchanged if the bytes match, else ours (update) or not (conflict).
+fn compare_file(path: &Path, contents: &str, buffer: &mut Vec<u8>) -> Result<Outcome> {
+    buffer.clear();
+    let read = File::open(path).and_then(|mut f| f.read_to_end(buffer));
+    match read {
+        Ok(_) if buffer.as_slice() == contents.as_bytes() => Ok(Outcome::Unchanged),
+        Ok(_) if header::is_generated_bytes(buffer) => Ok(Outcome::Update),
+        Ok(_) => Ok(Outcome::Conflict),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Outcome::Create),
+        Err(source) => Err(Error::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Whether the file at `path` starts with the generated-file header;
+/// reads only the header window.
+pub(crate) fn read_header(path: &Path, buffer: &mut Vec<u8>) -> io::Result<bool> {
+    buffer.clear();
+    File::open(path)?
+        .take(header::header_len() as u64)
+        .read_to_end(buffer)?;
+    Ok(header::is_generated_bytes(buffer))
+}
+
+fn collect_plan(work: Vec<Work<'_>>, outcomes: Vec<Outcome>) -> Plan {
+    let mut plan = Plan::default();
+    for (item, outcome) in work.into_iter().zip(outcomes) {
+        let path = match item {
+            Work::Create(p) | Work::Occupied(p) | Work::Compare(p, _) => p.to_owned(),
+            Work::Orphan(p) => p,
+        };
+        match outcome {
+            Outcome::Create => plan.create.push(path),
+            Outcome::Unchanged => plan.unchanged.push(path),
+            Outcome::Update => plan.update.push(path),
+            Outcome::Conflict => plan.conflicts.push(path),
+            Outcome::Delete => plan.delete.push(path),
+            Outcome::Keep => {}
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::stamp;
+
+    fn tree(files: &[(&str, &str)]) -> Tree {
+        let mut t = Tree::new();
+        for (p, body) in files {
+            t.insert(*p, stamp(p, body));
+        }
+        t
+    }
+
+    fn put(root: &Path, rel: &str, contents: &str) {
+        let path = root.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, contents).unwrap();
+    }
+
+    #[test]
+    fn empty_disk_plans_every_file_as_create() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = tree(&[("clusters/a/k.yaml", "a: 1\n"), ("README.md", "# x\n")]);
+        let plan = plan(&t, &dir.path().join("missing")).unwrap();
+        assert_eq!(plan.create, ["README.md", "clusters/a/k.yaml"]);
+        assert!(plan.update.is_empty() && plan.delete.is_empty() && plan.conflicts.is_empty());
+    }
+
+    #[test]
+    fn classifies_unchanged_update_delete_conflict_and_keeps_hand_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let t = tree(&[
+            ("clusters/a/same.yaml", "a: 1\n"),
+            ("clusters/a/changed.yaml", "a: 2\n"),
+            ("clusters/a/taken.yaml", "a: 3\n"),
+        ]);
+        put(root, "clusters/a/same.yaml", &stamp("x.yaml", "a: 1\n"));
+        put(
+            root,
+            "clusters/a/changed.yaml",
+            &stamp("x.yaml", "a: old\n"),
+        );
+        put(root, "clusters/a/taken.yaml", "hand: written\n");
+        put(root, "clusters/gone/old.yaml", &stamp("x.yaml", "b: 1\n"));
+        put(root, "clusters/a/notes.yaml", "mine: true\n");
+        put(root, "apps/copied.yaml", &stamp("x.yaml", "not: managed\n"));
+
+        let plan = plan(&t, root).unwrap();
+        assert_eq!(plan.unchanged, ["clusters/a/same.yaml"]);
+        assert_eq!(plan.update, ["clusters/a/changed.yaml"]);
+        assert_eq!(plan.conflicts, ["clusters/a/taken.yaml"]);
+        assert_eq!(plan.delete, ["clusters/gone/old.yaml"]);
+        assert!(plan.create.is_empty());
+        assert_eq!(plan.changed_clusters(), ["a", "gone"]);
+    }
+
+    #[test]
+    fn directory_where_a_file_belongs_is_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("clusters/a/k.yaml")).unwrap();
+        let plan = plan(&tree(&[("clusters/a/k.yaml", "a: 1\n")]), dir.path()).unwrap();
+        assert_eq!(plan.conflicts, ["clusters/a/k.yaml"]);
+    }
+
+    #[test]
+    fn escaping_tree_paths_are_rejected() {
+        for bad in ["../x.yaml", "/etc/x.yaml", "clusters//x.yaml", "a/./b.yaml"] {
+            let mut t = Tree::new();
+            t.insert(bad, "x");
+            let err = plan(&t, Path::new("/nonexistent")).unwrap_err();
+            assert!(
+                matches!(err, Error::TreePath { ref path } if path == bad),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn many_files_plan_the_same_in_parallel() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = Tree::new();
+        for i in 0..(PARALLEL_THRESHOLD * 2) {
+            let p = format!("clusters/c{:04}/f.yaml", i);
+            let body = stamp(&p, &format!("i: {i}\n"));
+            if i % 3 == 0 {
+                put(dir.path(), &p, &body);
+            } else if i % 3 == 1 {
+                put(dir.path(), &p, &stamp(&p, "stale: true\n"));
+            }
+            t.insert(p, body);
+        }
+        let plan = plan(&t, dir.path()).unwrap();
+        let n = PARALLEL_THRESHOLD * 2;
+        assert_eq!(plan.unchanged.len(), n.div_ceil(3));
+        assert_eq!(plan.update.len(), (n + 1) / 3);
+        assert_eq!(plan.create.len(), n / 3);
+        assert!(plan.create.is_sorted() && plan.update.is_sorted());
+    }
+}
