@@ -1,0 +1,270 @@
+//! Loading real spec text and folders: precedence, folder form, the bundled
+//! example fleet.
+
+use std::fs;
+use std::path::Path;
+
+use flotilla_fleet::{
+    ClusterKind, KeyVaultIdentity, LoadBalancer, PodSecurityLevel, PolicyEngine, PolicyMode, load,
+    load_str,
+};
+
+/// The smallest valid fleet: everything the built-in defaults cannot know.
+const MINIMAL: &str = r#"
+defaults:
+  git: { url: "ssh://git@github.com/contoso/fleet-gitops" }
+  images: { registry: acraksbaseline01.azurecr.io }
+  ingress: { domain: aks-ingress.contoso.com }
+  secrets:
+    keyvaultName: kv-aks-eus2-01
+    tenantId: 6f1c2a7e-3b4d-4c5e-9f80-1a2b3c4d5e6f
+    workloadIdentityClientId: 0e9d8c7b-6a5f-4e3d-8c2b-1a0f9e8d7c6b
+clusters:
+  - { name: aks-eus2-01, kind: aks, environment: production, region: eastus2 }
+"#;
+
+#[test]
+fn built_in_defaults_follow_the_aks_baseline() {
+    let fleet = load_str("minimal.yaml", MINIMAL).expect("minimal fleet loads");
+    let c = &fleet.clusters[0];
+    assert_eq!(c.kind, ClusterKind::Aks);
+    assert_eq!(c.location, "eastus2");
+    assert_eq!(c.source.path, "./clusters/aks-eus2-01");
+    assert_eq!(c.source.branch, "main");
+    assert_eq!(c.source.interval, "1m");
+    assert_eq!(c.source.kustomization_interval, "10m");
+    assert_eq!(c.source.secret_ref, None);
+    let names: Vec<&str> = c.namespaces.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["a0008", "cluster-baseline-settings"]);
+    assert_eq!(c.namespaces[0].pod_security, PodSecurityLevel::Restricted);
+    assert_eq!(c.namespaces[0].quota["requests.cpu"], "2");
+    assert!(c.namespaces[0].receives_ingress);
+    assert_eq!(c.ingress.namespace, "a0008");
+    assert_eq!(c.ingress.replicas, 2);
+    assert_eq!(c.ingress.upstream_cidrs, ["10.240.5.0/24"]);
+    assert_eq!(
+        c.ingress.load_balancer,
+        LoadBalancer::AzureInternal {
+            ip: None,
+            subnet: "snet-clusteringressservices".into()
+        }
+    );
+    assert_eq!(c.ingress.tls.min_version, "VersionTLS12");
+    assert!(c.ingress.tls.sni_strict);
+    assert_eq!(c.secrets.certificates[0].alias, "tls.crt");
+    assert_eq!(c.kured.reboot_days, ["mon", "tue", "wed", "thu", "fri"]);
+    assert_eq!(
+        (c.kured.start_time.as_str(), c.kured.end_time.as_str()),
+        ("21:00", "05:00")
+    );
+    assert_eq!(c.policies.mode, PolicyMode::Audit);
+    assert_eq!(c.policies.engine, PolicyEngine::AzurePolicy);
+    assert_eq!(
+        c.policies.allowed_registries,
+        ["acraksbaseline01.azurecr.io"]
+    );
+    assert_eq!(
+        c.images.traefik.reference(&c.images.registry),
+        format!(
+            "acraksbaseline01.azurecr.io/traefik:{}",
+            flotilla_fleet::TRAEFIK_TAG
+        )
+    );
+    assert_eq!(c.images.kured.repository, "kubereboot/kured");
+}
+
+/// One value set at every layer: each layer beats the one below, and a
+/// sibling value set only below survives (maps merge key by key).
+#[test]
+fn cluster_beats_environment_beats_kind_beats_defaults() {
+    let spec = r#"
+defaults:
+  git: { url: "ssh://git@github.com/contoso/fleet-gitops" }
+  images: { registry: acraksbaseline01.azurecr.io }
+  ingress:
+    domain: aks-ingress.contoso.com
+    replicas: 4
+    nodeSelector: { agentpool: fromdefaults, tier: fromdefaults }
+  kured: { startTime: "20:00", endTime: "04:00", period: 2h }
+  secrets:
+    keyvaultName: kv-aks-eus2-01
+    tenantId: 6f1c2a7e-3b4d-4c5e-9f80-1a2b3c4d5e6f
+    workloadIdentityClientId: 0e9d8c7b-6a5f-4e3d-8c2b-1a0f9e8d7c6b
+kinds:
+  aks:
+    ingress: { replicas: 5, nodeSelector: { agentpool: fromkind } }
+    kured: { startTime: "22:00", endTime: "03:00" }
+environments:
+  production:
+    ingress: { replicas: 6 }
+    kured: { startTime: "23:00" }
+    policies: { mode: deny }
+  staging: {}
+clusters:
+  - name: aks-prod-01
+    kind: aks
+    environment: production
+    region: eastus2
+    ingress: { replicas: 7 }
+  - name: aks-prod-02
+    kind: aks
+    environment: production
+    region: eastus2
+  - name: aks-stg-01
+    kind: aks
+    environment: staging
+    region: eastus2
+"#;
+    let fleet = load_str("layers.yaml", spec).expect("layered fleet loads");
+    let prod1 = fleet.cluster("aks-prod-01").expect("prod-01");
+    let prod2 = fleet.cluster("aks-prod-02").expect("prod-02");
+    let stg = fleet.cluster("aks-stg-01").expect("stg-01");
+    assert_eq!(prod1.ingress.replicas, 7, "cluster beats environment");
+    assert_eq!(prod2.ingress.replicas, 6, "environment beats kind");
+    assert_eq!(stg.ingress.replicas, 5, "kind beats defaults");
+    assert_eq!(stg.kured.start_time, "22:00");
+    assert_eq!(prod2.kured.start_time, "23:00");
+    assert_eq!(
+        prod2.kured.end_time, "03:00",
+        "environment kept the kind's endTime"
+    );
+    assert_eq!(
+        prod2.kured.period, "2h",
+        "defaults survive where nobody overrides"
+    );
+    assert_eq!(
+        prod2.kured.time_zone, "UTC",
+        "built-in default at the bottom"
+    );
+    assert_eq!(prod2.policies.mode, PolicyMode::Deny);
+    assert_eq!(stg.policies.mode, PolicyMode::Audit);
+    assert_eq!(prod1.ingress.node_selector["agentpool"], "fromkind");
+    assert_eq!(prod1.ingress.node_selector["tier"], "fromdefaults");
+    assert_eq!(
+        prod1.ingress.node_selector["kubernetes.io/os"], "linux",
+        "maps merge key by key down to the built-in defaults"
+    );
+    let names: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["aks-prod-01", "aks-prod-02", "aks-stg-01"],
+        "sorted by name"
+    );
+}
+
+/// Lists replace: a cluster that sets `namespaces` gets exactly its list.
+#[test]
+fn lists_replace_instead_of_merging() {
+    let spec = MINIMAL.replace(
+        "region: eastus2 }",
+        "region: eastus2, namespaces: [{ name: a0008, receivesIngress: true }], kured: { rebootDays: [sat] } }",
+    );
+    let fleet = load_str("lists.yaml", &spec).expect("loads");
+    let c = &fleet.clusters[0];
+    assert_eq!(c.namespaces.len(), 1);
+    assert_eq!(c.namespaces[0].pod_security, PodSecurityLevel::Restricted);
+    assert!(c.namespaces[0].quota.is_empty(), "no quota unless written");
+    assert_eq!(c.kured.reboot_days, ["sat"]);
+}
+
+#[test]
+fn the_example_fleet_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fleet.yaml");
+    let fleet = load(&path).unwrap_or_else(|e| panic!("examples/fleet.yaml:\n{e}"));
+    let names: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["aks-eus2-prod-01", "aks-eus2-stg-01", "aksh-store-042"]
+    );
+
+    let prod = fleet.cluster("aks-eus2-prod-01").expect("prod");
+    assert_eq!(prod.policies.mode, PolicyMode::Deny);
+    assert_eq!(prod.ingress.replicas, 3);
+    assert_eq!(prod.source.secret_ref.as_deref(), Some("flux-system"));
+
+    let stg = fleet.cluster("aks-eus2-stg-01").expect("staging");
+    assert_eq!(stg.policies.mode, PolicyMode::Audit);
+    assert_eq!(stg.ingress.replicas, 2);
+    assert_eq!(stg.namespaces.len(), 3);
+
+    let store = fleet.cluster("aksh-store-042").expect("store");
+    assert_eq!(store.kind, ClusterKind::AksHybrid);
+    assert_eq!(store.location, "store-042");
+    assert_eq!(store.ingress.replicas, 1);
+    assert_eq!(store.policies.mode, PolicyMode::Deny);
+    assert_eq!(store.kured.time_zone, "America/Chicago");
+    assert!(matches!(
+        &store.ingress.load_balancer,
+        LoadBalancer::Hybrid { pool: Some(p), ip: Some(_) } if p == "store-ingress"
+    ));
+    assert!(matches!(
+        &store.secrets.identity,
+        KeyVaultIdentity::ServicePrincipal { secret_name } if secret_name == "secrets-store-creds"
+    ));
+}
+
+/// A folder is read in name order; clusters and environments add up.
+#[test]
+fn a_folder_of_files_is_one_fleet() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (defaults, clusters) = MINIMAL.split_once("clusters:").expect("two parts");
+    fs::write(dir.path().join("00-defaults.yaml"), defaults).expect("write");
+    fs::write(
+        dir.path().join("10-prod.yml"),
+        format!("environments: {{ production: {{}} }}\nclusters:{clusters}"),
+    )
+    .expect("write");
+    fs::write(
+        dir.path().join("20-staging.yaml"),
+        "environments: { staging: {} }\nclusters:\n  - { name: aks-eus2-02, kind: aks, environment: staging, region: eastus2 }\n",
+    )
+    .expect("write");
+    fs::write(dir.path().join("README.md"), "not yaml: [").expect("write");
+    let fleet = load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = fleet.clusters.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["aks-eus2-01", "aks-eus2-02"]);
+    assert_eq!(fleet.clusters[1].environment, "staging");
+}
+
+/// Errors in a folder name the file they are in.
+#[test]
+fn folder_errors_name_their_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("a.yaml"), MINIMAL).expect("write");
+    fs::write(
+        dir.path().join("b.yaml"),
+        "defaults: { kured: { period: 1d } }\n",
+    )
+    .expect("write");
+    let err = load(dir.path()).expect_err("second defaults is an error");
+    let text = err.to_string();
+    let b = dir.path().join("b.yaml").display().to_string();
+    assert_eq!(err.len(), 1, "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "{b}:1:11: defaults: defaults is already defined at "
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_empty_folder_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = load(dir.path()).expect_err("nothing to load");
+    assert!(
+        err.to_string()
+            .ends_with("no *.yaml or *.yml files in this folder"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_an_error_naming_it() {
+    let err = load(Path::new("/nonexistent/fleet.yaml")).expect_err("no file");
+    assert!(
+        err.to_string()
+            .starts_with("/nonexistent/fleet.yaml: cannot read: "),
+        "{err}"
+    );
+}
