@@ -1,0 +1,177 @@
+//! One audit, end to end: render what Git declares, read what the cluster
+//! runs, diff, and package the result as a [`ClusterReport`].
+//!
+//! This is the only place the three halves meet, so the CLI, the service and
+//! the preview bot all audit the same way. A failing cluster never fails the
+//! run: its error lands in [`ClusterReport::errors`] and the others go on.
+
+use crate::desired::{self, Desired, RenderOptions};
+use crate::diff::{self, DiffOptions};
+use crate::findings::{ClusterReport, Report, REPORT_VERSION};
+use crate::live::{self, ClusterSource, Live, LiveSource, Scope, SnapshotSource};
+use crate::object::group_of;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Where a cluster's live state comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveTarget {
+    /// A recorded snapshot directory.
+    Snapshot(PathBuf),
+    /// An API server, by kubeconfig context (`None`: current context, or
+    /// in-cluster config when running in a Pod).
+    Cluster {
+        /// kubeconfig context.
+        context: Option<String>,
+        /// kubeconfig file (default: `$KUBECONFIG`, then `~/.kube/config`).
+        kubeconfig: Option<PathBuf>,
+    },
+}
+
+/// One cluster to audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Cluster name, as reported.
+    pub name: String,
+    /// Repository-relative Flux entry path, e.g. `clusters/aks-eastus2-01`.
+    pub entry: String,
+    /// Live state source.
+    pub live: LiveTarget,
+}
+
+impl Target {
+    /// The conventional entry path of a cluster: `clusters/<name>`.
+    pub fn default_entry(name: &str) -> String {
+        format!("clusters/{name}")
+    }
+}
+
+/// A checked-out repository at a known revision.
+#[derive(Debug, Clone)]
+pub struct Checkout {
+    /// Root of the working tree.
+    pub root: PathBuf,
+    /// Flux-style revision (`main@sha1:<hex>`), if known.
+    pub revision: Option<String>,
+}
+
+/// Audit several clusters concurrently against one checkout.
+pub async fn audit_all(
+    checkout: &Checkout,
+    targets: &[Target],
+    render: &RenderOptions,
+    diff_opts: &DiffOptions,
+) -> Report {
+    let runs = targets
+        .iter()
+        .map(|t| audit_target(checkout, t, render, diff_opts));
+    Report {
+        version: REPORT_VERSION,
+        clusters: futures::future::join_all(runs).await,
+    }
+}
+
+/// Audit one cluster; errors are reported in the result, never returned.
+pub async fn audit_target(
+    checkout: &Checkout,
+    target: &Target,
+    render: &RenderOptions,
+    diff_opts: &DiffOptions,
+) -> ClusterReport {
+    let _span = tracing::info_span!("audit", cluster = %target.name).entered();
+    let desired = match render_desired(checkout, &target.entry, render).await {
+        Ok(d) => d,
+        Err(e) => return failed(target, checkout, format!("render {}: {e}", target.entry)),
+    };
+    let scope = scope_for(&desired);
+    let live = match read_live(&target.live, &scope).await {
+        Ok(l) => l,
+        Err(e) => return failed(target, checkout, format!("read live state: {e}")),
+    };
+    report_for(&target.name, &desired, &live, diff_opts)
+}
+
+/// Render desired state off the async runtime: kustomize runs as processes.
+pub async fn render_desired(
+    checkout: &Checkout,
+    entry: &str,
+    render: &RenderOptions,
+) -> Result<Desired, desired::Error> {
+    let root = checkout.root.clone();
+    let entry = entry.to_owned();
+    let mut opts = render.clone();
+    opts.revision = checkout.revision.clone();
+    match tokio::task::spawn_blocking(move || desired::render(&root, &entry, &opts)).await {
+        Ok(result) => result,
+        // A panic in the renderer is a bug: let it surface as one.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// What live state an audit of `desired` needs: the kinds Git uses, Flux's
+/// kinds, and — when Git governs a namespace — every namespaced kind, so
+/// objects nobody declared can be found there.
+pub fn scope_for(desired: &Desired) -> Scope {
+    let kinds: BTreeSet<(String, String)> = desired
+        .objects
+        .iter()
+        .filter_map(|d| kind_of(&d.object))
+        .collect();
+    let governs_namespaces = kinds.contains(&(String::new(), "Namespace".to_owned()));
+    Scope::for_audit(kinds, governs_namespaces)
+}
+
+fn kind_of(obj: &Value) -> Option<(String, String)> {
+    let api_version = obj.get("apiVersion")?.as_str()?;
+    let kind = obj.get("kind")?.as_str()?;
+    Some((group_of(api_version).to_owned(), kind.to_owned()))
+}
+
+/// Read live state from a snapshot or an API server.
+pub async fn read_live(target: &LiveTarget, scope: &Scope) -> Result<Live, live::Error> {
+    match target {
+        LiveTarget::Snapshot(dir) => SnapshotSource { dir: dir.clone() }.read(scope).await,
+        LiveTarget::Cluster {
+            context,
+            kubeconfig,
+        } => {
+            let client = live::client_for(context.as_deref(), kubeconfig.as_deref()).await?;
+            ClusterSource::new(client).read(scope).await
+        }
+    }
+}
+
+/// Diff and package: the pure tail of an audit.
+pub fn report_for(cluster: &str, desired: &Desired, live: &Live, opts: &DiffOptions) -> ClusterReport {
+    let mut notes = desired.notes.clone();
+    for (group, kind) in &live.unserved {
+        notes.push(format!(
+            "{kind}{} is not served by the cluster (CRD missing?): its objects are reported missing",
+            if group.is_empty() { String::new() } else { format!(".{group}") }
+        ));
+    }
+    ClusterReport {
+        cluster: cluster.to_owned(),
+        revision: desired.revision.clone(),
+        findings: diff::diff(desired, live, opts),
+        errors: desired.errors.iter().map(|e| e.to_string()).collect(),
+        notes,
+    }
+}
+
+fn failed(target: &Target, checkout: &Checkout, error: String) -> ClusterReport {
+    tracing::warn!(cluster = %target.name, %error, "audit failed");
+    ClusterReport {
+        cluster: target.name.clone(),
+        revision: checkout.revision.clone(),
+        findings: Vec::new(),
+        errors: vec![error],
+        notes: Vec::new(),
+    }
+}
+
+/// Whether `path` looks like a snapshot directory (has List JSON files).
+pub fn is_snapshot_dir(path: &Path) -> bool {
+    path.join("objects").is_dir() || path.join("discovery").is_dir()
+}
