@@ -1,18 +1,34 @@
 //! Live state: what a cluster runs, read-only.
 //!
 //! Two sources give the same [`Live`]: the API server (discovery, then one
-//! paged LIST per resource type) and a recorded snapshot (`kubectl get -A -o
-//! json` List files). Secrets are sealed on read.
+//! paged LIST per resource type, see [`read_cluster`]) and a recorded snapshot
+//! (`kubectl get -A -o json` List files, see [`load_snapshot`]). Both
+//! implement [`LiveSource`], so the same diff runs on either. Secrets are
+//! sealed on read (see [`crate::secret`]).
+
+mod cluster;
+pub mod discovery;
+mod error;
+pub mod listmap;
+mod snapshot;
+mod source;
+
+pub use cluster::{ReadOptions, client_for, read_cluster, read_cluster_with};
+pub use discovery::{ApiType, Discovery};
+pub use error::{Error, Result};
+pub use snapshot::{RecordSummary, load_snapshot, load_snapshot_scoped, record_snapshot};
+pub use source::{ClusterSource, FLUX_GROUPS, LiveSource, NOISE_KINDS, Scope, SnapshotSource};
 
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Merge keys of lists of objects, by JSON path pattern.
 ///
 /// Key: a dotted path with `[]` for list items, from the object root, e.g.
-/// `spec.template.spec.containers` → `["name"]`. Filled from the API server's
-/// OpenAPI `x-kubernetes-list-map-keys` where available, with a built-in
-/// table as fallback.
+/// `spec.template.spec.containers` → `["name"]`,
+/// `spec.template.spec.containers[].env` → `["name"]`. Filled from the
+/// built-in table in [`listmap`] (see [`listmap::builtin`]); entries under
+/// `("*", "*")` apply to every kind. Look up with [`SchemaHints::keys_for`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SchemaHints {
     /// `(group, kind)` → list path → merge keys.
@@ -22,10 +38,20 @@ pub struct SchemaHints {
 /// Everything read from one cluster.
 #[derive(Debug, Clone, Default)]
 pub struct Live {
-    /// Live objects (Secrets sealed), each with `apiVersion` and `kind` set.
+    /// Live objects (Secrets sealed), each with `apiVersion` and `kind` set,
+    /// `managedFields` kept (blame needs them).
     pub objects: Vec<Value>,
-    /// List merge keys learnt from the server, if any.
+    /// List merge keys.
     pub hints: SchemaHints,
-    /// API requests made to read this (0 for snapshots).
+    /// HTTP requests made to read this, discovery included (0 for snapshots).
+    /// A LIST cut into N pages counts N.
     pub requests: u64,
+    /// Logical LISTs: one per resource type read (for snapshots, List files).
+    pub lists: u64,
+    /// `(group, kind)` of every type read, even when no object exists: a
+    /// desired object of a kind not read cannot be called missing.
+    pub listed: BTreeSet<(String, String)>,
+    /// `(group, kind)` the scope named that the server does not serve (CRD
+    /// not installed): every desired object of such a kind is missing.
+    pub unserved: Vec<(String, String)>,
 }

@@ -1,0 +1,396 @@
+//! Reading a live API server: discovery, then ONE cluster-wide paged LIST per
+//! resource type (never a GET per object), read-only (GET only, so a
+//! ClusterRole with get/list/watch suffices), every request counted.
+
+use super::discovery::{
+    ApiType, ApiVersionsDoc, Discovery, GroupListDoc, ResourceListDoc, group_version_path,
+};
+use super::{Error, Live, Result, Scope, listmap};
+use crate::secret::seal_secret;
+use futures::{StreamExt, TryStreamExt, stream};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How a cluster is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Items per LIST page (`limit`); a type with more objects takes several
+    /// requests, each counted. The API server default cap is 500 per page
+    /// being cheap for etcd; larger pages cost the server memory.
+    pub page_size: u32,
+    /// LISTs in flight at once. Eight keeps a large cluster's read short
+    /// without looking like a flood to API priority and fairness.
+    pub concurrency: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> ReadOptions {
+        ReadOptions {
+            page_size: 500,
+            concurrency: 8,
+        }
+    }
+}
+
+/// A client for `--context` / `--kubeconfig`: an explicit kubeconfig file
+/// (with its current or the given context), the default kubeconfig with the
+/// given context, or, with neither, kube-rs inference (in-cluster service
+/// account first, then the default kubeconfig).
+pub async fn client_for(context: Option<&str>, kubeconfig: Option<&Path>) -> Result<kube::Client> {
+    let options = KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..KubeConfigOptions::default()
+    };
+    let kubeconfig_error = |source| Error::Kubeconfig {
+        path: kubeconfig.map(Path::to_path_buf),
+        context: context.map(str::to_owned),
+        source,
+    };
+    let config = match (kubeconfig, context) {
+        (Some(path), _) => {
+            let file = Kubeconfig::read_from(path).map_err(kubeconfig_error)?;
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(kubeconfig_error)?
+        }
+        (None, Some(_)) => kube::Config::from_kubeconfig(&options)
+            .await
+            .map_err(kubeconfig_error)?,
+        (None, None) => kube::Config::infer().await.map_err(Error::InferConfig)?,
+    };
+    kube::Client::try_from(config).map_err(Error::Client)
+}
+
+/// Read the kinds `scope` admits with default [`ReadOptions`].
+pub async fn read_cluster(client: kube::Client, scope: &Scope) -> Result<Live> {
+    read_cluster_with(client, scope, &ReadOptions::default()).await
+}
+
+/// Read the kinds `scope` admits: discovery (`/api`, `/apis`, then the
+/// preferred version of each needed group), then one paged LIST per type,
+/// `options.concurrency` at a time. Secrets are sealed as each page arrives.
+pub async fn read_cluster_with(
+    client: kube::Client,
+    scope: &Scope,
+    options: &ReadOptions,
+) -> Result<Live> {
+    let reader = ApiReader::new(client);
+    let discovery = discover(&reader, scope, false, options.concurrency)
+        .await?
+        .discovery;
+    let types = discovery.select(scope);
+    let lists = list_types(&reader, &types, options.page_size, options.concurrency).await?;
+    Ok(Live {
+        objects: lists.into_iter().flatten().collect(),
+        hints: listmap::builtin(),
+        requests: reader.requests(),
+        lists: types.len() as u64,
+        listed: types
+            .iter()
+            .map(|t| (t.group.clone(), t.kind.clone()))
+            .collect::<BTreeSet<_>>(),
+        unserved: discovery.unserved(scope),
+    })
+}
+
+/// GETs against one API server, counted. Retries made inside kube-rs's own
+/// retry layer (429/503/504) are not seen here and so not counted.
+pub(crate) struct ApiReader {
+    client: kube::Client,
+    requests: AtomicU64,
+}
+
+impl ApiReader {
+    pub(crate) fn new(client: kube::Client) -> ApiReader {
+        ApiReader {
+            client,
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// `GET path` (path and query), body as text.
+    pub(crate) async fn get_text(&self, path: &str) -> Result<String, kube::Error> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let request = http::Request::get(path)
+            .body(Vec::new())
+            .map_err(kube::Error::HttpError)?;
+        self.client.request_text(request).await
+    }
+
+    /// `GET path`, decoded.
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, kube::Error> {
+        let text = self.get_text(path).await?;
+        serde_json::from_str(&text).map_err(kube::Error::SerdeError)
+    }
+}
+
+/// Discovery as read, with the raw documents (API path, body) for recording.
+pub(crate) struct DiscoveryRead {
+    pub(crate) discovery: Discovery,
+    pub(crate) documents: Vec<(String, String)>,
+}
+
+/// Fetch discovery for `scope`: `/api` and `/apis`, then `/api/v1` and
+/// `/apis/<g>/<v>` for the preferred version of each group the scope needs
+/// (every served version with `all_versions`, as a recording keeps them all),
+/// then further versions only where a named kind was not found.
+pub(crate) async fn discover(
+    reader: &ApiReader,
+    scope: &Scope,
+    all_versions: bool,
+    concurrency: usize,
+) -> Result<DiscoveryRead> {
+    let mut discovery = Discovery::default();
+    let mut documents = Vec::new();
+    let api = get_document(reader, "/api", &mut documents).await?;
+    discovery.add_core_versions(&decode::<ApiVersionsDoc>("/api", &api)?);
+    let apis = get_document(reader, "/apis", &mut documents).await?;
+    discovery.add_groups(&decode::<GroupListDoc>("/apis", &apis)?);
+
+    let first = if all_versions {
+        discovery
+            .groups
+            .iter()
+            .filter(|(g, _)| scope.needs_group(g))
+            .flat_map(|(g, vs)| vs.iter().map(|v| (g.clone(), v.clone())))
+            .collect()
+    } else {
+        discovery.preferred_group_versions(scope)
+    };
+    fetch_resource_lists(reader, &mut discovery, &mut documents, first, concurrency).await?;
+    let fallback = discovery.fallback_group_versions(scope);
+    fetch_resource_lists(
+        reader,
+        &mut discovery,
+        &mut documents,
+        fallback,
+        concurrency,
+    )
+    .await?;
+    Ok(DiscoveryRead {
+        discovery,
+        documents,
+    })
+}
+
+async fn fetch_resource_lists(
+    reader: &ApiReader,
+    discovery: &mut Discovery,
+    documents: &mut Vec<(String, String)>,
+    group_versions: Vec<(String, String)>,
+    concurrency: usize,
+) -> Result<()> {
+    let paths: Vec<String> = group_versions
+        .iter()
+        .map(|(g, v)| group_version_path(g, v))
+        .collect();
+    // Futures are built before they are streamed: a closure inside
+    // `StreamExt::map` trips rustc's higher-ranked `Send` check.
+    let requests: Vec<_> = paths
+        .iter()
+        .map(|path| get_document_text(reader, path))
+        .collect();
+    let bodies: Vec<String> = stream::iter(requests)
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    for (path, body) in paths.into_iter().zip(bodies) {
+        discovery.add_resources(&decode::<ResourceListDoc>(&path, &body)?);
+        documents.push((path, body));
+    }
+    Ok(())
+}
+
+async fn get_document_text(reader: &ApiReader, path: &str) -> Result<String> {
+    reader
+        .get_text(path)
+        .await
+        .map_err(|source| Error::Discovery {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+async fn get_document(
+    reader: &ApiReader,
+    path: &str,
+    documents: &mut Vec<(String, String)>,
+) -> Result<String> {
+    let body = reader
+        .get_text(path)
+        .await
+        .map_err(|source| Error::Discovery {
+            path: path.to_owned(),
+            source,
+        })?;
+    documents.push((path.to_owned(), body.clone()));
+    Ok(body)
+}
+
+fn decode<T: DeserializeOwned>(path: &str, body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(|e| Error::Discovery {
+        path: path.to_owned(),
+        source: kube::Error::SerdeError(e),
+    })
+}
+
+/// One logical LIST per type, `concurrency` at a time, results in the order
+/// of `types`.
+pub(crate) async fn list_types(
+    reader: &ApiReader,
+    types: &[ApiType],
+    page_size: u32,
+    concurrency: usize,
+) -> Result<Vec<Vec<Value>>> {
+    let lists: Vec<_> = types
+        .iter()
+        .map(|t| list_type(reader, t, page_size))
+        .collect();
+    stream::iter(lists)
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await
+}
+
+/// One page of a LIST response. Only what paging needs is decoded.
+#[derive(Deserialize)]
+struct ListPage {
+    #[serde(default)]
+    metadata: ListPageMeta,
+    #[serde(default)]
+    items: Option<Vec<Value>>,
+}
+
+#[derive(Deserialize, Default)]
+struct ListPageMeta {
+    #[serde(rename = "continue", default)]
+    continue_token: Option<String>,
+}
+
+/// One logical LIST of a type, across as many pages as the server cuts it
+/// into. Items get `apiVersion` and `kind` (list responses omit them) and
+/// Secrets are sealed at once. When a continue token expires mid-way (410
+/// Gone, the server compacted past it), the LIST restarts from the first page
+/// once, since a LIST stitched from two resource versions could show an
+/// object twice or not at all.
+async fn list_type(reader: &ApiReader, t: &ApiType, page_size: u32) -> Result<Vec<Value>> {
+    let api_version = t.api_version();
+    let mut restarted = false;
+    'list: loop {
+        let mut objects = Vec::new();
+        let mut token: Option<String> = None;
+        let mut page_no = 0u32;
+        loop {
+            page_no += 1;
+            let path = page_path(t, page_size, token.as_deref());
+            let page: ListPage = match reader.get(&path).await {
+                Ok(page) => page,
+                Err(kube::Error::Api(status))
+                    if status.code == 410 && token.is_some() && !restarted =>
+                {
+                    restarted = true;
+                    tracing::warn!(resource = %t.plural, %api_version, "continue token expired, restarting list");
+                    continue 'list;
+                }
+                Err(source) => {
+                    return Err(Error::List {
+                        api_version,
+                        resource: t.plural.clone(),
+                        page: page_no,
+                        source,
+                    });
+                }
+            };
+            for item in page.items.unwrap_or_default() {
+                objects.push(typed_item(item, &api_version, &t.kind));
+            }
+            match page.metadata.continue_token {
+                Some(next) if !next.is_empty() => token = Some(next),
+                _ => return Ok(objects),
+            }
+        }
+    }
+}
+
+fn page_path(t: &ApiType, page_size: u32, token: Option<&str>) -> String {
+    let mut path = format!("{}?limit={page_size}", t.list_path());
+    if let Some(token) = token {
+        path.push_str("&continue=");
+        push_query_escaped(&mut path, token);
+    }
+    path
+}
+
+/// Percent-encode a query value (continue tokens are base64: `+`, `/`, `=`).
+fn push_query_escaped(out: &mut String, value: &str) {
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+/// An item with `apiVersion` and `kind` first (as kubectl prints them), then
+/// sealed if it is a Secret.
+pub(crate) fn typed_item(item: Value, api_version: &str, kind: &str) -> Value {
+    let Value::Object(fields) = item else {
+        return item;
+    };
+    let mut typed = Map::with_capacity(fields.len() + 2);
+    typed.insert("apiVersion".into(), Value::String(api_version.to_owned()));
+    typed.insert("kind".into(), Value::String(kind.to_owned()));
+    for (k, v) in fields {
+        if k != "apiVersion" && k != "kind" {
+            typed.insert(k, v);
+        }
+    }
+    let mut obj = Value::Object(typed);
+    seal_secret(&mut obj);
+    obj
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn continue_tokens_are_escaped() {
+        let t = ApiType {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "Pod".into(),
+            plural: "pods".into(),
+            namespaced: true,
+        };
+        assert_eq!(
+            page_path(&t, 2, Some("eyJ2Ijo+/=")),
+            "/api/v1/pods?limit=2&continue=eyJ2Ijo%2B%2F%3D"
+        );
+    }
+
+    #[test]
+    fn list_items_get_type_and_secrets_are_sealed() {
+        let item = json!({"metadata": {"name": "s"}, "data": {"k": "YWRtaW4="}});
+        let obj = typed_item(item, "v1", "Secret");
+        assert_eq!(obj["kind"], "Secret");
+        assert!(!obj.to_string().contains("YWRtaW4="));
+        assert!(
+            obj["data"]["k"]
+                .as_str()
+                .unwrap()
+                .starts_with(crate::secret::SEALED_PREFIX)
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! Loading recorded snapshots: the shared `baseline-cluster` fixture as
+//! recorded by `record.sh`, and the same files under arbitrary names.
+
+use flotilla_auditor::live::{Error, LiveSource, Scope, SnapshotSource, load_snapshot};
+use flotilla_auditor::object::ObjectKey;
+use flotilla_auditor::secret::SEALED_PREFIX;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/baseline-cluster")
+        .join(name)
+}
+
+fn keys(objects: &[Value]) -> BTreeSet<ObjectKey> {
+    objects
+        .iter()
+        .map(|o| ObjectKey::of(o).expect("object has a key"))
+        .collect()
+}
+
+fn secret_users(objects: &[Value]) -> String {
+    let secret = objects
+        .iter()
+        .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == "traefik-basic-auth")
+        .expect("traefik-basic-auth is in the snapshot");
+    secret["data"]["users"]
+        .as_str()
+        .expect("users is a string")
+        .to_owned()
+}
+
+/// Plain and base64 forms of the basic-auth value in each snapshot.
+const SECRET_VALUES: [&str; 4] = [
+    "YWRtaW46JGFwcjEkZmFrZSRoYXNo",
+    "admin:$apr1$fake$hash",
+    "YWRtaW46JGFwcjEkcjB0YXRlZCRoYXNo",
+    "admin:$apr1$r0tated$hash",
+];
+
+#[test]
+fn both_fixture_snapshots_load_every_object_with_secrets_sealed() {
+    let clean = load_snapshot(&fixture("snapshot-clean")).unwrap();
+    let drifted = load_snapshot(&fixture("snapshot-drifted")).unwrap();
+    // Counted with python over objects/*.json: 78 lists, 284 and 289 items.
+    assert_eq!((clean.objects.len(), clean.lists), (284, 78));
+    assert_eq!((drifted.objects.len(), drifted.lists), (289, 78));
+    assert_eq!(clean.requests, 0);
+    for live in [&clean, &drifted] {
+        assert!(
+            live.objects
+                .iter()
+                .all(|o| o["apiVersion"].is_string() && o["kind"].is_string())
+        );
+        let secrets = live
+            .objects
+            .iter()
+            .filter(|o| o["kind"] == "Secret")
+            .count();
+        assert_eq!(secrets, 1);
+        assert!(secret_users(&live.objects).starts_with(SEALED_PREFIX));
+        let text = serde_json::to_string(&live.objects).unwrap();
+        for value in SECRET_VALUES {
+            assert!(!text.contains(value), "{value} leaked");
+        }
+    }
+    // D8 changed the Secret: the digests differ, so the diff can see it.
+    assert_ne!(secret_users(&clean.objects), secret_users(&drifted.objects));
+    // D6 and D7 are there, D5 is gone.
+    let drifted_keys = keys(&drifted.objects);
+    let key = |group: &str, kind: &str, ns: &str, name: &str| ObjectKey {
+        group: group.into(),
+        kind: kind.into(),
+        namespace: Some(ns.into()),
+        name: name.into(),
+    };
+    assert!(drifted_keys.contains(&key("apps", "Deployment", "a0008", "debug")));
+    assert!(drifted_keys.contains(&key("", "ConfigMap", "cluster-baseline-settings", "hotfix")));
+    assert!(!drifted_keys.contains(&key(
+        "networking.k8s.io",
+        "NetworkPolicy",
+        "a0008",
+        "default-deny"
+    )));
+    assert!(keys(&clean.objects).contains(&key(
+        "networking.k8s.io",
+        "NetworkPolicy",
+        "a0008",
+        "default-deny"
+    )));
+}
+
+#[test]
+fn managed_fields_are_kept_for_blame() {
+    let drifted = load_snapshot(&fixture("snapshot-drifted")).unwrap();
+    let kured = drifted
+        .objects
+        .iter()
+        .find(|o| o["kind"] == "DaemonSet" && o["metadata"]["name"] == "kured")
+        .unwrap();
+    let managers: Vec<&str> = kured["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(managers.contains(&"kubectl-set"), "{managers:?}");
+}
+
+#[test]
+fn empty_lists_still_mark_their_kind_as_read_when_discovery_is_present() {
+    let live = load_snapshot(&fixture("snapshot-clean")).unwrap();
+    // No CronJob exists, but the recording listed them.
+    assert!(
+        live.listed
+            .contains(&("batch".to_owned(), "CronJob".to_owned()))
+    );
+    assert!(live.listed.contains(&("".to_owned(), "Secret".to_owned())));
+    assert!(!live.objects.iter().any(|o| o["kind"] == "CronJob"));
+}
+
+#[test]
+fn any_file_names_and_nesting_work_and_non_lists_are_skipped() {
+    let src = fixture("snapshot-drifted");
+    let dir = tempfile::tempdir().unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(src.join("objects"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for (i, file) in files.iter().enumerate() {
+        let target = dir
+            .path()
+            .join(format!("batch-{}", i % 3))
+            .join(format!("{i:03}-dump.json"));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(file, target).unwrap();
+    }
+    // A JSON file that is not a List, a discovery document outside
+    // discovery/, and a file that is not JSON at all.
+    std::fs::copy(fixture("expected.json"), dir.path().join("answers.json")).unwrap();
+    std::fs::copy(
+        src.join("discovery/api_v1.json"),
+        dir.path().join("resources.json"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not json").unwrap();
+
+    let renamed = load_snapshot(dir.path()).unwrap();
+    let original = load_snapshot(&src).unwrap();
+    assert_eq!(keys(&renamed.objects), keys(&original.objects));
+    assert_eq!(renamed.lists, 78);
+}
+
+#[test]
+fn an_object_in_two_files_is_kept_once() {
+    let src = fixture("snapshot-clean/objects/core_v1_configmaps.json");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(&src, dir.path().join("a.json")).unwrap();
+    std::fs::copy(&src, dir.path().join("b.json")).unwrap();
+    let live = load_snapshot(dir.path()).unwrap();
+    let once = load_snapshot(src.parent().unwrap()).unwrap();
+    let configmaps = once
+        .objects
+        .iter()
+        .filter(|o| o["kind"] == "ConfigMap")
+        .count();
+    assert_eq!(live.objects.len(), configmaps);
+    assert_eq!(live.lists, 2);
+}
+
+#[test]
+fn raw_api_list_responses_are_typed_from_the_list_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cms.json"),
+        r#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"7"},
+            "items":[{"metadata":{"name":"x","namespace":"y"},"data":{"k":"v"}}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("secrets.json"),
+        r#"{"kind":"SecretList","apiVersion":"v1","metadata":{},
+            "items":[{"metadata":{"name":"s","namespace":"y"},"data":{"k":"c2VjcmV0LXZhbHVl"}}]}"#,
+    )
+    .unwrap();
+    let live = load_snapshot(dir.path()).unwrap();
+    let kinds: BTreeSet<&str> = live
+        .objects
+        .iter()
+        .filter_map(|o| o["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, BTreeSet::from(["ConfigMap", "Secret"]));
+    let text = serde_json::to_string(&live.objects).unwrap();
+    assert!(!text.contains("c2VjcmV0LXZhbHVl") && !text.contains("secret-value"));
+}
+
+#[test]
+fn invalid_json_names_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.json");
+    std::fs::write(
+        &path,
+        "{\n  \"kind\": \"List\",\n  \"items\": [ oops ]\n}\n",
+    )
+    .unwrap();
+    let err = load_snapshot(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, Error::ParseSnapshot { line: 3, .. }),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("broken.json:3:"), "{message}");
+}
+
+#[test]
+fn a_kubectl_list_item_without_kind_is_an_error_naming_the_item() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("list.json"),
+        r#"{"apiVersion":"v1","kind":"List","items":[
+            {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}},
+            {"apiVersion":"v1","metadata":{"name":"b"}}]}"#,
+    )
+    .unwrap();
+    let err = load_snapshot(dir.path()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::SnapshotItem {
+                index: 1,
+                reason: "missing kind",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn snapshot_source_applies_the_audit_scope() {
+    let source = SnapshotSource {
+        dir: fixture("snapshot-drifted"),
+    };
+    let scope = Scope::for_audit([("", "Namespace")], true);
+    let live = source.read(&scope).await.unwrap();
+    let kinds: BTreeSet<&str> = live
+        .objects
+        .iter()
+        .filter_map(|o| o["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains("Namespace"),
+        "desired cluster-scoped kind is read"
+    );
+    assert!(
+        kinds.contains("Kustomization") && kinds.contains("GitRepository"),
+        "flux kinds are read"
+    );
+    assert!(
+        kinds.contains("Pod") && kinds.contains("ConfigMap"),
+        "namespaced kinds are read"
+    );
+    assert!(
+        !kinds.contains("ClusterRole"),
+        "undesired cluster-scoped kinds are not"
+    );
+    let all = load_snapshot(&fixture("snapshot-drifted")).unwrap();
+    assert!(live.objects.len() < all.objects.len());
+}
