@@ -181,6 +181,10 @@ pub enum Problem {
         "missing required value (set it on the cluster, in its environment, its kind or the defaults)"
     )]
     Missing,
+    /// A cluster's own identity value (name, kind, environment, region or
+    /// site) is not written; no other layer can set it.
+    #[error("missing required value")]
+    MissingOnCluster,
     /// A value with the right type but the wrong form.
     #[error("{value:?} is not {what}")]
     Invalid {

@@ -50,8 +50,11 @@ pub(crate) fn build_fleet(files: &[SpecFile], recorder: &Recorder) -> Fleet {
                 continue;
             };
             let check = Check::new(recorder, *origin, index, &file.file);
+            let duplicate = spec.name.get().is_some_and(|n| first_seen.contains_key(n));
             if let Some(cluster) = check_cluster(&check, spec, &layers, &mut first_seen) {
-                check_git_path_unique(&check, spec, &cluster, &mut git_paths);
+                if !duplicate {
+                    check_git_path_unique(&check, spec, &cluster, &mut git_paths);
+                }
                 clusters.push(cluster);
             }
         }
@@ -160,7 +163,11 @@ fn check_cluster(
     let kind = check.required(&spec.kind, "kind").map(|(k, _)| *k);
     let environment = check_environment(check, spec, layers);
     let location = check_location(check, spec, kind);
-    let (name, kind) = (name?, kind?);
+    // A malformed name is reported above; keep checking the rest under it.
+    let name = name
+        .or_else(|| spec.name.get().cloned())
+        .unwrap_or_default();
+    let kind = kind?;
     let check = Check {
         cluster: name.clone(),
         ..check.clone()
@@ -184,14 +191,20 @@ fn check_cluster(
         KindSpec::Aks => ClusterKind::Aks,
         KindSpec::AksHybrid => ClusterKind::AksHybrid,
     };
-    let namespaces = check.namespaces(&settings.namespaces);
-    let images = check.images(&settings.images);
+    let namespaces = check
+        .within(&settings.namespaces)
+        .namespaces(&settings.namespaces);
+    let declared = settings.namespaces.get().map(|_| namespaces.as_slice());
+    let images = check.within(&settings.images).images(&settings.images);
+    let ingress = check.within(&settings.ingress);
+    let secrets = check.within(&settings.secrets);
+    let policies = check.within(&settings.policies);
     Some(Cluster {
-        ingress: check.ingress(model_kind, &settings.ingress, &namespaces),
-        secrets: check.secrets(model_kind, &settings.secrets),
-        kured: check.kured(&settings.kured),
-        policies: check.policies(&settings.policies, &images.registry),
-        source: check.git(&settings.git),
+        ingress: ingress.ingress(model_kind, &settings.ingress, declared),
+        secrets: secrets.secrets(model_kind, &settings.secrets),
+        kured: check.within(&settings.kured).kured(&settings.kured),
+        policies: policies.policies(&settings.policies, &images.registry),
+        source: check.within(&settings.git).git(&settings.git),
         name,
         kind: model_kind,
         environment: environment.unwrap_or_default(),
@@ -275,6 +288,9 @@ fn check_git_path_unique(
     }
 }
 
+/// Fields only a cluster's own entry can set.
+const IDENTITY: [&str; 5] = ["name", "kind", "environment", "region", "site"];
+
 /// Checks the values of one cluster, reporting each where it was written.
 #[derive(Clone)]
 struct Check<'r> {
@@ -286,6 +302,9 @@ struct Check<'r> {
     file: Rc<str>,
     /// Cluster name once known; empty before.
     cluster: String,
+    /// Set while converting a section that was itself of the wrong type:
+    /// that is already reported, and its fields' absence is no news.
+    silent: bool,
 }
 
 impl<'r> Check<'r> {
@@ -296,12 +315,24 @@ impl<'r> Check<'r> {
             prefix: format!("clusters[{index}]"),
             file: file.clone(),
             cluster: String::new(),
+            silent: false,
+        }
+    }
+
+    /// A checker for `val`'s fields: silent when `val` itself is invalid.
+    fn within<T>(&self, val: &Val<T>) -> Check<'r> {
+        Check {
+            silent: self.silent || matches!(val, Val::Invalid),
+            ..self.clone()
         }
     }
 
     /// Reports at the value's origin; a built-in value is reported at the
     /// cluster, and a value from a shared layer names the cluster.
     fn report(&self, origin: OriginId, field: &str, problem: Problem) {
+        if self.silent {
+            return;
+        }
         if origin == OriginId::BUILTIN {
             let at = self.recorder.origin(self.origin);
             self.recorder.record(
@@ -322,12 +353,20 @@ impl<'r> Check<'r> {
     }
 
     fn missing(&self, field: &str) {
+        if self.silent {
+            return;
+        }
         let at = self.recorder.origin(self.origin);
+        let problem = if IDENTITY.contains(&field) {
+            Problem::MissingOnCluster
+        } else {
+            Problem::Missing
+        };
         self.recorder.record(
             &at.file,
             at.pos,
             format!("{}.{field}", self.prefix),
-            Problem::Missing,
+            problem,
         );
     }
 
@@ -550,13 +589,14 @@ impl<'r> Check<'r> {
         &self,
         kind: ClusterKind,
         val: &Val<IngressSpec>,
-        namespaces: &[Namespace],
+        namespaces: Option<&[Namespace]>,
     ) -> Ingress {
         let i = val.get().cloned().unwrap_or_default();
         let on = self.flag(&i.enabled, true);
         let namespace = self.text(&i.namespace, "ingress.namespace", &formats::DNS_LABEL, on);
         if on
             && let (Some(ns), Val::Set(_, origin)) = (&namespace, &i.namespace)
+            && let Some(namespaces) = namespaces
             && !namespaces.iter().any(|n| &n.name == ns)
         {
             self.report(
@@ -587,7 +627,9 @@ impl<'r> Check<'r> {
                 &formats::LABEL_KEY,
                 &formats::LABEL_VALUE,
             ),
-            load_balancer: self.load_balancer(kind, &i.load_balancer, on),
+            load_balancer: self
+                .within(&i.load_balancer)
+                .load_balancer(kind, &i.load_balancer, on),
             upstream_cidrs: self
                 .texts(
                     &i.upstream_cidrs,
@@ -886,13 +928,13 @@ impl<'r> Check<'r> {
             registry: self
                 .text(&i.registry, "images.registry", &formats::REGISTRY, true)
                 .unwrap_or_default(),
-            traefik: self.image(
+            traefik: self.within(&i.traefik).image(
                 &i.traefik,
                 "images.traefik",
                 "v3.",
                 "a Traefik v3 release (the generated configuration is v3 syntax)",
             ),
-            kured: self.image(
+            kured: self.within(&i.kured).image(
                 &i.kured,
                 "images.kured",
                 "1.",
