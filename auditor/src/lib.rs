@@ -10,3 +10,5 @@ pub mod live;
 pub mod object;
 pub mod report;
 pub mod secret;
+#[cfg(feature = "serve")]
+pub mod serve;

@@ -1,0 +1,1 @@
+//! The `flotilla serve` loop, HTTP endpoints, config, schedule and backoff.
