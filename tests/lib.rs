@@ -1,1 +1,2 @@
 //! End-to-end test helpers.
+pub mod github_double;

@@ -1,1 +1,3 @@
 //! placeholder
+pub mod github;
+pub mod pr;

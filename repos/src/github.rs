@@ -1,0 +1,705 @@
+//! GitHub REST access through octocrab, wrapped in the retry policy a
+//! long-running bot needs.
+//!
+//! octocrab does authentication (personal token or GitHub App installation),
+//! the base URI (github.com or GitHub Enterprise `…/api/v3`) and model
+//! decoding. What it does not do is back off when GitHub says "not now": a
+//! drift bot that opens PRs for a whole fleet in one pass runs straight into
+//! secondary rate limits, and a 502 from GitHub must not cost a whole audit
+//! cycle. Every call therefore goes through [`GithubClient::call`], which
+//! honours `Retry-After` and `x-ratelimit-reset`, adds jitter so that several
+//! replicas do not retry in lock-step, gives up after a bounded number of
+//! attempts with a typed [`Error`], and counts what happened in
+//! [`GithubStats`] for the service metrics.
+//!
+//! Pull-request and comment primitives built on these calls live in
+//! [`crate::pr`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use octocrab::Octocrab;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Result of a GitHub operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How many items GitHub returns per page at most; asking for the maximum
+/// keeps the number of calls (and so the rate-limit cost) down.
+pub(crate) const PER_PAGE: usize = 100;
+
+/// A credential. Its `Debug` prints `***` so that a token or a private key
+/// can never reach a log line, an error message or a report by accident.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a credential.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The credential itself, for the one place that has to send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_owned())
+    }
+}
+
+/// How flotilla authenticates to GitHub.
+#[derive(Debug, Clone)]
+pub enum GithubAuth {
+    /// A personal access token (classic or fine-grained).
+    Token(Secret),
+    /// A GitHub App: octocrab signs a JWT with the key and exchanges it for
+    /// an installation token, refreshed before it expires.
+    App {
+        /// The App's numeric id.
+        app_id: u64,
+        /// The App's RSA private key, PEM encoded.
+        private_key_pem: Secret,
+        /// The installation on the organisation that owns the repository.
+        installation_id: u64,
+    },
+}
+
+/// Bounds on retrying a failed call.
+///
+/// `max_delay` caps a single wait: when GitHub asks for a longer pause (a
+/// primary rate limit resetting in 40 minutes) the call fails at once with
+/// [`Error::RateLimited`] so that the service loop can requeue the work
+/// instead of holding a task hostage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per call, the first one included. At least 1.
+    pub max_attempts: u32,
+    /// First back-off for errors that carry no `Retry-After`; doubles on
+    /// each attempt.
+    pub base_delay: Duration,
+    /// Longest single wait flotilla accepts.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Where and as whom to talk to GitHub.
+#[derive(Debug, Clone)]
+pub struct GithubConfig {
+    /// API root: `None` for api.github.com, or e.g.
+    /// `https://ghe.example.com/api/v3` for GitHub Enterprise.
+    pub api_url: Option<String>,
+    /// Credentials.
+    pub auth: GithubAuth,
+    /// Owner (organisation or user) of the fleet repository.
+    pub owner: String,
+    /// Name of the fleet repository.
+    pub repo: String,
+    /// Sent as `User-Agent`; GitHub rejects requests without one.
+    pub user_agent: String,
+    /// Retry bounds.
+    pub retry: RetryPolicy,
+}
+
+impl GithubConfig {
+    /// A configuration for api.github.com with the default retry policy.
+    pub fn new(owner: impl Into<String>, repo: impl Into<String>, auth: GithubAuth) -> Self {
+        Self {
+            api_url: None,
+            auth,
+            owner: owner.into(),
+            repo: repo.into(),
+            user_agent: concat!("flotilla/", env!("CARGO_PKG_VERSION")).to_owned(),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Errors talking to GitHub. Each names the operation (method and route);
+/// none ever contains a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `--github-url` is not a URI octocrab accepts.
+    #[error("github api url {url:?} is not a valid uri")]
+    ApiUrl {
+        /// The URL as given.
+        url: String,
+        /// octocrab's reason.
+        #[source]
+        source: octocrab::Error,
+    },
+    /// The App private key could not be read.
+    #[error("github app {app_id}: private key is not a valid rsa pem key")]
+    AppKey {
+        /// The App id, to tell which key is wrong.
+        app_id: u64,
+        /// The decoder's reason.
+        #[source]
+        source: octocrab::jsonwebtoken::errors::Error,
+    },
+    /// octocrab could not build its HTTP client.
+    #[error("building the github client failed")]
+    Build {
+        /// octocrab's reason.
+        #[source]
+        source: octocrab::Error,
+    },
+    /// GitHub kept rate-limiting the call, or asked for a longer pause than
+    /// [`RetryPolicy::max_delay`].
+    #[error("{op}: rate limited by github after {attempts} attempts, retry after {retry_after:?}")]
+    RateLimited {
+        /// Method and route.
+        op: String,
+        /// Attempts made.
+        attempts: u32,
+        /// How long GitHub asked to wait.
+        retry_after: Duration,
+    },
+    /// GitHub answered 5xx on every attempt.
+    #[error("{op}: github unavailable (status {status}) after {attempts} attempts")]
+    Unavailable {
+        /// Method and route.
+        op: String,
+        /// The last status.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// GitHub refused the request (4xx other than a rate limit).
+    #[error("{op}: github answered {status}: {message}")]
+    Api {
+        /// Method and route.
+        op: String,
+        /// HTTP status.
+        status: u16,
+        /// GitHub's `message`.
+        message: String,
+    },
+    /// GitHub could not be reached on any attempt.
+    #[error("{op}: github unreachable after {attempts} attempts")]
+    Transport {
+        /// Method and route.
+        op: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last connection error.
+        #[source]
+        source: octocrab::Error,
+    },
+    /// GitHub answered with something octocrab could not decode.
+    #[error("{op}: unexpected response from github")]
+    Response {
+        /// Method and route.
+        op: String,
+        /// The decoding error.
+        #[source]
+        source: octocrab::Error,
+    },
+}
+
+impl Error {
+    /// The HTTP status GitHub answered, for errors that have one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { status, .. } | Error::Unavailable { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// True for a 404, which lookups turn into `None`.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+}
+
+/// Counters for the service metrics. `calls` counts HTTP attempts, so one
+/// call retried twice counts three.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GithubStats {
+    /// HTTP requests sent.
+    pub calls: u64,
+    /// Requests that failed (any status or transport error).
+    pub errors: u64,
+    /// Failed requests that were tried again.
+    pub retries: u64,
+    /// Failures that were rate limits (403 or 429).
+    pub rate_limited: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    calls: AtomicU64,
+    errors: AtomicU64,
+    retries: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+/// Waits between attempts. Injected so that tests can record the waits the
+/// policy asked for instead of spending them.
+pub trait Sleeper: Send + Sync {
+    /// Wait for `delay`.
+    fn sleep(&self, delay: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioSleeper;
+
+impl Sleeper for TokioSleeper {
+    fn sleep(&self, delay: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(tokio::time::sleep(delay))
+    }
+}
+
+/// A GitHub client bound to one repository.
+#[derive(Clone)]
+pub struct GithubClient {
+    octo: Octocrab,
+    owner: String,
+    repo: String,
+    api_url: Option<String>,
+    retry: RetryPolicy,
+    sleeper: Arc<dyn Sleeper>,
+    counters: Arc<Counters>,
+}
+
+impl fmt::Debug for GithubClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GithubClient")
+            .field("owner", &self.owner)
+            .field("repo", &self.repo)
+            .field("api_url", &self.api_url)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GithubClient {
+    /// Build a client. Does no I/O: an App installation token is fetched on
+    /// the first call and refreshed by octocrab before it expires.
+    pub fn new(cfg: &GithubConfig) -> Result<Self> {
+        let octo = build_octocrab(cfg)?;
+        Ok(Self {
+            octo,
+            owner: cfg.owner.clone(),
+            repo: cfg.repo.clone(),
+            api_url: cfg.api_url.clone(),
+            retry: RetryPolicy {
+                max_attempts: cfg.retry.max_attempts.max(1),
+                ..cfg.retry
+            },
+            sleeper: Arc::new(TokioSleeper),
+            counters: Arc::default(),
+        })
+    }
+
+    /// Replace the clock used between attempts.
+    pub fn with_sleeper(mut self, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.sleeper = sleeper;
+        self
+    }
+
+    /// Counters since the client was built (shared by its clones).
+    pub fn stats(&self) -> GithubStats {
+        GithubStats {
+            calls: self.counters.calls.load(Ordering::Relaxed),
+            errors: self.counters.errors.load(Ordering::Relaxed),
+            retries: self.counters.retries.load(Ordering::Relaxed),
+            rate_limited: self.counters.rate_limited.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Owner of the repository.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Name of the repository.
+    pub fn repo(&self) -> &str {
+        &self.repo
+    }
+
+    /// The commit a branch points at on GitHub, or `None` when it does not
+    /// exist. The drift bot compares it with what it pushed last to notice
+    /// that someone else moved the branch.
+    pub async fn branch_head(&self, branch: &str) -> Result<Option<String>> {
+        let route = self.repo_route(&format!("git/ref/heads/{branch}"));
+        match self.get::<octocrab::models::repos::Ref>(&route, &[]).await {
+            Ok(r) => Ok(Some(object_sha(&r.object))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `/repos/{owner}/{repo}/{tail}`.
+    pub(crate) fn repo_route(&self, tail: &str) -> String {
+        format!("/repos/{}/{}/{tail}", self.owner, self.repo)
+    }
+
+    /// GET a JSON document.
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        route: &str,
+        query: &[(&str, String)],
+    ) -> Result<T> {
+        let op = format!("GET {route}");
+        let params = (!query.is_empty()).then_some(query);
+        self.call(&op, || self.octo.get(route, params)).await
+    }
+
+    /// GET every page of a list, `PER_PAGE` at a time. Pages are requested
+    /// by number on the configured base rather than by following `Link`
+    /// headers, because octocrab only sends credentials to absolute URLs on
+    /// api.github.com and would drop them on GitHub Enterprise.
+    pub(crate) async fn get_all<T: DeserializeOwned>(
+        &self,
+        route: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<T>> {
+        let mut all = Vec::new();
+        for page in 1.. {
+            let mut params = query.to_vec();
+            params.push(("per_page", PER_PAGE.to_string()));
+            params.push(("page", page.to_string()));
+            let items: Vec<T> = self.get(route, &params).await?;
+            let last = items.len() < PER_PAGE;
+            all.extend(items);
+            if last {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// POST a JSON body, decode the answer.
+    pub(crate) async fn post<T: DeserializeOwned, B: Serialize + Sync>(
+        &self,
+        route: &str,
+        body: &B,
+    ) -> Result<T> {
+        let op = format!("POST {route}");
+        self.call(&op, || self.octo.post(route, Some(body))).await
+    }
+
+    /// PATCH a JSON body, decode the answer.
+    pub(crate) async fn patch<T: DeserializeOwned, B: Serialize + Sync>(
+        &self,
+        route: &str,
+        body: &B,
+    ) -> Result<T> {
+        let op = format!("PATCH {route}");
+        self.call(&op, || self.octo.patch(route, Some(body))).await
+    }
+
+    /// DELETE, expecting no body back.
+    pub(crate) async fn delete(&self, route: &str) -> Result<()> {
+        let op = format!("DELETE {route}");
+        self.call(&op, || async {
+            let response = self.octo._delete(route, None::<&()>).await?;
+            octocrab::map_github_error(response).await.map(drop)
+        })
+        .await
+    }
+
+    /// Run one request with the retry policy: count it, classify failures,
+    /// wait as GitHub asks (plus jitter) and try again within the budget.
+    async fn call<T, F, Fut>(&self, op: &str, mut send: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = octocrab::Result<T>>,
+    {
+        let mut attempt = 1;
+        loop {
+            self.counters.calls.fetch_add(1, Ordering::Relaxed);
+            let err = match send().await {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
+            let failure = classify(err, attempt, &self.retry, now_epoch());
+            if matches!(failure, Failure::RateLimited { .. }) {
+                self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            }
+            let Some(wait) = failure.wait() else {
+                return Err(failure.into_error(op, attempt));
+            };
+            if attempt >= self.retry.max_attempts || wait > self.retry.max_delay {
+                return Err(failure.into_error(op, attempt));
+            }
+            let wait = add_jitter(wait);
+            tracing::warn!(op, attempt, wait_ms = wait.as_millis() as u64, reason = %failure, "github call failed, backing off");
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            self.sleeper.sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
+
+/// Build octocrab for the configured host and credentials.
+fn build_octocrab(cfg: &GithubConfig) -> Result<Octocrab> {
+    let mut builder =
+        Octocrab::builder().add_header(http::header::USER_AGENT, cfg.user_agent.clone());
+    if let Some(url) = &cfg.api_url {
+        builder = builder
+            .base_uri(url.as_str())
+            .map_err(|source| Error::ApiUrl {
+                url: url.clone(),
+                source,
+            })?;
+    }
+    match &cfg.auth {
+        GithubAuth::Token(token) => builder
+            .personal_token(token.expose().to_owned())
+            .build()
+            .map_err(|source| Error::Build { source }),
+        GithubAuth::App {
+            app_id,
+            private_key_pem,
+            installation_id,
+        } => {
+            let key = octocrab::jsonwebtoken::EncodingKey::from_rsa_pem(
+                private_key_pem.expose().as_bytes(),
+            )
+            .map_err(|source| Error::AppKey {
+                app_id: *app_id,
+                source,
+            })?;
+            let app = builder
+                .app((*app_id).into(), key)
+                .build()
+                .map_err(|source| Error::Build { source })?;
+            app.installation((*installation_id).into())
+                .map_err(|source| Error::Build { source })
+        }
+    }
+}
+
+/// Why an attempt failed, and whether waiting could help.
+#[derive(Debug)]
+enum Failure {
+    /// 403/429 rate limit; wait this long.
+    RateLimited { wait: Duration },
+    /// 5xx; wait this long.
+    Unavailable { status: u16, wait: Duration },
+    /// Connection-level failure; wait this long.
+    Transport {
+        source: octocrab::Error,
+        wait: Duration,
+    },
+    /// Any other GitHub answer: retrying would get the same.
+    Api { status: u16, message: String },
+    /// A body octocrab could not decode.
+    Response { source: octocrab::Error },
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::RateLimited { .. } => f.write_str("rate limited"),
+            Failure::Unavailable { status, .. } => write!(f, "status {status}"),
+            Failure::Transport { .. } => f.write_str("transport error"),
+            Failure::Api { status, .. } => write!(f, "status {status}"),
+            Failure::Response { .. } => f.write_str("undecodable response"),
+        }
+    }
+}
+
+impl Failure {
+    fn wait(&self) -> Option<Duration> {
+        match self {
+            Failure::RateLimited { wait }
+            | Failure::Unavailable { wait, .. }
+            | Failure::Transport { wait, .. } => Some(*wait),
+            Failure::Api { .. } | Failure::Response { .. } => None,
+        }
+    }
+
+    fn into_error(self, op: &str, attempts: u32) -> Error {
+        let op = op.to_owned();
+        match self {
+            Failure::RateLimited { wait } => Error::RateLimited {
+                op,
+                attempts,
+                retry_after: wait,
+            },
+            Failure::Unavailable { status, .. } => Error::Unavailable {
+                op,
+                status,
+                attempts,
+            },
+            Failure::Transport { source, .. } => Error::Transport {
+                op,
+                attempts,
+                source,
+            },
+            Failure::Api { status, message } => Error::Api {
+                op,
+                status,
+                message,
+            },
+            Failure::Response { source } => Error::Response { op, source },
+        }
+    }
+}
+
+/// Sort an octocrab error into a [`Failure`], reading GitHub's rate-limit
+/// headers. GitHub documents three signals: `x-ratelimit-remaining: 0` with
+/// `x-ratelimit-reset` (primary limit), `retry-after` (secondary limit and
+/// 429), and a 403 whose message mentions a secondary rate limit without any
+/// header, for which it asks clients to wait at least a minute.
+fn classify(err: octocrab::Error, attempt: u32, policy: &RetryPolicy, now: u64) -> Failure {
+    let backoff = exponential_backoff(attempt, policy);
+    let gh = match err {
+        octocrab::Error::GitHub { source, .. } => source,
+        source @ (octocrab::Error::Hyper { .. }
+        | octocrab::Error::Service { .. }
+        | octocrab::Error::Http { .. }) => {
+            return Failure::Transport {
+                source,
+                wait: backoff,
+            };
+        }
+        source => return Failure::Response { source },
+    };
+    let status = gh.status_code.as_u16();
+    let header = |name: &str| {
+        gh.headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let retry_after = header("retry-after").map(Duration::from_secs);
+    let exhausted = header("x-ratelimit-remaining") == Some(0);
+    let reset = header("x-ratelimit-reset").map(|at| Duration::from_secs(at.saturating_sub(now)));
+    let mentions_limit = gh.message.to_ascii_lowercase().contains("rate limit");
+    match status {
+        403 | 429 if exhausted => Failure::RateLimited {
+            wait: retry_after
+                .or(reset)
+                .unwrap_or(backoff)
+                .max(Duration::from_secs(1)),
+        },
+        403 | 429 if retry_after.is_some() => Failure::RateLimited {
+            wait: retry_after.unwrap_or(backoff),
+        },
+        429 => Failure::RateLimited { wait: backoff },
+        403 if mentions_limit => Failure::RateLimited {
+            wait: Duration::from_secs(60),
+        },
+        500..=599 => Failure::Unavailable {
+            status,
+            wait: retry_after.unwrap_or(backoff),
+        },
+        _ => Failure::Api {
+            status,
+            message: gh.message,
+        },
+    }
+}
+
+/// `base_delay * 2^(attempt-1)`, capped at `max_delay`.
+fn exponential_backoff(attempt: u32, policy: &RetryPolicy) -> Duration {
+    let factor = 1u32 << attempt.saturating_sub(1).min(16);
+    policy
+        .base_delay
+        .saturating_mul(factor)
+        .min(policy.max_delay)
+}
+
+/// Add up to 10% (at most one second) on top of a wait, never less: several
+/// flotilla replicas told "retry after 1s" must not all come back in the
+/// same millisecond, and GitHub's own figure is a minimum.
+fn add_jitter(wait: Duration) -> Duration {
+    let spread = (wait / 10).min(Duration::from_secs(1));
+    let extra = fastrand::u64(0..=spread.as_millis() as u64);
+    wait + Duration::from_millis(extra)
+}
+
+fn now_epoch() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The commit id behind a ref, whatever kind of object it names.
+fn object_sha(object: &octocrab::models::repos::Object) -> String {
+    use octocrab::models::repos::Object;
+    match object {
+        Object::Commit { sha, .. }
+        | Object::Tag { sha, .. }
+        | Object::Tree { sha, .. }
+        | Object::Blob { sha, .. } => sha.clone(),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p = policy();
+        assert_eq!(exponential_backoff(1, &p), Duration::from_millis(10));
+        assert_eq!(exponential_backoff(2, &p), Duration::from_millis(20));
+        assert_eq!(exponential_backoff(3, &p), Duration::from_millis(40));
+        assert_eq!(exponential_backoff(9, &p), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn jitter_never_shortens_and_stays_within_ten_percent() {
+        for _ in 0..200 {
+            let j = add_jitter(Duration::from_secs(2));
+            assert!(
+                j >= Duration::from_secs(2) && j <= Duration::from_millis(2200),
+                "{j:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn secret_debug_hides_the_value() {
+        let auth = GithubAuth::Token(Secret::new("ghp_supersecret"));
+        let shown = format!("{auth:?}");
+        assert!(!shown.contains("supersecret"), "{shown}");
+        assert!(shown.contains("***"), "{shown}");
+    }
+}

@@ -1,0 +1,687 @@
+//! The drift and preview bots' GitHub primitives, driven through octocrab
+//! over real HTTP against the stateful GitHub double.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use flotilla_repos::github::{
+    Error, GithubAuth, GithubClient, GithubConfig, RetryPolicy, Secret, Sleeper,
+};
+use flotilla_repos::pr::{
+    BotIdentity, CommentOutcome, CommitState, PREVIEW_MARKER, PrOutcome, PrSpec,
+};
+use flotilla_tests::github_double::{
+    APP_ID, AuthKind, DOUBLE_TOKEN, DoubleCommit, GithubDouble, INSTALLATION_ID, sha_of,
+};
+
+const OWNER: &str = "contoso";
+const REPO: &str = "fleet";
+
+/// Records the waits the retry policy asks for instead of sleeping, so the
+/// tests can check that `Retry-After` was honoured without spending it.
+#[derive(Default)]
+struct RecordingSleeper(Mutex<Vec<Duration>>);
+
+impl RecordingSleeper {
+    fn waits(&self) -> Vec<Duration> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Sleeper for RecordingSleeper {
+    fn sleep(
+        &self,
+        delay: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        self.0.lock().unwrap().push(delay);
+        Box::pin(async {})
+    }
+}
+
+fn config(api_url: String) -> GithubConfig {
+    let mut cfg = GithubConfig::new(OWNER, REPO, GithubAuth::Token(Secret::new(DOUBLE_TOKEN)));
+    cfg.api_url = Some(api_url);
+    cfg.retry = RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_secs(5),
+    };
+    cfg
+}
+
+fn client(double: &GithubDouble) -> (GithubClient, Arc<RecordingSleeper>) {
+    let sleeper = Arc::new(RecordingSleeper::default());
+    let client = GithubClient::new(&config(double.url()))
+        .unwrap()
+        .with_sleeper(sleeper.clone());
+    (client, sleeper)
+}
+
+fn spec(cluster: &str, body: &str, fingerprint: &str) -> PrSpec {
+    PrSpec {
+        cluster: cluster.to_owned(),
+        branch: PrSpec::drift_branch(cluster),
+        base: "main".to_owned(),
+        title: format!("flotilla: drift on {cluster}"),
+        body: body.to_owned(),
+        labels: vec!["drift".to_owned(), format!("cluster/{cluster}")],
+        fingerprint: fingerprint.to_owned(),
+    }
+}
+
+/// What the git side does before a PR is opened: push the bot's commit.
+fn push_bot_branch(double: &GithubDouble, cluster: &str) {
+    let branch = PrSpec::drift_branch(cluster);
+    double.push(&branch, DoubleCommit::bot(&sha_of(&branch)));
+}
+
+fn bot() -> BotIdentity {
+    BotIdentity {
+        login: Some(flotilla_tests::github_double::BOT_LOGIN.to_owned()),
+        email: flotilla_tests::github_double::BOT_EMAIL.to_owned(),
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn opening_creates_exactly_one_labelled_pr_and_repeating_changes_nothing() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    push_bot_branch(&double, "aks-eus2-01");
+    let (gh, _) = client(&double);
+    let s = spec("aks-eus2-01", "## Drift\n\n- Deployment/app", "fp1");
+
+    let first = gh.open_or_update_pr(&s, 10).await.unwrap();
+    let PrOutcome::Opened(n) = first else {
+        panic!("expected a new pr, got {first:?}")
+    };
+    let pulls = double.pulls();
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(pulls[0].head, "flotilla/drift/aks-eus2-01");
+    assert_eq!(pulls[0].base, "main");
+    assert!(pulls[0].body.starts_with("## Drift\n\n- Deployment/app"));
+    assert!(pulls[0].body.contains("<!-- flotilla:fingerprint=fp1 -->"));
+    assert_eq!(double.labels(n), vec!["drift", "cluster/aks-eus2-01"]);
+
+    let posts_before = double.requests_to("POST", "/repos/contoso/fleet/pulls");
+    let again = gh.open_or_update_pr(&s, 10).await.unwrap();
+    assert_eq!(again, PrOutcome::Unchanged(n));
+    assert_eq!(double.pulls().len(), 1);
+    assert_eq!(
+        double.requests_to("POST", "/repos/contoso/fleet/pulls"),
+        posts_before
+    );
+    assert_eq!(
+        double.requests_to("PATCH", &format!("/repos/contoso/fleet/pulls/{n}")),
+        0
+    );
+}
+
+#[tokio::test]
+async fn changed_findings_update_the_body_in_place() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    push_bot_branch(&double, "c1");
+    let (gh, _) = client(&double);
+    let PrOutcome::Opened(n) = gh
+        .open_or_update_pr(&spec("c1", "one finding", "fp-a"), 10)
+        .await
+        .unwrap()
+    else {
+        panic!("not opened")
+    };
+
+    let updated = gh
+        .open_or_update_pr(&spec("c1", "two findings", "fp-b"), 10)
+        .await
+        .unwrap();
+    assert_eq!(updated, PrOutcome::Updated(n));
+    let pulls = double.pulls();
+    assert_eq!(pulls.len(), 1, "updated in place, not reopened");
+    assert!(pulls[0].body.starts_with("two findings"));
+    assert!(pulls[0].body.contains("fingerprint=fp-b"));
+    assert!(!pulls[0].body.contains("fp-a"));
+}
+
+#[tokio::test]
+async fn a_restarted_client_finds_the_existing_pr_by_branch_and_by_title() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    push_bot_branch(&double, "c1");
+    let s = spec("c1", "body", "fp");
+    let PrOutcome::Opened(n) = client(&double).0.open_or_update_pr(&s, 10).await.unwrap() else {
+        panic!("not opened")
+    };
+
+    let (restarted, _) = client(&double);
+    assert_eq!(
+        restarted.open_or_update_pr(&s, 10).await.unwrap(),
+        PrOutcome::Unchanged(n)
+    );
+    let found = restarted
+        .find_pr(&s.branch, &s.title)
+        .await
+        .unwrap()
+        .expect("found by branch");
+    assert_eq!(found.number, n);
+    assert_eq!(found.fingerprint.as_deref(), Some("fp"));
+
+    // A branch the head filter does not know (renamed scheme): found by title.
+    let by_title = restarted
+        .find_pr("flotilla/drift-v2/c1", &s.title)
+        .await
+        .unwrap()
+        .expect("found by title");
+    assert_eq!(by_title.number, n);
+    assert_eq!(double.pulls().len(), 1);
+}
+
+#[tokio::test]
+async fn closing_comments_then_closes() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    push_bot_branch(&double, "c1");
+    let (gh, _) = client(&double);
+    let PrOutcome::Opened(n) = gh
+        .open_or_update_pr(&spec("c1", "b", "f"), 10)
+        .await
+        .unwrap()
+    else {
+        panic!("not opened")
+    };
+
+    gh.close_pr(n, "drift is gone: closing").await.unwrap();
+    let pr = &double.pulls()[0];
+    assert_eq!(pr.state, "closed");
+    let comments = double.comments(n);
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].body, "drift is gone: closing");
+    assert!(
+        gh.find_pr("flotilla/drift/c1", "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_cap_on_open_prs_is_respected() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    let (gh, _) = client(&double);
+    for c in ["c1", "c2", "c3"] {
+        push_bot_branch(&double, c);
+    }
+    assert!(matches!(
+        gh.open_or_update_pr(&spec("c1", "b", "f1"), 2)
+            .await
+            .unwrap(),
+        PrOutcome::Opened(_)
+    ));
+    assert!(matches!(
+        gh.open_or_update_pr(&spec("c2", "b", "f2"), 2)
+            .await
+            .unwrap(),
+        PrOutcome::Opened(_)
+    ));
+    assert_eq!(
+        gh.open_or_update_pr(&spec("c3", "b", "f3"), 2)
+            .await
+            .unwrap(),
+        PrOutcome::CapReached
+    );
+    assert_eq!(double.open_pulls().len(), 2);
+    // An existing PR is still updated at the cap.
+    assert!(matches!(
+        gh.open_or_update_pr(&spec("c1", "new", "f1b"), 2)
+            .await
+            .unwrap(),
+        PrOutcome::Updated(_)
+    ));
+}
+
+#[tokio::test]
+async fn a_human_push_is_detected() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    push_bot_branch(&double, "c1");
+    let (gh, _) = client(&double);
+    let PrOutcome::Opened(n) = gh
+        .open_or_update_pr(&spec("c1", "b", "f"), 10)
+        .await
+        .unwrap()
+    else {
+        panic!("not opened")
+    };
+    assert!(!gh.human_pushed(n, &bot()).await.unwrap());
+
+    let human = DoubleCommit::human(&sha_of("alice-fix"), "Alice", "alice@contoso.com");
+    double.push("flotilla/drift/c1", human);
+    assert!(gh.human_pushed(n, &bot()).await.unwrap());
+    let commits = gh.pr_commits(n).await.unwrap();
+    assert_eq!(commits.len(), 2);
+    assert_eq!(
+        commits[1].author_email.as_deref(),
+        Some("alice@contoso.com")
+    );
+    // The branch moved: the PR's head follows it.
+    let info = gh.find_pr("flotilla/drift/c1", "").await.unwrap().unwrap();
+    assert_eq!(info.head_sha, sha_of("alice-fix"));
+    assert_eq!(
+        gh.branch_head("flotilla/drift/c1").await.unwrap(),
+        Some(sha_of("alice-fix"))
+    );
+    assert_eq!(gh.branch_head("no/such/branch").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn secondary_rate_limit_is_retried_after_retry_after() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    push_bot_branch(&double, "c1");
+    let (gh, sleeper) = client(&double);
+    double.fail_next(1, 403, &[("retry-after", "1")]);
+
+    let outcome = gh
+        .open_or_update_pr(&spec("c1", "b", "f"), 10)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, PrOutcome::Opened(_)));
+    let waits = sleeper.waits();
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    assert!(waits[0] >= Duration::from_secs(1), "{waits:?}");
+    let log = double.request_log();
+    assert_eq!(log[0].status, 403);
+    assert_eq!(
+        (log[1].method.as_str(), log[1].path.as_str(), log[1].status),
+        (log[0].method.as_str(), log[0].path.as_str(), 200),
+        "the refused request was sent again"
+    );
+    let stats = gh.stats();
+    assert_eq!((stats.errors, stats.retries, stats.rate_limited), (1, 1, 1));
+    assert_eq!(stats.calls, log.len() as u64);
+}
+
+#[tokio::test]
+async fn secondary_rate_limit_really_waits_on_the_real_clock() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    let gh = GithubClient::new(&config(double.url())).unwrap();
+    double.fail_next(1, 403, &[("retry-after", "1")]);
+    let started = std::time::Instant::now();
+    assert!(gh.find_pr("a", "b").await.unwrap().is_none());
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(double.request_log()[0].status, 403);
+}
+
+#[tokio::test]
+async fn too_many_requests_honours_retry_after_and_primary_limit_waits_for_reset() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    let (gh, sleeper) = client(&double);
+    double.fail_next(1, 429, &[("retry-after", "3")]);
+    let reset = (now() + 2).to_string();
+    double.fail_next(
+        1,
+        403,
+        &[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", &reset),
+        ],
+    );
+
+    assert!(gh.find_pr("a", "b").await.unwrap().is_none());
+    let waits = sleeper.waits();
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    assert!(waits[0] >= Duration::from_secs(3), "{waits:?}");
+    assert!(
+        waits[1] >= Duration::from_secs(1) && waits[1] <= Duration::from_secs(3),
+        "{waits:?}"
+    );
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_with_backoff() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    let (gh, sleeper) = client(&double);
+    double.fail_next(1, 502, &[]);
+    double.fail_next(1, 503, &[]);
+
+    assert!(gh.find_pr("a", "b").await.unwrap().is_none());
+    let waits = sleeper.waits();
+    assert_eq!(waits.len(), 2);
+    assert!(waits[1] > waits[0], "exponential: {waits:?}");
+    let statuses: Vec<u16> = double.request_log().iter().map(|r| r.status).collect();
+    assert_eq!(&statuses[..3], &[502, 503, 200]);
+}
+
+#[tokio::test]
+async fn an_exhausted_budget_is_a_typed_error() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    let (gh, _) = client(&double);
+    double.fail_next(3, 429, &[("retry-after", "1")]);
+    let err = gh.find_pr("a", "b").await.unwrap_err();
+    match &err {
+        Error::RateLimited {
+            attempts,
+            retry_after,
+            op,
+        } => {
+            assert_eq!(*attempts, 3);
+            assert_eq!(*retry_after, Duration::from_secs(1));
+            assert!(op.starts_with("GET /repos/contoso/fleet/pulls"), "{op}");
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    assert_eq!(double.request_log().len(), 3);
+
+    double.fail_next(3, 503, &[]);
+    let err = gh.find_pr("a", "b").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Unavailable {
+                status: 503,
+                attempts: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wait_longer_than_allowed_fails_at_once() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    let (gh, sleeper) = client(&double);
+    let reset = (now() + 3600).to_string();
+    double.fail_next(
+        1,
+        403,
+        &[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", &reset),
+        ],
+    );
+    let err = gh.find_pr("a", "b").await.unwrap_err();
+    let Error::RateLimited {
+        retry_after,
+        attempts,
+        ..
+    } = err
+    else {
+        panic!("expected RateLimited, got {err:?}")
+    };
+    assert_eq!(attempts, 1);
+    assert!(retry_after > Duration::from_secs(3500));
+    assert!(sleeper.waits().is_empty());
+}
+
+#[tokio::test]
+async fn other_client_errors_are_not_retried() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    let (gh, sleeper) = client(&double);
+    // No branch pushed: GitHub answers 422 for an unknown head.
+    let err = gh
+        .open_or_update_pr(&spec("ghost", "b", "f"), 10)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(422), "{err:?}");
+    assert!(sleeper.waits().is_empty());
+    assert!(
+        err.to_string()
+            .starts_with("POST /repos/contoso/fleet/pulls: github answered 422")
+    );
+}
+
+#[tokio::test]
+async fn the_sticky_comment_is_created_once_then_edited_across_restarts() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    push_bot_branch(&double, "c1");
+    let (gh, _) = client(&double);
+    let PrOutcome::Opened(n) = gh
+        .open_or_update_pr(&spec("c1", "b", "f"), 10)
+        .await
+        .unwrap()
+    else {
+        panic!("not opened")
+    };
+    // Enough other comments to push the sticky one past the first page.
+    for i in 0..120 {
+        gh.comment(n, &format!("chatter {i}")).await.unwrap();
+    }
+
+    let CommentOutcome::Created(id) = gh
+        .upsert_sticky_comment(n, PREVIEW_MARKER, "preview v1")
+        .await
+        .unwrap()
+    else {
+        panic!("not created")
+    };
+    for _ in 0..5 {
+        gh.comment(n, "more chatter").await.unwrap();
+    }
+    let (restarted, _) = client(&double);
+    assert_eq!(
+        restarted
+            .upsert_sticky_comment(n, PREVIEW_MARKER, "preview v1")
+            .await
+            .unwrap(),
+        CommentOutcome::Unchanged(id)
+    );
+    assert_eq!(
+        restarted
+            .upsert_sticky_comment(n, PREVIEW_MARKER, "preview v2")
+            .await
+            .unwrap(),
+        CommentOutcome::Updated(id)
+    );
+    let sticky: Vec<_> = double
+        .comments(n)
+        .into_iter()
+        .filter(|c| c.body.contains(PREVIEW_MARKER))
+        .collect();
+    assert_eq!(sticky.len(), 1);
+    assert_eq!(sticky[0].id, id);
+    assert!(sticky[0].body.ends_with("preview v2"));
+}
+
+#[tokio::test]
+async fn duplicate_sticky_comments_are_healed_to_one() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    push_bot_branch(&double, "c1");
+    let (gh, _) = client(&double);
+    let PrOutcome::Opened(n) = gh
+        .open_or_update_pr(&spec("c1", "b", "f"), 10)
+        .await
+        .unwrap()
+    else {
+        panic!("not opened")
+    };
+    let first = gh
+        .comment(n, &format!("{PREVIEW_MARKER}\nold a"))
+        .await
+        .unwrap();
+    gh.comment(n, &format!("{PREVIEW_MARKER}\nold b"))
+        .await
+        .unwrap();
+
+    let outcome = gh
+        .upsert_sticky_comment(n, PREVIEW_MARKER, "new")
+        .await
+        .unwrap();
+    assert_eq!(outcome, CommentOutcome::Updated(first));
+    let comments = double.comments(n);
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].body, format!("{PREVIEW_MARKER}\nnew"));
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_truncated_to_what_github_accepts() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    push_bot_branch(&double, "c1");
+    let (gh, _) = client(&double);
+    let huge = "| Deployment | app | replicas 3 → 5 |\n".repeat(5000);
+    let s = spec("c1", &huge, "fp-huge");
+    let PrOutcome::Opened(n) = gh.open_or_update_pr(&s, 10).await.unwrap() else {
+        panic!("not opened")
+    };
+    let body = &double.pulls()[0].body;
+    assert!(body.chars().count() <= 65_536);
+    assert!(body.contains("truncated"));
+    assert!(body.ends_with("<!-- flotilla:fingerprint=fp-huge -->"));
+    assert_eq!(
+        gh.open_or_update_pr(&s, 10).await.unwrap(),
+        PrOutcome::Unchanged(n)
+    );
+    let outcome = gh
+        .upsert_sticky_comment(n, PREVIEW_MARKER, &huge)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, CommentOutcome::Created(_)));
+}
+
+#[tokio::test]
+async fn a_commit_status_is_set() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    let (gh, _) = client(&double);
+    let sha = sha_of("head");
+    let long = "x".repeat(300);
+    gh.set_commit_status(
+        &sha,
+        CommitState::Failure,
+        "flotilla/preview",
+        &long,
+        Some("https://ci.example/run/1"),
+    )
+    .await
+    .unwrap();
+    gh.set_commit_status(
+        &sha,
+        CommitState::Success,
+        "flotilla/preview",
+        "clean",
+        None,
+    )
+    .await
+    .unwrap();
+    let statuses = double.statuses();
+    assert_eq!(statuses.len(), 2);
+    assert_eq!(statuses[0].state, "failure");
+    assert_eq!(
+        statuses[0].description.as_ref().unwrap().chars().count(),
+        140
+    );
+    assert_eq!(
+        statuses[0].target_url.as_deref(),
+        Some("https://ci.example/run/1")
+    );
+    assert_eq!(
+        (statuses[1].state.as_str(), statuses[1].sha.as_str()),
+        ("success", sha.as_str())
+    );
+    assert_eq!(statuses[1].context, "flotilla/preview");
+}
+
+#[tokio::test]
+async fn the_token_never_shows_in_debug_or_errors() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    let mut cfg = config(double.url());
+    let secret = "ghp_wrongwrongwrong42";
+    cfg.auth = GithubAuth::Token(Secret::new(secret));
+    let gh = GithubClient::new(&cfg).unwrap();
+    let err = gh.find_pr("a", "b").await.unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    for shown in [
+        format!("{cfg:?}"),
+        format!("{gh:?}"),
+        format!("{err}"),
+        format!("{err:?}"),
+    ] {
+        assert!(!shown.contains(secret), "token leaked: {shown}");
+        assert!(!shown.contains(DOUBLE_TOKEN), "token leaked: {shown}");
+    }
+    assert_eq!(double.request_log()[0].auth, AuthKind::Invalid);
+}
+
+#[tokio::test]
+async fn github_enterprise_base_path_is_used() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    push_bot_branch(&double, "c1");
+    let gh = GithubClient::new(&config(double.enterprise_url())).unwrap();
+    let PrOutcome::Opened(n) = gh
+        .open_or_update_pr(&spec("c1", "b", "f"), 10)
+        .await
+        .unwrap()
+    else {
+        panic!("not opened")
+    };
+    gh.upsert_sticky_comment(n, PREVIEW_MARKER, "hi")
+        .await
+        .unwrap();
+    let log = double.request_log();
+    assert!(!log.is_empty());
+    for r in &log {
+        assert!(r.path.starts_with("/api/v3/repos/contoso/fleet/"), "{r:?}");
+        assert_eq!(r.auth, AuthKind::Token, "{r:?}");
+    }
+}
+
+/// A throwaway RSA key made with the real `openssl`, as an App's key would be.
+fn app_private_key(dir: &std::path::Path) -> String {
+    let path = dir.join("app.pem");
+    let status = std::process::Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&path)
+        .arg("2048")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success(), "openssl genrsa failed");
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[tokio::test]
+async fn a_github_app_installation_token_is_minted_and_used() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    push_bot_branch(&double, "c1");
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(double.enterprise_url());
+    cfg.auth = GithubAuth::App {
+        app_id: APP_ID,
+        private_key_pem: Secret::new(app_private_key(dir.path())),
+        installation_id: INSTALLATION_ID,
+    };
+    assert!(!format!("{cfg:?}").contains("PRIVATE KEY"));
+    let gh = GithubClient::new(&cfg).unwrap();
+    let PrOutcome::Opened(n) = gh
+        .open_or_update_pr(&spec("c1", "b", "f"), 10)
+        .await
+        .unwrap()
+    else {
+        panic!("not opened")
+    };
+    gh.comment(n, "hello from the app").await.unwrap();
+
+    assert_eq!(double.minted_tokens(), 1, "token cached and reused");
+    let log = double.request_log();
+    assert_eq!(log[0].path, "/api/v3/app/installations/77/access_tokens");
+    assert_eq!(log[0].auth, AuthKind::AppJwt);
+    assert!(
+        log[1..].iter().all(|r| r.auth == AuthKind::Token),
+        "{log:?}"
+    );
+    assert_eq!(double.comments(n)[0].user, "flotilla[bot]");
+}
+
+#[tokio::test]
+async fn a_bad_app_key_is_a_typed_error_without_the_key() {
+    let mut cfg = config("http://127.0.0.1:9".to_owned());
+    cfg.auth = GithubAuth::App {
+        app_id: 7,
+        private_key_pem: Secret::new(
+            "-----BEGIN RSA PRIVATE KEY-----\nnotakey\n-----END RSA PRIVATE KEY-----\n",
+        ),
+        installation_id: 1,
+    };
+    let err = GithubClient::new(&cfg).unwrap_err();
+    assert!(matches!(err, Error::AppKey { app_id: 7, .. }), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("notakey"));
+}
