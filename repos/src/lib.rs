@@ -1,3 +1,4 @@
 //! placeholder
+pub mod commit;
 pub mod github;
 pub mod pr;
