@@ -26,3 +26,26 @@ lint:                 ## formatting and clippy, warnings are errors
 
 fmt:                  ## format the code
 	$(CARGO) fmt --all
+
+CRDS ?= ../shared/crds
+KOPIUM ?= kopium
+
+# One generated module per CRD: module name, CRD name, version.
+CRD_TYPES = \
+	flux_source:gitrepositories.source.toolkit.fluxcd.io:v1 \
+	flux_kustomize:kustomizations.kustomize.toolkit.fluxcd.io:v1 \
+	secrets_store:secretproviderclasses.secrets-store.csi.x-k8s.io:v1 \
+	gatekeeper:constrainttemplates.templates.gatekeeper.sh:v1
+
+crds:                 ## regenerate bootstrap/src/crds/*.rs from $(CRDS) with kopium (cargo install kopium --locked)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	for f in $(CRDS)/*.yaml; do \
+	  awk -v out="$$tmp/$$(basename $$f .yaml)" '/^---/{n++; next} {print > (out "-" n+0 ".yaml")}' "$$f"; \
+	done && \
+	for t in $(CRD_TYPES); do \
+	  mod=$${t%%:*}; rest=$${t#*:}; crd=$${rest%%:*}; version=$${rest#*:}; \
+	  file=$$(grep -l "^  name: $$crd$$" "$$tmp"/*.yaml) && \
+	  { printf '// Regenerate with `make crds` (kopium %s, from %s in $(CRDS)).\n' "$$($(KOPIUM) --version | cut -d' ' -f2)" "$$crd"; \
+	    $(KOPIUM) --hide-kube --derive Default --api-version "$$version" -f "$$file" | grep -v '^// kopium command:'; \
+	  } > bootstrap/src/crds/$$mod.rs || exit 1; \
+	done && rustfmt --edition 2024 bootstrap/src/crds/*.rs

@@ -9,6 +9,7 @@ pub mod findings;
 pub mod live;
 pub mod object;
 pub mod report;
+pub mod schema;
 pub mod secret;
 #[cfg(feature = "serve")]
 pub mod serve;

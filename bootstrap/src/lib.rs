@@ -6,7 +6,9 @@
 //! [`header`] are ever rewritten or deleted.
 
 pub mod error;
+pub mod crds;
 pub mod header;
+pub mod render;
 pub mod plan;
 pub mod tree;
 pub mod watch;
@@ -14,5 +16,6 @@ pub mod write;
 
 pub use error::{Error, Result};
 pub use plan::{Plan, plan};
+pub use render::{render, render_cluster};
 pub use tree::Tree;
 pub use write::{Summary, apply};
