@@ -1,0 +1,409 @@
+//! The live reader against a recorded API server: kube-rs over real HTTP to
+//! [`ReplayServer`] serving the `baseline-cluster` fixture.
+
+use flotilla_auditor::live::{
+    Error, ReadOptions, Scope, load_snapshot, read_cluster, read_cluster_with, record_snapshot,
+};
+use flotilla_auditor::object::ObjectKey;
+use flotilla_tests::replay::ReplayServer;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn drifted() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/baseline-cluster/snapshot-drifted")
+}
+
+fn by_key(objects: &[Value]) -> BTreeMap<ObjectKey, &Value> {
+    objects
+        .iter()
+        .map(|o| (ObjectKey::of(o).expect("keyed object"), o))
+        .collect()
+}
+
+/// Plain and base64 forms of the basic-auth values in the fixture.
+const SECRET_VALUES: [&str; 4] = [
+    "YWRtaW46JGFwcjEkZmFrZSRoYXNo",
+    "admin:$apr1$fake$hash",
+    "YWRtaW46JGFwcjEkcjB0YXRlZCRoYXNo",
+    "admin:$apr1$r0tated$hash",
+];
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// What the fixture's discovery says a governed-namespace audit must read,
+/// derived here from the documents directly: discovery paths (`/api`, `/apis`,
+/// `/api/v1`, the preferred version of every group) and the LIST paths of
+/// every namespaced listable type except Events, plus `cluster_kinds`.
+fn expected_audit_requests(cluster_kinds: &[(&str, &str)]) -> (BTreeSet<String>, BTreeSet<String>) {
+    let disc = drifted().join("discovery");
+    let mut discovery =
+        BTreeSet::from(["/api".to_owned(), "/apis".to_owned(), "/api/v1".to_owned()]);
+    let mut group_versions = vec![("".to_owned(), "v1".to_owned())];
+    for g in read_json(&disc.join("apis.json"))["groups"]
+        .as_array()
+        .unwrap()
+    {
+        let (name, v) = (
+            g["name"].as_str().unwrap(),
+            g["preferredVersion"]["version"].as_str().unwrap(),
+        );
+        discovery.insert(format!("/apis/{name}/{v}"));
+        group_versions.push((name.to_owned(), v.to_owned()));
+    }
+    let mut lists = BTreeSet::new();
+    for (group, version) in group_versions {
+        let (file, prefix) = if group.is_empty() {
+            ("api_v1.json".to_owned(), "/api/v1".to_owned())
+        } else {
+            (
+                format!("apis_{group}_{version}.json"),
+                format!("/apis/{group}/{version}"),
+            )
+        };
+        for r in read_json(&disc.join(file))["resources"].as_array().unwrap() {
+            let name = r["name"].as_str().unwrap();
+            let kind = r["kind"].as_str().unwrap();
+            let listable = r["verbs"].as_array().unwrap().iter().any(|v| v == "list");
+            let wanted = (r["namespaced"] == true && kind != "Event")
+                || cluster_kinds.contains(&(group.as_str(), kind));
+            if !name.contains('/') && listable && wanted {
+                lists.insert(format!("{prefix}/{name}"));
+            }
+        }
+    }
+    (discovery, lists)
+}
+
+#[tokio::test]
+async fn cluster_read_matches_the_snapshot_it_replays() {
+    let server = ReplayServer::start(drifted()).await.unwrap();
+    let live = read_cluster(server.client(), &Scope::everything())
+        .await
+        .unwrap();
+    let snapshot = load_snapshot(&drifted()).unwrap();
+    let (from_api, from_files) = (by_key(&live.objects), by_key(&snapshot.objects));
+    assert_eq!(from_api.len(), 289);
+    assert_eq!(
+        from_api.keys().collect::<Vec<_>>(),
+        from_files.keys().collect::<Vec<_>>()
+    );
+    // Whole objects, not a sample: typed, managedFields kept, Secret sealed
+    // to the same digest on both paths.
+    for (key, obj) in &from_api {
+        assert_eq!(*obj, from_files[key], "{key}");
+    }
+    let kured = from_api
+        .values()
+        .find(|o| o["kind"] == "DaemonSet")
+        .unwrap();
+    assert_eq!(kured["apiVersion"], "apps/v1");
+    assert!(
+        kured["metadata"]["managedFields"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty())
+    );
+    assert_eq!(live.lists, 78);
+    assert_eq!(live.listed, snapshot.listed);
+}
+
+#[tokio::test]
+async fn an_audit_read_is_discovery_plus_one_list_per_type() {
+    let server = ReplayServer::start(drifted()).await.unwrap();
+    let cluster_kinds = [
+        ("", "Namespace"),
+        ("rbac.authorization.k8s.io", "ClusterRole"),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+        ("networking.k8s.io", "IngressClass"),
+    ];
+    let scope = Scope::for_audit(cluster_kinds, true);
+    let live = read_cluster(server.client(), &scope).await.unwrap();
+
+    let (discovery, lists) = expected_audit_requests(&cluster_kinds);
+    assert_eq!(discovery.len(), 29, "/api, /apis, /api/v1 and 26 groups");
+    let log = server.request_log();
+    let (list_log, discovery_log): (Vec<&String>, Vec<&String>) =
+        log.iter().partition(|l| l.contains('?'));
+    let discovery_seen: BTreeSet<String> = discovery_log
+        .iter()
+        .map(|l| l.strip_prefix("GET ").unwrap().to_owned())
+        .collect();
+    assert_eq!(discovery_seen, discovery);
+    assert_eq!(
+        discovery_log.len(),
+        discovery.len(),
+        "no discovery document fetched twice"
+    );
+    let list_seen: BTreeSet<String> = list_log
+        .iter()
+        .map(|l| {
+            assert!(l.starts_with("GET ") && l.ends_with("?limit=500"), "{l}");
+            l.trim_start_matches("GET ")
+                .trim_end_matches("?limit=500")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(list_seen, lists);
+    assert_eq!(
+        list_log.len(),
+        lists.len(),
+        "one LIST per type, no GET per object"
+    );
+
+    assert_eq!(server.requests(), (discovery.len() + lists.len()) as u64);
+    assert_eq!(live.requests, server.requests());
+    assert_eq!(live.lists, lists.len() as u64);
+    let kinds: BTreeSet<&str> = live
+        .objects
+        .iter()
+        .filter_map(|o| o["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains("ClusterRole") && kinds.contains("Kustomization") && kinds.contains("Pod")
+    );
+    assert!(!kinds.contains("PriorityClass") && !kinds.contains("CustomResourceDefinition"));
+}
+
+#[tokio::test]
+async fn a_narrow_scope_fetches_only_the_groups_it_needs() {
+    let server = ReplayServer::start(drifted()).await.unwrap();
+    let scope = Scope::for_audit([("apps", "Deployment")], false);
+    let live = read_cluster(server.client(), &scope).await.unwrap();
+    let log = server.request_log();
+    // /api, /apis, apps and the three Flux groups; then 1 + 5 + 1 + 1 lists
+    // (Deployments; GitRepository, Bucket, HelmChart, HelmRepository,
+    // OCIRepository; Kustomization; HelmRelease): 6 + 8.
+    assert_eq!(
+        log.iter().filter(|l| !l.contains('?')).count(),
+        6,
+        "{log:#?}"
+    );
+    assert_eq!(live.lists, 8, "{log:#?}");
+    assert_eq!(live.requests, 14);
+    assert!(!log.iter().any(|l| l.contains("/api/v1")));
+}
+
+#[tokio::test]
+async fn paging_follows_continue_within_one_logical_list() {
+    let server = ReplayServer::start(drifted()).await.unwrap();
+    let expected = load_snapshot(&drifted())
+        .unwrap()
+        .objects
+        .into_iter()
+        .filter(|o| o["kind"] == "ConfigMap")
+        .collect::<Vec<_>>();
+    assert!(expected.len() >= 5, "fixture has enough ConfigMaps to page");
+    let scope = Scope::only([("", "ConfigMap")]);
+    let options = ReadOptions {
+        page_size: 2,
+        ..ReadOptions::default()
+    };
+    let live = read_cluster_with(server.client(), &scope, &options)
+        .await
+        .unwrap();
+
+    assert_eq!(by_key(&live.objects), by_key(&expected));
+    let pages = expected.len().div_ceil(2) as u64;
+    let log = server.request_log();
+    let page_requests: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("/api/v1/configmaps?"))
+        .collect();
+    assert_eq!(page_requests.len() as u64, pages);
+    assert!(
+        page_requests[1..].iter().all(|l| l.contains("&continue=")),
+        "{page_requests:#?}"
+    );
+    // /api, /apis, /api/v1, then the pages: a paged LIST counts each page.
+    assert_eq!(live.lists, 1);
+    assert_eq!(live.requests, 3 + pages);
+    assert_eq!(server.requests(), live.requests);
+}
+
+#[tokio::test]
+async fn short_pages_from_the_server_are_followed_too() {
+    let server = ReplayServer::start(drifted()).await.unwrap();
+    server.set_max_page(Some(3));
+    let scope = Scope::only([("", "ConfigMap")]);
+    let live = read_cluster(server.client(), &scope).await.unwrap();
+    let expected = load_snapshot(&drifted()).unwrap();
+    let configmaps = expected
+        .objects
+        .iter()
+        .filter(|o| o["kind"] == "ConfigMap")
+        .count();
+    assert_eq!(live.objects.len(), configmaps);
+    assert_eq!(live.requests, 3 + configmaps.div_ceil(3) as u64);
+}
+
+#[tokio::test]
+async fn no_secret_value_reaches_live_state_or_a_recorded_snapshot() {
+    let server = ReplayServer::start(drifted()).await.unwrap();
+    let live = read_cluster(server.client(), &Scope::everything())
+        .await
+        .unwrap();
+    let text = serde_json::to_string(&live.objects).unwrap();
+    assert!(text.contains("traefik-basic-auth"));
+    for value in SECRET_VALUES {
+        assert!(!text.contains(value), "{value} in live state");
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    let summary = record_snapshot(server.client(), out.path(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.objects, summary.lists, summary.sealed_secrets),
+        (289, 78, 1)
+    );
+    for dir in ["objects", "discovery"] {
+        for entry in std::fs::read_dir(out.path().join(dir)).unwrap() {
+            let body = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for value in SECRET_VALUES {
+                assert!(!body.contains(value), "{value} written to {dir}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_recorded_snapshot_has_the_fixture_layout_and_loads_to_the_same_objects() {
+    let server = ReplayServer::start(drifted()).await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let summary = record_snapshot(server.client(), out.path(), None)
+        .await
+        .unwrap();
+    let names = |dir: &Path| -> BTreeSet<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&out.path().join("objects")),
+        names(&drifted().join("objects"))
+    );
+    assert_eq!(
+        names(&out.path().join("discovery")),
+        names(&drifted().join("discovery"))
+    );
+    assert_eq!(summary.discovery_documents, 34);
+    assert_eq!(summary.requests, server.requests());
+
+    // Sealed once when recorded, not sealed again when loaded: the digest
+    // matches sealing the original.
+    let recorded = load_snapshot(out.path()).unwrap();
+    let original = load_snapshot(&drifted()).unwrap();
+    let (recorded, original) = (by_key(&recorded.objects), by_key(&original.objects));
+    assert_eq!(recorded.len(), original.len());
+    for (key, obj) in &original {
+        assert_eq!(recorded[key], *obj, "{key}");
+    }
+
+    // Recording again replaces, never mixes.
+    std::fs::write(
+        out.path().join("objects/stale_v1_things.json"),
+        r#"{"kind":"List","items":[]}"#,
+    )
+    .unwrap();
+    record_snapshot(server.client(), out.path(), None)
+        .await
+        .unwrap();
+    assert!(!out.path().join("objects/stale_v1_things.json").exists());
+}
+
+#[tokio::test]
+async fn an_outage_fails_the_read_and_a_restart_on_the_same_port_recovers() {
+    let server = ReplayServer::start(drifted()).await.unwrap();
+    let scope = Scope::only([("", "Namespace")]);
+    server.kill();
+    assert!(!server.is_running());
+    let err = read_cluster(server.client(), &scope).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Discovery { ref path, .. } if path == "/api"),
+        "{err:?}"
+    );
+    assert_eq!(err.http_status(), None, "refused, not answered");
+    assert_eq!(server.requests(), 0);
+
+    server.restart().await.unwrap();
+    let live = read_cluster(server.client(), &scope).await.unwrap();
+    assert_eq!(
+        live.objects.len(),
+        7,
+        "a0008, cluster-baseline-settings, flux-system and 4 system namespaces"
+    );
+}
+
+#[tokio::test]
+async fn a_watch_is_held_open_until_the_server_is_killed() {
+    let server = ReplayServer::start(drifted()).await.unwrap();
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /api/v1/configmaps?watch=true&resourceVersion=1 HTTP/1.1\r\nHost: replay\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Open and silent...
+    let quiet =
+        tokio::time::timeout(std::time::Duration::from_millis(200), stream.read(&mut buf)).await;
+    assert!(quiet.is_err(), "the watch sent or closed: {quiet:?}");
+    // ...until killed: the connection ends.
+    server.kill();
+    let closed =
+        tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    assert!(
+        tokio::net::TcpStream::connect(&addr).await.is_err(),
+        "refused after kill"
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_and_bad_continue_tokens_400() {
+    let server = ReplayServer::start(drifted()).await.unwrap();
+    let client = server.client();
+    let get = |path: &str| http::Request::get(path).body(Vec::new()).unwrap();
+    let status = |r: Result<String, kube::Error>| match r {
+        Err(kube::Error::Api(s)) => s.code,
+        other => panic!("expected an api error, got {other:?}"),
+    };
+    assert_eq!(
+        status(
+            client
+                .request_text(get("/apis/example.com/v1/widgets"))
+                .await
+        ),
+        404
+    );
+    assert_eq!(
+        status(
+            client
+                .request_text(get("/api/v1/configmaps?continue=bm9wZQ%3D%3D"))
+                .await
+        ),
+        400
+    );
+    let one = client
+        .request_text(get(
+            "/api/v1/namespaces/a0008/configmaps/traefik-ingress-config",
+        ))
+        .await
+        .unwrap();
+    let one: Value = serde_json::from_str(&one).unwrap();
+    assert_eq!(
+        (one["kind"].as_str(), one["apiVersion"].as_str()),
+        (Some("ConfigMap"), Some("v1"))
+    );
+    assert_eq!(server.requests(), 3);
+}
