@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use octocrab::Octocrab;
+use octocrab::secrecy::ExposeSecret;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -284,6 +285,9 @@ impl Sleeper for TokioSleeper {
 #[derive(Clone)]
 pub struct GithubClient {
     octo: Octocrab,
+    /// The personal token, kept to hand to git; `None` for an App, whose
+    /// tokens octocrab mints and caches.
+    personal_token: Option<Secret>,
     owner: String,
     repo: String,
     api_url: Option<String>,
@@ -308,8 +312,13 @@ impl GithubClient {
     /// the first call and refreshed by octocrab before it expires.
     pub fn new(cfg: &GithubConfig) -> Result<Self> {
         let octo = build_octocrab(cfg)?;
+        let personal_token = match &cfg.auth {
+            GithubAuth::Token(token) => Some(token.clone()),
+            GithubAuth::App { .. } => None,
+        };
         Ok(Self {
             octo,
+            personal_token,
             owner: cfg.owner.clone(),
             repo: cfg.repo.clone(),
             api_url: cfg.api_url.clone(),
@@ -358,6 +367,18 @@ impl GithubClient {
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The token git should present for HTTPS pushes to the same host
+    /// (`x-access-token:<token>`): the personal token, or the App's current
+    /// installation token, minted (or reused while valid) by octocrab.
+    pub async fn git_token(&self) -> Result<Secret> {
+        if let Some(token) = &self.personal_token {
+            return Ok(token.clone());
+        }
+        let op = "POST /app/installations/{id}/access_tokens";
+        let token = self.call(op, || self.octo.installation_token()).await?;
+        Ok(Secret::new(token.expose_secret()))
     }
 
     /// `/repos/{owner}/{repo}/{tail}`.

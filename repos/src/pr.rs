@@ -199,16 +199,21 @@ impl GithubClient {
     /// `title` (found again after the branch naming changed or the head
     /// filter missed it, so a restart never opens a duplicate).
     pub async fn find_pr(&self, branch: &str, title: &str) -> Result<Option<PrInfo>> {
+        if let Some(pr) = self.pr_for_branch(branch).await? {
+            return Ok(Some(pr));
+        }
+        Ok(bot_pr_titled(self.open_prs().await?, title))
+    }
+
+    /// The open PR whose head is `branch` in this repository: one call.
+    async fn pr_for_branch(&self, branch: &str) -> Result<Option<PrInfo>> {
         let head = format!("{}:{branch}", self.owner());
         let query = [("state", "open".to_owned()), ("head", head)];
-        let by_branch: Vec<PullRequest> = self.get(&self.repo_route("pulls"), &query).await?;
-        if let Some(pr) = by_branch.into_iter().find(|pr| pr.head.ref_field == branch) {
-            return Ok(Some(pr_info(pr)));
-        }
-        let open = self.open_prs().await?;
-        Ok(open
+        let pulls: Vec<PullRequest> = self.get(&self.repo_route("pulls"), &query).await?;
+        Ok(pulls
             .into_iter()
-            .find(|pr| pr.title == title && pr.fingerprint.is_some()))
+            .find(|pr| pr.head.ref_field == branch)
+            .map(pr_info))
     }
 
     /// All open PRs of the repository.
@@ -222,17 +227,19 @@ impl GithubClient {
     /// fingerprint differ, or open one if there is none and fewer than
     /// `max_open` bot PRs (those carrying a fingerprint) are open. The head
     /// branch must already be pushed.
+    ///
+    /// Costs one call when nothing changed, and one listing of open PRs
+    /// (shared by the title lookup and the cap) before opening.
     pub async fn open_or_update_pr(&self, spec: &PrSpec, max_open: usize) -> Result<PrOutcome> {
         let body = body_with_fingerprint(&spec.body, &spec.fingerprint);
-        if let Some(pr) = self.find_pr(&spec.branch, &spec.title).await? {
+        if let Some(pr) = self.pr_for_branch(&spec.branch).await? {
             return self.update_pr(&pr, spec, &body).await;
         }
-        let bot_open = self
-            .open_prs()
-            .await?
-            .iter()
-            .filter(|pr| pr.fingerprint.is_some())
-            .count();
+        let open = self.open_prs().await?;
+        let bot_open = open.iter().filter(|pr| pr.fingerprint.is_some()).count();
+        if let Some(pr) = bot_pr_titled(open, &spec.title) {
+            return self.update_pr(&pr, spec, &body).await;
+        }
         if bot_open >= max_open {
             tracing::info!(cluster = %spec.cluster, max_open, "open pr cap reached, not opening");
             return Ok(PrOutcome::CapReached);
@@ -423,6 +430,14 @@ pub fn fingerprint_of(body: &str) -> Option<String> {
 fn sticky_text(marker: &str, body: &str) -> String {
     let room = GITHUB_BODY_LIMIT.saturating_sub(marker.chars().count() + 1);
     format!("{marker}\n{}", truncate_body(body, room))
+}
+
+/// The bot's open PR with exactly this title: a PR carrying the bot's
+/// fingerprint, so that a person's PR that happens to share the title is
+/// never taken over.
+fn bot_pr_titled(open: Vec<PrInfo>, title: &str) -> Option<PrInfo> {
+    open.into_iter()
+        .find(|pr| pr.title == title && pr.fingerprint.is_some())
 }
 
 fn pr_info(pr: PullRequest) -> PrInfo {

@@ -123,6 +123,52 @@ async fn opening_creates_exactly_one_labelled_pr_and_repeating_changes_nothing()
 }
 
 #[tokio::test]
+async fn each_outcome_costs_a_known_number_of_calls() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    push_bot_branch(&double, "c1");
+    let (gh, _) = client(&double);
+    let calls = |gh: &GithubClient| gh.stats().calls;
+
+    gh.open_or_update_pr(&spec("c1", "b", "f"), 10)
+        .await
+        .unwrap();
+    // head lookup, open-PR listing (title + cap), create, labels
+    assert_eq!(calls(&gh), 4);
+    gh.open_or_update_pr(&spec("c1", "b", "f"), 10)
+        .await
+        .unwrap();
+    assert_eq!(calls(&gh), 5, "unchanged is a single lookup");
+    gh.open_or_update_pr(&spec("c1", "b2", "f2"), 10)
+        .await
+        .unwrap();
+    assert_eq!(calls(&gh), 7, "update is lookup plus edit");
+    assert_eq!(gh.stats().errors, 0);
+    assert_eq!(double.request_log().len(), 7);
+}
+
+#[tokio::test]
+async fn a_personal_token_is_handed_to_git_as_is() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    let (gh, _) = client(&double);
+    assert_eq!(gh.git_token().await.unwrap().expose(), DOUBLE_TOKEN);
+    assert!(double.request_log().is_empty());
+}
+
+#[tokio::test]
+async fn a_secondary_limit_without_retry_after_waits_a_minute() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    let (gh, sleeper) = client(&double);
+    double.fail_next(1, 403, &[]);
+    // The test policy allows 5s at most, so the minute is refused at once.
+    let err = gh.find_pr("a", "b").await.unwrap_err();
+    assert!(
+        matches!(err, Error::RateLimited { retry_after, attempts: 1, .. } if retry_after == Duration::from_secs(60)),
+        "{err:?}"
+    );
+    assert!(sleeper.waits().is_empty());
+}
+
+#[tokio::test]
 async fn changed_findings_update_the_body_in_place() {
     let double = GithubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
@@ -660,6 +706,9 @@ async fn a_github_app_installation_token_is_minted_and_used() {
     };
     gh.comment(n, "hello from the app").await.unwrap();
 
+    let git_token = gh.git_token().await.unwrap();
+    assert!(git_token.expose().starts_with("ghs_installation1"));
+    assert_eq!(format!("{git_token:?}"), "***");
     assert_eq!(double.minted_tokens(), 1, "token cached and reused");
     let log = double.request_log();
     assert_eq!(log[0].path, "/api/v3/app/installations/77/access_tokens");
