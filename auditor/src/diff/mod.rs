@@ -1,1 +1,267 @@
 //! The diff engine: `(Desired, Live) → Findings`, with no I/O, no async and no clock.
+//!
+//! One file per step, in the order they run for a desired object:
+//! [`compare`] walks Git's object against the live one using the rules of
+//! [`normalize`]; [`controller_owned`] and [`ignore`] drop fields that are not
+//! Git's business; [`ownership`] blames each remaining field on a field
+//! manager; [`redact`] masks secret values; then the finding is built. Live
+//! objects nothing accounts for go through [`unmanaged`], Flux objects through
+//! [`health`]. [`keyed_path`] prints where a change is.
+
+pub mod compare;
+pub mod controller_owned;
+pub mod health;
+pub mod ignore;
+pub mod keyed_path;
+pub mod normalize;
+pub mod ownership;
+pub mod redact;
+pub mod unmanaged;
+
+pub use health::SourceRef;
+pub use ignore::{IgnoreError, IgnoreRule, IgnoreRules};
+
+use crate::desired::{Desired, DesiredObject};
+use crate::findings::{FieldChange, Finding, FindingClass};
+use crate::live::{Live, SchemaHints};
+use crate::object::{ObjectKey, meta_str};
+use crate::secret::is_secret;
+use controller_owned::ControllerOwned;
+use health::HealthContext;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+
+/// How to diff.
+#[derive(Debug, Clone, Default)]
+pub struct DiffOptions {
+    /// User ignore rules (fields that are never drift).
+    pub ignore: IgnoreRules,
+    /// Audited Flux revision, for `flux-stale`; falls back to
+    /// [`Desired::revision`].
+    pub revision: Option<String>,
+    /// The GitRepository serving the audited repository, for `flux-stale`;
+    /// when unset, the only GitRepository Git declares (if exactly one).
+    pub source: Option<SourceRef>,
+    /// List merge keys to use instead of [`Live::hints`].
+    pub hints: Option<SchemaHints>,
+}
+
+/// Flux's per-object opt-outs (`kustomize.toolkit.fluxcd.io/*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FluxMode {
+    /// Applied and kept in step: every Git field is compared.
+    Apply,
+    /// `ssa: IfNotPresent`: created once, then left alone.
+    CreateOnly,
+    /// `reconcile: disabled` or `ssa: Ignore`: Flux never touches it.
+    Skip,
+}
+
+/// Diff one cluster: findings sorted by class, kind, namespace, name.
+pub fn diff(desired: &Desired, live: &Live, opts: &DiffOptions) -> Vec<Finding> {
+    let live_by_key: HashMap<ObjectKey, &Value> = live
+        .objects
+        .iter()
+        .filter_map(|o| Some((ObjectKey::of(o)?, o)))
+        .collect();
+    let mut desired_by_key: HashMap<ObjectKey, usize> = HashMap::new();
+    for (i, d) in desired.objects.iter().enumerate() {
+        if let Some(key) = ObjectKey::of(&d.object) {
+            desired_by_key.entry(key).or_insert(i);
+        }
+    }
+    let owned = ControllerOwned::collect(
+        desired
+            .objects
+            .iter()
+            .map(|d| &d.object)
+            .chain(live.objects.iter()),
+    );
+    let builtin;
+    let hints = match (&opts.hints, live.hints.list_map_keys.is_empty()) {
+        (Some(h), _) => h,
+        (None, false) => &live.hints,
+        (None, true) => {
+            builtin = crate::live::listmap::builtin();
+            &builtin
+        }
+    };
+
+    let mut findings = Vec::new();
+    let mut seen = HashSet::new();
+    for d in &desired.objects {
+        let Some(key) = ObjectKey::of(&d.object) else {
+            continue;
+        };
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        let live_obj = live_by_key.get(&key).copied();
+        let mode = flux_mode(&d.object, live_obj);
+        let finding = match (mode, live_obj) {
+            (FluxMode::Skip, _) => None,
+            (_, None) if was_read(live, &key) => {
+                Some(object_finding(FindingClass::Missing, d, &key, Vec::new()))
+            }
+            (_, None) => None,
+            (FluxMode::CreateOnly, Some(_)) => None,
+            (FluxMode::Apply, Some(l)) => {
+                let schema = compare::Schema {
+                    hints,
+                    group: &key.group,
+                    kind: &key.kind,
+                };
+                let paths = field_changes(d, l, &key, &owned, opts, schema);
+                (!paths.is_empty()).then(|| object_finding(FindingClass::Modified, d, &key, paths))
+            }
+        };
+        findings.extend(finding);
+    }
+
+    let governed: HashSet<String> = desired
+        .objects
+        .iter()
+        .filter(|d| d.object.get("kind").and_then(Value::as_str) == Some("Namespace"))
+        .filter_map(|d| ObjectKey::of(&d.object).map(|k| k.name))
+        .collect();
+    let helm_releases = desired_by_key.keys().any(|k| k.kind == "HelmRelease");
+    findings.extend(unmanaged::find_unmanaged(
+        &live.objects,
+        &desired_by_key,
+        &governed,
+        helm_releases,
+    ));
+
+    let revision = opts.revision.as_deref().or(desired.revision.as_deref());
+    let source = opts.source.clone().or_else(|| only_git_repository(desired));
+    let ctx = HealthContext {
+        revision,
+        source: source.as_ref(),
+    };
+    findings.extend(health::flux_health(&live.objects, &ctx, |key| {
+        let i = desired_by_key.get(key)?;
+        desired.objects[*i]
+            .kustomization
+            .as_ref()
+            .map(ToString::to_string)
+    }));
+
+    findings.sort_by(|a, b| {
+        (a.class, &a.kind, &a.namespace, &a.name, &a.api_version).cmp(&(
+            b.class,
+            &b.kind,
+            &b.namespace,
+            &b.name,
+            &b.api_version,
+        ))
+    });
+    findings
+}
+
+/// The changed fields of one object, filtered, blamed and masked.
+fn field_changes(
+    d: &DesiredObject,
+    live: &Value,
+    key: &ObjectKey,
+    owned: &ControllerOwned,
+    opts: &DiffOptions,
+    schema: compare::Schema<'_>,
+) -> Vec<FieldChange> {
+    let secret = is_secret(&d.object) || is_secret(live);
+    compare::compare_object(&d.object, live, schema)
+        .into_iter()
+        .filter_map(|change| {
+            let pointer = change.path.pointer();
+            if owned.owns(key, &d.object, live, &pointer) || opts.ignore.ignores(key, &pointer) {
+                return None;
+            }
+            let field = change.path.keyed();
+            let blame = ownership::blame(live, &change.path);
+            let shown = redact::redact(change, secret);
+            Some(FieldChange {
+                path: pointer,
+                field,
+                desired: shown.desired,
+                live: shown.live,
+                manager: blame.as_ref().map(|b| b.manager.clone()),
+                time: blame.and_then(|b| b.time),
+                sensitive: shown.sensitive,
+            })
+        })
+        .collect()
+}
+
+fn object_finding(
+    class: FindingClass,
+    d: &DesiredObject,
+    key: &ObjectKey,
+    paths: Vec<FieldChange>,
+) -> Finding {
+    Finding {
+        class,
+        api_version: d
+            .object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        kind: key.kind.clone(),
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+        kustomization: d.kustomization.as_ref().map(ToString::to_string),
+        paths,
+        manager: None,
+        condition: None,
+    }
+}
+
+/// Flux's opt-outs, read from labels or annotations in Git or live (Flux
+/// honours both: Git for what it applies, live for objects people marked).
+///
+/// Prevents: the `compute-resources` quota (`reconcile: disabled`, created by
+/// hand) reported as drift or missing; `ssa: IfNotPresent` objects (created
+/// once, then owned by someone else) reported as modified.
+fn flux_mode(desired: &Value, live: Option<&Value>) -> FluxMode {
+    let objects = std::iter::once(desired).chain(live);
+    let mut mode = FluxMode::Apply;
+    for obj in objects {
+        for map in ["annotations", "labels"] {
+            let reconcile = meta_str(obj, map, "kustomize.toolkit.fluxcd.io/reconcile");
+            let ssa = meta_str(obj, map, "kustomize.toolkit.fluxcd.io/ssa");
+            if reconcile.is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
+                || ssa.is_some_and(|v| v.eq_ignore_ascii_case("ignore"))
+            {
+                return FluxMode::Skip;
+            }
+            if ssa.is_some_and(|v| v.eq_ignore_ascii_case("ifnotpresent")) {
+                mode = FluxMode::CreateOnly;
+            }
+        }
+    }
+    mode
+}
+
+/// Whether live state covers objects of this type, so absence means missing.
+/// Prevents: every object of a type the read skipped (scope, RBAC) reported
+/// missing. A type the server does not serve (CRD not installed) was read in
+/// effect: its objects are missing. An empty `listed` means "everything"
+/// (hand-built `Live` values).
+fn was_read(live: &Live, key: &ObjectKey) -> bool {
+    let gk = (key.group.clone(), key.kind.clone());
+    live.listed.is_empty() || live.listed.contains(&gk) || live.unserved.contains(&gk)
+}
+
+/// The GitRepository Git declares, when there is exactly one.
+fn only_git_repository(desired: &Desired) -> Option<SourceRef> {
+    let mut repos = desired.objects.iter().filter_map(|d| {
+        let key = ObjectKey::of(&d.object)?;
+        (key.group == "source.toolkit.fluxcd.io" && key.kind == "GitRepository").then(|| {
+            SourceRef {
+                namespace: key.namespace.unwrap_or_default(),
+                name: key.name,
+            }
+        })
+    });
+    let first = repos.next()?;
+    repos.next().is_none().then_some(first)
+}

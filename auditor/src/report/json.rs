@@ -1,0 +1,92 @@
+//! `--output json`: the machine-readable audit report, a documented contract.
+//!
+//! One pretty-printed JSON document per run (keys in the order below):
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "clusters": [
+//!     {
+//!       "cluster": "aks-eastus2-01",
+//!       "revision": "main@sha1:255b0055ca13d40194cd337ea7d45cd55e568f93",
+//!       "findings": [
+//!         {
+//!           "class": "modified",
+//!           "apiVersion": "apps/v1",
+//!           "kind": "DaemonSet",
+//!           "namespace": "cluster-baseline-settings",
+//!           "name": "kured",
+//!           "kustomization": "flux-system/kured",
+//!           "paths": [
+//!             {
+//!               "path": "/spec/template/spec/containers/0/image",
+//!               "field": "spec.template.spec.containers[name=kured].image",
+//!               "desired": "acraksbaseline01.azurecr.io/kubereboot/kured:1.15.0",
+//!               "live": "acraksbaseline01.azurecr.io/kubereboot/kured:1.16.0",
+//!               "manager": "kubectl-set",
+//!               "time": "2026-11-21T04:52:03Z"
+//!             }
+//!           ]
+//!         }
+//!       ],
+//!       "errors": [],
+//!       "notes": ["…"]
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! - `version` (number): format version, currently `1`
+//!   ([`crate::findings::REPORT_VERSION`]). Renaming or removing a field, or
+//!   changing its meaning, bumps it; adding a field does not.
+//! - `clusters[]`: one entry per audited cluster, in the order given.
+//!   - `cluster` (string): cluster name.
+//!   - `revision` (string or null): Git revision audited, Flux style
+//!     (`main@sha1:<hex>`, or `sha1:<hex>` when detached).
+//!   - `findings[]`: sorted by `class` (in the order below), `kind`,
+//!     `namespace`, `name`. Empty means no drift.
+//!     - `class`: `modified` (a field Git sets differs live), `missing`
+//!       (desired object absent live), `unmanaged` (live object in a
+//!       governed namespace that Git does not account for),
+//!       `flux-unhealthy` (Flux object whose `Ready` condition is not
+//!       `True`), `flux-suspended` (Flux object with `spec.suspend: true`),
+//!       `flux-stale` (Flux object that applied another revision than the
+//!       audited one).
+//!     - `apiVersion`, `kind`, `name` (strings); `namespace` (string, or
+//!       null for cluster-scoped objects).
+//!     - `kustomization` (string or null): the Flux Kustomization that
+//!       applies the object, `namespace/name`; null for unmanaged objects.
+//!     - `paths[]` (`modified` only; omitted otherwise): one per changed field.
+//!       - `path`: RFC 6901 JSON pointer into the *live* object (list indices
+//!         are live indices; `-` when a list item Git defines is absent live).
+//!       - `field`: the same field for people, list items named by merge key
+//!         (`containers[name=kured]`), map keys that are not identifiers
+//!         quoted (`data["traefik.toml"]`).
+//!       - `desired`: the value Git sets (as written in Git, e.g. `"0.5"`
+//!         where the server says `500m`); `"***"` for secret data.
+//!       - `live`: the live value, null when absent; `"***"` for secret data.
+//!       - `manager` (string or null): the field manager that owns the live
+//!         field (or its nearest owned parent) in `managedFields`: who changed it.
+//!       - `time` (string or null): when that manager last wrote (RFC 3339).
+//!       - `sensitive` (bool, omitted when false): values are masked.
+//!     - `manager` (`unmanaged` only; omitted otherwise): the field manager
+//!       that created the object, e.g. `kubectl-create`.
+//!     - `condition` (`flux-unhealthy` and `flux-stale` only; omitted
+//!       otherwise): `type`, `status`, `reason`, `message`. For
+//!       `flux-unhealthy` the object's `Ready` condition; for `flux-stale`
+//!       `type: Revision`, `status: Stale`, and the two revisions in `message`.
+//!   - `errors[]` (strings): what stopped (part of) this cluster's audit;
+//!     a cluster with errors may have incomplete findings.
+//!   - `notes[]` (strings, omitted when empty): limits of the audit that are
+//!     not errors (e.g. HelmRelease charts not rendered).
+//!
+//! No secret value, plain, base64 or hashed, ever appears in the report.
+
+use crate::findings::Report;
+use std::io::{self, Write};
+
+/// Print the report as pretty JSON, with a final newline.
+pub fn print(report: &Report, w: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, report)?;
+    writeln!(w)
+}
