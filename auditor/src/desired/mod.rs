@@ -4,9 +4,35 @@
 //! path the way kustomize-controller would, builds each with kustomize (a
 //! process), applies `postBuild` substitution, and tags every object with the
 //! Kustomization that owns it.
+//!
+//! - [`flux`]: the walk (which Kustomizations, in which order, who owns what).
+//! - [`kustomize`]: the kustomize process and Flux's kustomization generator.
+//! - [`substitute`]: Flux's envsubst rules for `postBuild`.
+//! - [`cache`]: builds shared across clusters and cycles, keyed by commit.
+//!
+//! What Flux does on apply and is reproduced here: `commonMetadata`, the
+//! owner labels `kustomize.toolkit.fluxcd.io/name` and `…/namespace`, and
+//! Secret `stringData` folded into `data` (then sealed, see
+//! [`crate::secret::seal_secret`]). Server defaults (port `protocol: TCP`, …)
+//! are left to the diff engine, and opt-outs (`reconcile: disabled`,
+//! `ssa: IfNotPresent|Ignore`) stay on the objects for it to decide.
+
+pub mod cache;
+pub mod error;
+pub mod flux;
+pub mod kustomize;
+pub mod substitute;
+
+pub use cache::{CacheKey, RenderCache};
+pub use error::{Error, KustomizationError, Result};
+pub use kustomize::Kustomizer;
 
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::Arc;
 
 /// A Flux Kustomization, `namespace/name`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -41,6 +67,60 @@ pub struct Desired {
     pub revision: Option<String>,
     /// Desired objects, in render order.
     pub objects: Vec<DesiredObject>,
-    /// Things that are not errors but limit the audit (e.g. HelmReleases not rendered).
+    /// Things that are not errors but limit the audit (e.g. HelmReleases not
+    /// rendered, unresolved variables, Kustomizations of other sources).
     pub notes: Vec<String>,
+    /// Kustomizations that failed to render; their objects (and the
+    /// Kustomizations below them) are missing from `objects`. The caller
+    /// reports them; the rest of the render is still valid.
+    pub errors: Vec<KustomizationError>,
+    /// Per Kustomization, the `${var}` names that had no value and were
+    /// substituted with empty strings (Flux's non-strict mode).
+    pub unresolved: BTreeMap<KustomizationRef, BTreeSet<String>>,
+}
+
+/// How to render.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// Flux-style revision of the checked-out tree (`main@sha1:<hex>`), copied
+    /// into [`Desired::revision`]; its commit keys the cache. Without it
+    /// nothing is cached (a working tree may change between renders).
+    pub revision: Option<String>,
+    /// Builds shared between renders (and threads); a private one when `None`.
+    pub cache: Option<Arc<RenderCache>>,
+    /// How kustomize runs (default: `kustomize build`, else `kubectl kustomize`).
+    pub kustomizer: Kustomizer,
+    /// Builds run at once; default: the available cores.
+    pub parallelism: Option<NonZeroUsize>,
+}
+
+/// Render what the repository at `repo_root` declares for the cluster whose
+/// Flux entry path is `entry` (repository-relative, e.g.
+/// `clusters/aks-eastus2-01`), following every Flux Kustomization reachable
+/// from it as kustomize-controller would.
+///
+/// Returns `Err` only when the entry path itself cannot be built. A
+/// Kustomization that fails below it is recorded in [`Desired::errors`] and
+/// the others still render.
+pub fn render(repo_root: &Path, entry: &str, opts: &RenderOptions) -> Result<Desired> {
+    let cache = opts.cache.clone().unwrap_or_default();
+    let parallelism = opts
+        .parallelism
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, NonZeroUsize::get);
+    let commit = opts
+        .revision
+        .as_deref()
+        .and_then(commit_of)
+        .map(str::to_owned);
+    let walk = flux::Walk::new(repo_root, commit, &opts.kustomizer, cache, parallelism);
+    let mut desired = walk.run(entry)?;
+    desired.revision = opts.revision.clone();
+    Ok(desired)
+}
+
+/// The commit hex of a Flux revision (`main@sha1:<hex>`, `sha1:<hex>`).
+pub fn commit_of(revision: &str) -> Option<&str> {
+    let (_, hex) = revision.rsplit_once("sha1:")?;
+    (!hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
 }

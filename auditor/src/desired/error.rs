@@ -1,0 +1,128 @@
+//! Errors of the desired-state renderer.
+//!
+//! [`Error`] is what went wrong in one build; [`KustomizationError`] ties it to
+//! the Flux Kustomization being rendered. `render` returns `Err` only when the
+//! entry path itself cannot be built; a failing Kustomization further down is
+//! collected in [`super::Desired::errors`] so the others still render.
+
+use super::KustomizationRef;
+use super::substitute::SubstituteError;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One failure while rendering desired state.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The entry path (or a Kustomization's `spec.path`) is not a directory of the repository.
+    #[error("path {path} not found in repository {root}")]
+    PathNotFound {
+        /// Repository root.
+        root: PathBuf,
+        /// Repository-relative path.
+        path: String,
+    },
+    /// A `spec.path` or component that leaves the repository.
+    #[error("path {path} is outside the repository")]
+    PathOutsideRepo {
+        /// The offending path as written.
+        path: String,
+    },
+    /// Neither `kustomize` nor `kubectl` could be started.
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `kustomize build` exited non-zero.
+    #[error("kustomize build {path} failed: {stderr}")]
+    Kustomize {
+        /// The directory built (repository-relative).
+        path: String,
+        /// kustomize's standard error, trimmed.
+        stderr: String,
+    },
+    /// Reading or writing a file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A YAML file (kustomization or manifest) that does not parse.
+    #[error("{file}: invalid yaml: {message}")]
+    Yaml {
+        /// The file (repository-relative), or the build whose output it was.
+        file: String,
+        /// Parser message.
+        message: String,
+    },
+    /// A field of a Flux Kustomization that cannot be used.
+    #[error("field {field}: {message}")]
+    Spec {
+        /// Dotted field path, e.g. `spec.postBuild.substituteFrom[0].kind`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A non-optional `substituteFrom` source that the repository does not define.
+    #[error(
+        "substitute from '{kind}/{name}' in namespace {namespace}: not found in the desired objects"
+    )]
+    SubstituteFromNotFound {
+        /// `ConfigMap` or `Secret`.
+        kind: String,
+        /// Namespace (the Kustomization's).
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Substitution failed on one object.
+    #[error("variable substitution in {object} failed: {source}")]
+    Substitute {
+        /// `Kind namespace/name` of the object.
+        object: String,
+        /// Why.
+        #[source]
+        source: SubstituteError,
+    },
+}
+
+/// A failure of one Flux Kustomization; the rest of the render went on.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("kustomization {kustomization}: {source}")]
+pub struct KustomizationError {
+    /// The Kustomization (`None` for an entry path no Kustomization applies).
+    pub kustomization: KustomizationLabel,
+    /// What went wrong.
+    #[source]
+    pub source: Arc<Error>,
+}
+
+/// Display form of an optional Kustomization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KustomizationLabel(pub Option<KustomizationRef>);
+
+impl std::fmt::Display for KustomizationLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(k) => write!(f, "{k}"),
+            None => f.write_str("(entry)"),
+        }
+    }
+}
+
+/// Errors compare by Kustomization and message, so `Desired` stays comparable.
+impl PartialEq for KustomizationError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kustomization == other.kustomization
+            && self.source.to_string() == other.source.to_string()
+    }
+}
