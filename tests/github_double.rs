@@ -167,9 +167,23 @@ pub struct LoggedRequest {
 
 #[derive(Debug, Clone)]
 struct Fault {
+    /// Only requests with this method and path (without `/api/v3`);
+    /// `None` matches any request.
+    target: Option<(String, String)>,
+    /// Run the request first, then answer with the fault: GitHub did the
+    /// work but the client never heard (a gateway 502 after the write).
+    after: bool,
     status: StatusCode,
     headers: Vec<(String, String)>,
     message: String,
+}
+
+impl Fault {
+    fn matches(&self, method: &str, path: &str) -> bool {
+        self.target
+            .as_ref()
+            .is_none_or(|(m, p)| m == method && p == strip_enterprise(path))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -357,28 +371,56 @@ impl GithubDouble {
     /// Answer the next `n` requests with `status`, these headers and a
     /// GitHub-style error body, whatever they ask.
     pub fn fail_next(&self, n: usize, status: u16, headers: &[(&str, &str)]) {
-        let status = StatusCode::from_u16(status).expect("valid status");
-        let message = match status.as_u16() {
-            403 if headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("retry-after")) =>
-            {
-                "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
-            }
-            403 => "API rate limit exceeded for installation.",
-            429 => "Too many requests.",
-            _ => "Server Error",
-        };
-        let fault = Fault {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            message: message.to_owned(),
-        };
-        let mut s = self.lock();
-        s.faults.extend(std::iter::repeat_n(fault, n));
+        let fault = fault(None, false, status, headers);
+        self.lock().faults.extend(std::iter::repeat_n(fault, n));
+    }
+
+    /// Answer the next `n` requests to `method path` (path without
+    /// `/api/v3`) with a fault, leaving other requests alone.
+    pub fn fail_next_to(&self, method: &str, path: &str, n: usize, status: u16) {
+        let target = Some((method.to_owned(), path.to_owned()));
+        let fault = fault(target, false, status, &[]);
+        self.lock().faults.extend(std::iter::repeat_n(fault, n));
+    }
+
+    /// Carry out the next request to `method path` but answer `status`, as
+    /// when GitHub created the PR or comment and a proxy lost the answer.
+    pub fn lose_response_of_next(&self, method: &str, path: &str, status: u16) {
+        let target = Some((method.to_owned(), path.to_owned()));
+        self.lock()
+            .faults
+            .push_back(fault(target, true, status, &[]));
+    }
+}
+
+/// A fault with the message GitHub sends for that status.
+fn fault(
+    target: Option<(String, String)>,
+    after: bool,
+    status: u16,
+    headers: &[(&str, &str)],
+) -> Fault {
+    let status = StatusCode::from_u16(status).expect("valid status");
+    let secondary = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("retry-after"));
+    let message = match status.as_u16() {
+        403 if secondary => {
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+        }
+        403 => "API rate limit exceeded for installation.",
+        429 => "Too many requests.",
+        _ => "Server Error",
+    };
+    Fault {
+        target,
+        after,
+        status,
+        headers: headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        message: message.to_owned(),
     }
 }
 
@@ -456,18 +498,26 @@ async fn gatekeeper(State(store): State<Shared>, mut req: Request, next: Next) -
             .collect(),
         status: 0,
     };
-    let fault = store.lock().expect("double state").faults.pop_front();
-    let response = if let Some(fault) = fault {
-        fault_response(fault)
-    } else if let Some(login) = caller {
-        req.extensions_mut().insert(Caller(login));
-        next.run(req).await
-    } else {
-        error(StatusCode::UNAUTHORIZED, "Bad credentials").into_response()
+    let fault = take_fault(&store, &entry.method, &entry.path);
+    let response = match (fault, caller) {
+        (Some(fault), _) if !fault.after => fault_response(fault),
+        (fault, Some(login)) => {
+            req.extensions_mut().insert(Caller(login));
+            let answered = next.run(req).await;
+            fault.map_or(answered, fault_response)
+        }
+        (_, None) => error(StatusCode::UNAUTHORIZED, "Bad credentials").into_response(),
     };
     entry.status = response.status().as_u16();
     store.lock().expect("double state").log.push(entry);
     response
+}
+
+/// The first queued fault for this request, removed from the queue.
+fn take_fault(store: &Shared, method: &str, path: &str) -> Option<Fault> {
+    let mut s = store.lock().expect("double state");
+    let at = s.faults.iter().position(|f| f.matches(method, path))?;
+    s.faults.remove(at)
 }
 
 fn fault_response(fault: Fault) -> Response {

@@ -236,6 +236,12 @@ impl Error {
         }
     }
 
+    /// True for GitHub's 422 "already exists", which a retried create gets
+    /// when the first attempt succeeded but its answer was lost.
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, Error::Api { status: 422, message, .. } if message.contains("already exists"))
+    }
+
     /// True for a 404, which lookups turn into `None`.
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
@@ -643,8 +649,25 @@ fn classify(err: octocrab::Error, attempt: u32, policy: &RetryPolicy, now: u64) 
         },
         _ => Failure::Api {
             status,
-            message: gh.message,
+            message: api_message(&gh),
         },
+    }
+}
+
+/// GitHub's message plus the messages of its `errors` entries: a 422 says
+/// only "Validation Failed" at the top and the reason ("a pull request
+/// already exists …") inside.
+fn api_message(gh: &octocrab::GitHubError) -> String {
+    let details: Vec<&str> = gh
+        .errors
+        .iter()
+        .flatten()
+        .filter_map(|e| e.get("message").and_then(|m| m.as_str()))
+        .collect();
+    if details.is_empty() {
+        gh.message.clone()
+    } else {
+        format!("{}: {}", gh.message, details.join("; "))
     }
 }
 

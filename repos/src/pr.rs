@@ -250,9 +250,33 @@ impl GithubClient {
             base: &spec.base,
             body: &body,
         };
-        let pr: PullRequest = self.post(&self.repo_route("pulls"), &new).await?;
-        self.add_labels(pr.number, &spec.labels).await?;
-        tracing::info!(cluster = %spec.cluster, number = pr.number, "opened drift pr");
+        let number = match self
+            .post::<PullRequest, _>(&self.repo_route("pulls"), &new)
+            .await
+        {
+            Ok(pr) => pr.number,
+            Err(e) if e.is_already_exists() => return self.adopt_lost_pr(spec, &body, e).await,
+            Err(e) => return Err(e),
+        };
+        self.add_labels(number, &spec.labels).await?;
+        tracing::info!(cluster = %spec.cluster, number, "opened drift pr");
+        Ok(PrOutcome::Opened(number))
+    }
+
+    /// A create that GitHub refused as a duplicate right after no PR was
+    /// found: an earlier attempt of this very call created it and its answer
+    /// was lost (then retried). Finish the job on that PR instead of failing.
+    async fn adopt_lost_pr(
+        &self,
+        spec: &PrSpec,
+        body: &str,
+        refusal: crate::github::Error,
+    ) -> Result<PrOutcome> {
+        let Some(pr) = self.pr_for_branch(&spec.branch).await? else {
+            return Err(refusal);
+        };
+        self.update_pr(&pr, spec, body).await?;
+        tracing::info!(cluster = %spec.cluster, number = pr.number, "opened drift pr (answer was lost)");
         Ok(PrOutcome::Opened(pr.number))
     }
 

@@ -734,3 +734,66 @@ async fn a_bad_app_key_is_a_typed_error_without_the_key() {
     assert!(matches!(err, Error::AppKey { app_id: 7, .. }), "{err:?}");
     assert!(!format!("{err} {err:?}").contains("notakey"));
 }
+
+#[tokio::test]
+async fn a_lost_create_answer_does_not_duplicate_the_pr() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    push_bot_branch(&double, "c1");
+    let (gh, sleeper) = client(&double);
+    // GitHub creates the PR, the gateway answers 502; the retry gets 422.
+    double.lose_response_of_next("POST", "/repos/contoso/fleet/pulls", 502);
+
+    let outcome = gh
+        .open_or_update_pr(&spec("c1", "b", "f"), 10)
+        .await
+        .unwrap();
+    let PrOutcome::Opened(n) = outcome else {
+        panic!("expected opened, got {outcome:?}")
+    };
+    assert_eq!(double.pulls().len(), 1);
+    assert_eq!(double.labels(n), vec!["drift", "cluster/c1"]);
+    assert_eq!(double.requests_to("POST", "/repos/contoso/fleet/pulls"), 2);
+    assert_eq!(sleeper.waits().len(), 1);
+}
+
+#[tokio::test]
+async fn faults_can_target_one_route() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    push_bot_branch(&double, "c1");
+    let (gh, _) = client(&double);
+    double.fail_next_to("POST", "/repos/contoso/fleet/issues/1/labels", 3, 503);
+    let err = gh
+        .open_or_update_pr(&spec("c1", "b", "f"), 10)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Unavailable { status: 503, attempts: 3, op } if op.ends_with("/issues/1/labels")),
+        "{err:?}"
+    );
+    // The PR itself was opened; the next pass adds the labels.
+    assert_eq!(
+        gh.open_or_update_pr(&spec("c1", "b", "f"), 10)
+            .await
+            .unwrap(),
+        PrOutcome::Updated(1)
+    );
+    assert_eq!(double.labels(1), vec!["drift", "cluster/c1"]);
+}
+
+#[tokio::test]
+async fn an_unreachable_github_is_a_transport_error_after_the_budget() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let sleeper = Arc::new(RecordingSleeper::default());
+    let gh = GithubClient::new(&config(url))
+        .unwrap()
+        .with_sleeper(sleeper.clone());
+    let err = gh.find_pr("a", "b").await.unwrap_err();
+    assert!(
+        matches!(err, Error::Transport { attempts: 3, .. }),
+        "{err:?}"
+    );
+    assert_eq!(sleeper.waits().len(), 2);
+    assert_eq!(gh.stats().calls, 3);
+}
