@@ -2,3 +2,4 @@
 pub mod commit;
 pub mod github;
 pub mod pr;
+pub mod git;
