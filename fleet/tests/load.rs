@@ -203,6 +203,15 @@ fn the_example_fleet_loads() {
     ));
 }
 
+/// The folder form of the example is the same fleet as the single file.
+#[test]
+fn the_example_folder_is_the_same_fleet() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let file = load(&examples.join("fleet.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let folder = load(&examples.join("fleet.d")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(folder, file);
+}
+
 /// A folder is read in name order; clusters and environments add up.
 #[test]
 fn a_folder_of_files_is_one_fleet() {
@@ -266,5 +275,35 @@ fn a_missing_file_is_an_error_naming_it() {
         err.to_string()
             .starts_with("/nonexistent/fleet.yaml: cannot read: "),
         "{err}"
+    );
+}
+
+/// Plain scalars keep the text written: no YAML 1.1 sexagesimal times, no
+/// float rounding of tags or quantities.
+#[test]
+fn scalars_keep_their_text() {
+    let spec = MINIMAL.replace(
+        "region: eastus2 }",
+        "region: eastus2, kured: { startTime: 21:30, endTime: 05:00 }, images: { kured: { tag: 1.10 } }, policies: { maxCpu: 0.50 } }",
+    );
+    let fleet = load_str("scalars.yaml", &spec).unwrap_or_else(|e| panic!("{e}"));
+    let c = &fleet.clusters[0];
+    assert_eq!(c.kured.start_time, "21:30");
+    assert_eq!(c.kured.end_time, "05:00");
+    assert_eq!(c.images.kured.tag, "1.10");
+    assert_eq!(c.policies.max_cpu, "0.50");
+}
+
+/// Anchors and aliases expand, so shared blocks can be written once.
+#[test]
+fn aliases_expand() {
+    let spec = format!(
+        "{MINIMAL}  - name: aks-eus2-02\n    kind: aks\n    environment: production\n    region: eastus2\n    kured: &window {{ startTime: \"22:00\", endTime: \"04:00\" }}\n  - name: aks-eus2-03\n    kind: aks\n    environment: production\n    region: eastus2\n    kured: *window\n"
+    );
+    let fleet = load_str("aliases.yaml", &spec).unwrap_or_else(|e| panic!("{e}"));
+    let c = fleet.cluster("aks-eus2-03").expect("third cluster");
+    assert_eq!(
+        (c.kured.start_time.as_str(), c.kured.end_time.as_str()),
+        ("22:00", "04:00")
     );
 }
