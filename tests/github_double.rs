@@ -1326,20 +1326,75 @@ async fn list_statuses(State(store): State<Shared>, Path(p): Path<RepoRefPath>) 
     Ok(axum::Json(Value::Array(list)).into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCheckRun {
+    name: String,
+    head_sha: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    conclusion: Option<String>,
+    #[serde(default)]
+    details_url: Option<String>,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    output: Option<CheckOutput>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckOutput {
+    title: String,
+    summary: String,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+/// Check runs: GitHub Apps only, as on GitHub; a completed run needs a
+/// conclusion; the summary is capped at 65,535 characters.
 async fn create_check_run(
     State(store): State<Shared>,
     Path(p): Path<RepoPath>,
+    axum::Extension(Caller(caller)): axum::Extension<Caller>,
     body: axum::body::Bytes,
 ) -> Answer {
-    let run: Value = parse(&body)?;
-    if run["name"].as_str().is_none() || run["head_sha"].as_str().is_none() {
-        return Err(validation("name and head_sha are required", "name"));
+    let run: NewCheckRun = parse(&body)?;
+    if !caller.ends_with("[bot]") {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "You must authenticate via a GitHub App.",
+        ));
+    }
+    let status = run.status.as_deref().unwrap_or("queued");
+    if status == "completed" && run.conclusion.is_none() {
+        return Err(validation(
+            "conclusion is required when completed",
+            "conclusion",
+        ));
+    }
+    if run
+        .output
+        .as_ref()
+        .is_some_and(|o| o.summary.chars().count() > 65_535)
+    {
+        return Err(validation("summary is too long", "output.summary"));
     }
     let mut s = lock(&store);
     check_repo(&s, &p.owner, &p.repo)?;
     let id = s.id();
-    let mut stored = run.clone();
-    stored["id"] = json!(id);
+    let output = run
+        .output
+        .map(|o| json!({ "title": o.title, "summary": o.summary, "text": o.text }));
+    let stored = json!({
+        "id": id, "node_id": format!("CR_{id}"), "name": run.name, "head_sha": run.head_sha,
+        "status": status, "conclusion": run.conclusion, "details_url": run.details_url,
+        "external_id": run.external_id, "output": output,
+        "url": api_url(&s, &format!("check-runs/{id}")),
+        "html_url": format!("https://github.example/{}/{}/runs/{id}", s.owner, s.repo),
+        "started_at": TIMESTAMP, "completed_at": TIMESTAMP, "pull_requests": [],
+    });
     s.check_runs.push(stored.clone());
     Ok((StatusCode::CREATED, axum::Json(stored)).into_response())
 }

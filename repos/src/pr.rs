@@ -111,6 +111,18 @@ pub enum CommitState {
     Error,
 }
 
+/// The conclusion of a completed check run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckConclusion {
+    /// Passed.
+    Success,
+    /// Failed.
+    Failure,
+    /// Informational only.
+    Neutral,
+}
+
 /// The git identity the bot commits with. A commit on its branch by anyone
 /// else means a human took over.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,11 +200,29 @@ struct NewStatus<'a> {
     target_url: Option<&'a str>,
 }
 
-/// GitHub's answer to a status; only the id matters.
+#[derive(Serialize)]
+struct NewCheckRun<'a> {
+    name: &'a str,
+    head_sha: &'a str,
+    status: &'static str,
+    conclusion: CheckConclusion,
+    output: CheckOutput<'a>,
+}
+
+#[derive(Serialize)]
+struct CheckOutput<'a> {
+    title: &'a str,
+    summary: &'a str,
+}
+
+/// GitHub's answer to a new status or check run; only the id matters.
 #[derive(Deserialize)]
-struct CreatedStatus {
+struct Created {
     id: u64,
 }
+
+/// GitHub's cap on a check run's output summary.
+const CHECK_SUMMARY_LIMIT: usize = 65_535;
 
 impl GithubClient {
     /// The open PR for `branch`, else an open PR the bot wrote with exactly
@@ -407,7 +437,33 @@ impl GithubClient {
             target_url,
         };
         let route = self.repo_route(&format!("statuses/{sha}"));
-        let created: CreatedStatus = self.post(&route, &status).await?;
+        let created: Created = self.post(&route, &status).await?;
+        Ok(created.id)
+    }
+
+    /// Report a completed check run on `sha` with a markdown summary; the
+    /// richer alternative to a status, available to GitHub Apps only (a
+    /// personal token gets a 403). Returns the check run id.
+    pub async fn set_check_run(
+        &self,
+        sha: &str,
+        name: &str,
+        conclusion: CheckConclusion,
+        title: &str,
+        summary: &str,
+    ) -> Result<u64> {
+        let summary = truncate_body(summary, CHECK_SUMMARY_LIMIT);
+        let run = NewCheckRun {
+            name,
+            head_sha: sha,
+            status: "completed",
+            conclusion,
+            output: CheckOutput {
+                title,
+                summary: &summary,
+            },
+        };
+        let created: Created = self.post(&self.repo_route("check-runs"), &run).await?;
         Ok(created.id)
     }
 }

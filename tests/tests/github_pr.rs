@@ -8,7 +8,7 @@ use flotilla_repos::github::{
     Error, GithubAuth, GithubClient, GithubConfig, RetryPolicy, Secret, Sleeper,
 };
 use flotilla_repos::pr::{
-    BotIdentity, CommentOutcome, CommitState, PREVIEW_MARKER, PrOutcome, PrSpec,
+    BotIdentity, CheckConclusion, CommentOutcome, CommitState, PREVIEW_MARKER, PrOutcome, PrSpec,
 };
 use flotilla_tests::github_double::{
     APP_ID, AuthKind, DOUBLE_TOKEN, DoubleCommit, GithubDouble, INSTALLATION_ID, sha_of,
@@ -705,6 +705,30 @@ async fn a_github_app_installation_token_is_minted_and_used() {
         panic!("not opened")
     };
     gh.comment(n, "hello from the app").await.unwrap();
+    let summary = "x".repeat(70_000);
+    let run = gh
+        .set_check_run(
+            &sha_of("head"),
+            "flotilla/preview",
+            CheckConclusion::Failure,
+            "2 changes",
+            &summary,
+        )
+        .await
+        .unwrap();
+    let runs = double.check_runs();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["id"], run);
+    assert_eq!(runs[0]["conclusion"], "failure");
+    assert_eq!(runs[0]["status"], "completed");
+    assert!(
+        runs[0]["output"]["summary"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .count()
+            <= 65_535
+    );
 
     let git_token = gh.git_token().await.unwrap();
     assert!(git_token.expose().starts_with("ghs_installation1"));
@@ -796,4 +820,26 @@ async fn an_unreachable_github_is_a_transport_error_after_the_budget() {
     );
     assert_eq!(sleeper.waits().len(), 2);
     assert_eq!(gh.stats().calls, 3);
+}
+
+#[tokio::test]
+async fn a_check_run_with_a_personal_token_is_refused_without_retry() {
+    let double = GithubDouble::start(OWNER, REPO).await;
+    let (gh, sleeper) = client(&double);
+    let err = gh
+        .set_check_run(
+            &sha_of("h"),
+            "flotilla/preview",
+            CheckConclusion::Success,
+            "ok",
+            "ok",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err:?}");
+    assert!(
+        sleeper.waits().is_empty(),
+        "a permission 403 is not a rate limit"
+    );
+    assert!(double.check_runs().is_empty());
 }
