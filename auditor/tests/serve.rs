@@ -1,1 +1,681 @@
 //! The `flotilla serve` loop, HTTP endpoints, config, schedule and backoff.
+//!
+//! The loop runs against a fake [`CycleRunner`] whose audits are released
+//! one at a time by the test (a semaphore), so every assertion happens at a
+//! known point between cycles, without sleeps. HTTP is real: a TCP listener
+//! on 127.0.0.1:0 and plain HTTP/1.1 requests.
+
+use flotilla_auditor::findings::{ClusterReport, Finding, FindingClass};
+use flotilla_auditor::serve::backoff::{Backoff, BackoffPolicy};
+use flotilla_auditor::serve::config::{
+    self, ClusterTarget, GitAuth, GitHubAuth, PrAction, SecretSource, ServeConfig,
+};
+use flotilla_auditor::serve::schedule::{Cron, Schedule};
+use flotilla_auditor::serve::trigger::{Debounce, debounce_changes};
+use flotilla_auditor::serve::{
+    AuditRequest, BoxError, ClusterAudit, CycleRunner, Error, FetchOutcome, GitHubErrorKind,
+    LoopOptions, Reason, Service, shutdown_channel,
+};
+use futures::StreamExt;
+use jiff::Timestamp;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+
+const CLUSTER: &str = "aks-eus2-01";
+/// Guard against a hung loop; never reached when things work.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A runner whose audits wait for a permit, fail `failures` times with an
+/// unreachable API server, then report one modified Deployment.
+struct FakeRunner {
+    permits: Arc<Semaphore>,
+    failures: u32,
+    audits: AtomicU32,
+    fetches: AtomicU32,
+    fetch_fails_from: u32,
+    publish_error: Option<GitHubErrorKind>,
+    published: Mutex<Vec<Vec<String>>>,
+}
+
+impl FakeRunner {
+    fn new(failures: u32) -> FakeRunner {
+        FakeRunner {
+            permits: Arc::new(Semaphore::new(0)),
+            failures,
+            audits: AtomicU32::new(0),
+            fetches: AtomicU32::new(0),
+            fetch_fails_from: u32::MAX,
+            publish_error: None,
+            published: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+fn drifted_report(cluster: &str, revision: &str) -> ClusterReport {
+    ClusterReport {
+        cluster: cluster.to_owned(),
+        revision: Some(revision.to_owned()),
+        findings: vec![Finding {
+            class: FindingClass::Modified,
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            namespace: Some("traefik".into()),
+            name: "traefik".into(),
+            kustomization: Some("flux-system/infra-traefik".into()),
+            paths: vec![],
+            manager: None,
+            condition: None,
+        }],
+        ..ClusterReport::default()
+    }
+}
+
+impl CycleRunner for FakeRunner {
+    async fn fetch(&self) -> Result<FetchOutcome, Error> {
+        let n = self.fetches.fetch_add(1, Ordering::SeqCst);
+        if n >= self.fetch_fails_from {
+            return Err(Error::GitFetch {
+                url: "https://git.example/fleet.git".into(),
+                source: "connection refused".into(),
+            });
+        }
+        Ok(FetchOutcome {
+            revision: "main@sha1:0123abcd".into(),
+            changed: n == 0,
+        })
+    }
+
+    async fn audit(&self, cluster: &str, revision: &str) -> Result<ClusterAudit, Error> {
+        self.permits
+            .acquire()
+            .await
+            .expect("semaphore open")
+            .forget();
+        let n = self.audits.fetch_add(1, Ordering::SeqCst);
+        if n < self.failures {
+            let cause: BoxError = "tcp connect error: connection refused".into();
+            return Err(Error::ApiServerUnreachable {
+                cluster: cluster.to_owned(),
+                source: cause,
+            });
+        }
+        Ok(ClusterAudit {
+            report: drifted_report(cluster, revision),
+            apiserver_requests: 42,
+        })
+    }
+
+    async fn publish(&self, reports: &[ClusterReport]) -> Result<(), Error> {
+        self.published
+            .lock()
+            .unwrap()
+            .push(reports.iter().map(|r| r.cluster.clone()).collect());
+        match self.publish_error {
+            None => Ok(()),
+            Some(kind) => Err(Error::GitHub {
+                kind,
+                retry_after: Some(Duration::from_secs(3600)),
+                source: "403 api rate limit exceeded".into(),
+            }),
+        }
+    }
+}
+
+fn options(clusters: &[&str]) -> LoopOptions {
+    LoopOptions {
+        clusters: clusters.iter().map(|c| (*c).to_owned()).collect(),
+        audit_timeout: Duration::from_secs(30),
+        // Retries come quickly; the semaphore, not the clock, paces the test.
+        backoff: BackoffPolicy {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(20),
+        },
+        seed: 42,
+    }
+}
+
+/// GET `path` over a fresh connection; returns (status, body).
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.expect("read");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("http response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    (status, body.to_owned())
+}
+
+/// The value of the sample whose line starts with `series ` (exact labels).
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+async fn start(
+    runner: Arc<FakeRunner>,
+    clusters: &[&str],
+) -> (
+    SocketAddr,
+    Arc<flotilla_auditor::serve::state::State>,
+    mpsc::Sender<AuditRequest>,
+    flotilla_auditor::serve::ShutdownTrigger,
+    tokio::task::JoinHandle<Result<(), Error>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let service = Service::new(runner, options(clusters));
+    let state = service.state();
+    let requests = service.requests();
+    let (trigger, shutdown) = shutdown_channel();
+    let handle = tokio::spawn(service.run(listener, shutdown));
+    (addr, state, requests, trigger, handle)
+}
+
+#[tokio::test]
+async fn failing_audits_then_recovery_show_in_metrics_and_probes() {
+    let runner = Arc::new(FakeRunner::new(2));
+    let (addr, state, _requests, trigger, handle) = start(Arc::clone(&runner), &[CLUSTER]).await;
+    let up = format!("flotilla_up{{cluster=\"{CLUSTER}\"}}");
+    let runs = format!("flotilla_audit_runs_total{{cluster=\"{CLUSTER}\"}}");
+    let failures = format!(
+        "flotilla_audit_failures_total{{cluster=\"{CLUSTER}\",error=\"apiserver-unreachable\"}}"
+    );
+    let last_ok =
+        format!("flotilla_last_successful_audit_timestamp_seconds{{cluster=\"{CLUSTER}\"}}");
+    let findings = format!(
+        "flotilla_findings{{cluster=\"{CLUSTER}\",class=\"modified\",kind=\"Deployment\",kustomization=\"flux-system/infra-traefik\"}}"
+    );
+
+    // Before the first audit completes: alive, not ready, nothing audited.
+    assert_eq!(get(addr, "/healthz").await.0, 200);
+    assert_eq!(get(addr, "/readyz").await.0, 503);
+    let (status, body) = get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        sample(&body, &runs),
+        Some(0.0),
+        "series exist from the start:\n{body}"
+    );
+    assert_eq!(sample(&body, &last_ok), None);
+
+    // First cycle: the API server is unreachable.
+    runner.permits.add_permits(1);
+    tokio::time::timeout(PATIENCE, state.wait_for_cycles(1))
+        .await
+        .expect("cycle 1");
+    assert_eq!(
+        get(addr, "/readyz").await.0,
+        200,
+        "a failed first audit still counts as done"
+    );
+    let body = get(addr, "/metrics").await.1;
+    assert_eq!(sample(&body, &up), Some(0.0), "{body}");
+    assert_eq!(sample(&body, &failures), Some(1.0), "{body}");
+    assert_eq!(sample(&body, &last_ok), None);
+    assert!(
+        state
+            .cluster(CLUSTER)
+            .unwrap()
+            .last_error
+            .unwrap()
+            .contains("connection refused")
+    );
+
+    // The retry (driven by the backoff, not by the test) fails once more.
+    runner.permits.add_permits(1);
+    tokio::time::timeout(PATIENCE, state.wait_for_cycles(2))
+        .await
+        .expect("cycle 2: retried on its own");
+    let body = get(addr, "/metrics").await.1;
+    assert_eq!(sample(&body, &failures), Some(2.0), "{body}");
+    assert_eq!(sample(&body, &runs), Some(2.0));
+
+    // Then it recovers.
+    let before = Timestamp::now().as_second() as f64;
+    runner.permits.add_permits(1);
+    tokio::time::timeout(PATIENCE, state.wait_for_cycles(3))
+        .await
+        .expect("cycle 3");
+    let body = get(addr, "/metrics").await.1;
+    assert_eq!(sample(&body, &up), Some(1.0), "{body}");
+    assert_eq!(sample(&body, &runs), Some(3.0));
+    assert_eq!(
+        sample(&body, &failures),
+        Some(2.0),
+        "failures are a counter, kept"
+    );
+    assert!(sample(&body, &last_ok).unwrap() >= before, "{body}");
+    assert_eq!(sample(&body, &findings), Some(1.0), "{body}");
+    assert_eq!(
+        sample(
+            &body,
+            &format!("flotilla_apiserver_requests_total{{cluster=\"{CLUSTER}\"}}")
+        ),
+        Some(42.0)
+    );
+    assert_eq!(
+        sample(
+            &body,
+            &format!("flotilla_audit_duration_seconds_count{{cluster=\"{CLUSTER}\"}}")
+        ),
+        Some(3.0)
+    );
+    assert!(body.contains(&format!(
+        "flotilla_drift_age_seconds{{cluster=\"{CLUSTER}\"}}"
+    )));
+    assert!(body.trim_end().ends_with("# EOF"), "OpenMetrics text");
+    assert_eq!(
+        *runner.published.lock().unwrap(),
+        vec![vec![CLUSTER.to_owned()]],
+        "only the successful cycle publishes"
+    );
+
+    trigger.trigger();
+    let ended = tokio::time::timeout(PATIENCE, handle)
+        .await
+        .expect("loop and server stop promptly");
+    ended.expect("no panic").expect("clean exit");
+}
+
+#[tokio::test]
+async fn shutdown_lets_the_running_audit_finish_then_stops_before_publishing() {
+    let runner = Arc::new(FakeRunner::new(0));
+    let (_addr, state, _requests, trigger, handle) = start(Arc::clone(&runner), &[CLUSTER]).await;
+    // Wait until the startup audit is in progress (blocked on its permit).
+    tokio::time::timeout(PATIENCE, async {
+        while runner.fetches.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("fetch happened");
+    trigger.trigger();
+    runner.permits.add_permits(1);
+    let ended = tokio::time::timeout(PATIENCE, handle)
+        .await
+        .expect("stops promptly");
+    ended.expect("no panic").expect("clean exit");
+    assert!(
+        state.cluster(CLUSTER).unwrap().last_good.is_some(),
+        "the audit step finished"
+    );
+    assert!(
+        runner.published.lock().unwrap().is_empty(),
+        "no new step after shutdown"
+    );
+}
+
+#[tokio::test]
+async fn fetch_failure_audits_the_last_revision_and_counts_the_error() {
+    let mut fake = FakeRunner::new(0);
+    fake.fetch_fails_from = 1;
+    let runner = Arc::new(fake);
+    let (addr, state, requests, trigger, handle) = start(Arc::clone(&runner), &[CLUSTER]).await;
+    runner.permits.add_permits(1);
+    tokio::time::timeout(PATIENCE, state.wait_for_cycles(1))
+        .await
+        .expect("cycle 1");
+    requests
+        .send(AuditRequest::cluster(CLUSTER, Reason::Manual))
+        .await
+        .unwrap();
+    runner.permits.add_permits(1);
+    tokio::time::timeout(PATIENCE, state.wait_for_cycles(2))
+        .await
+        .expect("cycle 2");
+    let body = get(addr, "/metrics").await.1;
+    assert!(
+        sample(&body, "flotilla_git_fetch_errors_total").unwrap() >= 1.0,
+        "{body}"
+    );
+    let status = state.cluster(CLUSTER).unwrap();
+    assert_eq!(status.last_error, None, "the audit itself worked");
+    assert_eq!(
+        status.last_good.unwrap().revision.as_deref(),
+        Some("main@sha1:0123abcd")
+    );
+    assert!(
+        state
+            .last_fetch_error()
+            .unwrap()
+            .contains("connection refused")
+    );
+    trigger.trigger();
+    runner.permits.add_permits(100);
+    tokio::time::timeout(PATIENCE, handle)
+        .await
+        .expect("stops")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn github_rate_limit_is_counted_and_the_service_keeps_going() {
+    let mut fake = FakeRunner::new(0);
+    fake.publish_error = Some(GitHubErrorKind::RateLimited);
+    let runner = Arc::new(fake);
+    let (addr, state, requests, trigger, handle) =
+        start(Arc::clone(&runner), &[CLUSTER, "aks-weu-01"]).await;
+    runner.permits.add_permits(2);
+    tokio::time::timeout(PATIENCE, state.wait_for_cycles(1))
+        .await
+        .expect("cycle 1");
+    let body = get(addr, "/metrics").await.1;
+    assert_eq!(
+        sample(&body, "flotilla_github_errors_total{kind=\"rate-limited\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    // The loop still answers requests (the retry waits for the rate limit).
+    requests
+        .send(AuditRequest::cluster("aks-weu-01", Reason::Manual))
+        .await
+        .unwrap();
+    runner.permits.add_permits(1);
+    tokio::time::timeout(PATIENCE, state.wait_for_cycles(2))
+        .await
+        .expect("cycle 2");
+    assert_eq!(runner.published.lock().unwrap().len(), 2);
+    trigger.trigger();
+    tokio::time::timeout(PATIENCE, handle)
+        .await
+        .expect("stops")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_burst_of_changes_becomes_one_audit_request() {
+    let (tx, mut rx) = mpsc::channel(8);
+    let (_trigger, shutdown) = shutdown_channel();
+    let debounce = Debounce {
+        quiet: Duration::from_millis(50),
+        max_delay: Duration::from_secs(5),
+    };
+    let changes = futures::stream::iter(vec![(); 25]).chain(futures::stream::pending());
+    let task =
+        tokio::spawn(
+            async move { debounce_changes(changes, CLUSTER, debounce, tx, shutdown).await },
+        );
+    let first = tokio::time::timeout(PATIENCE, rx.recv())
+        .await
+        .expect("one request");
+    assert_eq!(first, Some(AuditRequest::cluster(CLUSTER, Reason::Watch)));
+    assert!(rx.try_recv().is_err(), "25 changes, one request");
+    task.abort();
+}
+
+#[tokio::test]
+async fn changes_that_never_settle_still_trigger_after_the_max_delay() {
+    let (tx, mut rx) = mpsc::channel(8);
+    let (trigger, shutdown) = shutdown_channel();
+    let debounce = Debounce {
+        quiet: Duration::from_secs(3600),
+        max_delay: Duration::from_millis(100),
+    };
+    // A change every 10 ms, forever: the quiet period never comes.
+    let changes = futures::stream::unfold((), |()| async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Some(((), ()))
+    });
+    let task =
+        tokio::spawn(
+            async move { debounce_changes(changes, CLUSTER, debounce, tx, shutdown).await },
+        );
+    let request = tokio::time::timeout(PATIENCE, rx.recv())
+        .await
+        .expect("max delay fired");
+    assert_eq!(request.map(|r| r.reason), Some(Reason::Watch));
+    trigger.trigger();
+    tokio::time::timeout(PATIENCE, task)
+        .await
+        .expect("debouncer stops on shutdown")
+        .unwrap();
+}
+
+#[test]
+fn backoff_stays_within_bounds_and_is_reproducible() {
+    let policy = BackoffPolicy {
+        initial: Duration::from_millis(100),
+        max: Duration::from_secs(2),
+    };
+    let draw = |seed| {
+        let mut b = Backoff::new(policy, seed);
+        (0..12).map(|_| b.next_delay()).collect::<Vec<_>>()
+    };
+    for seed in 0..200 {
+        let mut b = Backoff::new(policy, seed);
+        for attempt in 0..12u32 {
+            let ceiling = (policy.initial * 2u32.pow(attempt)).min(policy.max);
+            assert_eq!(b.ceiling(), ceiling);
+            assert!(b.next_delay() <= ceiling, "seed {seed} attempt {attempt}");
+        }
+    }
+    assert_eq!(draw(7), draw(7), "same seed, same delays");
+    assert_ne!(draw(7), draw(8), "jitter differs between seeds");
+    let late: Vec<Duration> = draw(3).into_iter().skip(6).collect();
+    assert!(
+        late.iter().any(|d| *d > policy.max / 2),
+        "full jitter spreads up to the cap: {late:?}"
+    );
+}
+
+#[test]
+fn cron_finds_the_next_matching_minute_in_utc() {
+    let at = |s: &str| s.parse::<Timestamp>().unwrap();
+    let every_15 = Cron::parse("*/15 * * * *").unwrap();
+    assert_eq!(
+        every_15.next_after(at("2026-11-21T07:18:03Z")),
+        Some(at("2026-11-21T07:30:00Z"))
+    );
+    assert_eq!(
+        every_15.next_after(at("2026-11-21T07:30:00Z")),
+        Some(at("2026-11-21T07:45:00Z")),
+        "strictly after"
+    );
+    // 2026-11-21 is a Saturday: weekdays at 03:00 means Monday.
+    let weekdays = Cron::parse("0 3 * * mon-fri").unwrap();
+    assert_eq!(
+        weekdays.next_after(at("2026-11-21T07:18:03Z")),
+        Some(at("2026-11-23T03:00:00Z"))
+    );
+    let leap = Cron::parse("30 6 29 feb *").unwrap();
+    assert_eq!(
+        leap.next_after(at("2026-11-21T00:00:00Z")),
+        Some(at("2028-02-29T06:30:00Z"))
+    );
+    assert_eq!(
+        Cron::parse("0 0 31 2 *")
+            .unwrap()
+            .next_after(at("2026-01-01T00:00:00Z")),
+        None
+    );
+    let now = at("2026-11-21T07:18:03Z");
+    assert_eq!(
+        Cron::parse("@daily").unwrap().next_after(now),
+        Some(at("2026-11-22T00:00:00Z"))
+    );
+    let both = Schedule {
+        interval: Some(Duration::from_secs(3600)),
+        cron: Some(every_15),
+    };
+    assert_eq!(
+        both.next_after(at("2026-11-21T07:18:03Z")),
+        Some(at("2026-11-21T07:30:00Z")),
+        "earlier of the two"
+    );
+}
+
+#[test]
+fn cron_errors_name_the_field_and_token() {
+    let err = Cron::parse("0 25 * * *").unwrap_err().to_string();
+    assert_eq!(err, "cron hour field \"25\": 25 is outside 0-23");
+    let err = Cron::parse("*/0 * * * *").unwrap_err().to_string();
+    assert!(err.contains("minute") && err.contains("step"), "{err}");
+    assert!(
+        Cron::parse("* * * *")
+            .unwrap_err()
+            .to_string()
+            .contains("expected 5 fields")
+    );
+    assert!(
+        Cron::parse("0 0 * * funday")
+            .unwrap_err()
+            .to_string()
+            .contains("day-of-week")
+    );
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name)
+}
+
+#[test]
+fn example_config_parses_with_every_field() {
+    let path = example("examples/serve.yaml");
+    let config = ServeConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.clusters.len(), 3);
+    assert_eq!(config.clusters[0].target, ClusterTarget::InCluster);
+    assert_eq!(config.clusters[0].entry, "clusters/aks-eus2-01");
+    assert!(matches!(
+        config.clusters[1].target,
+        ClusterTarget::Kubeconfig {
+            context: Some(_),
+            kubeconfig: Some(_)
+        }
+    ));
+    assert_ne!(
+        config.clusters[2].entry,
+        format!("clusters/{}", config.clusters[2].name),
+        "entry override"
+    );
+    assert!(matches!(config.repo.auth, Some(GitAuth::SshKey { .. })));
+    assert!(config.schedule.interval.is_some() && config.schedule.cron.is_some());
+    assert!(config.watch.enabled);
+    assert_eq!(
+        config.pr.actions.get(&FindingClass::Modified),
+        Some(&PrAction::Adopt)
+    );
+    assert_eq!(
+        config.pr.actions.get(&FindingClass::Unmanaged),
+        Some(&PrAction::ReportOnly)
+    );
+    assert!(matches!(
+        config.pr.github.as_ref().unwrap().auth,
+        GitHubAuth::App { .. }
+    ));
+    assert_eq!(config.listen.port(), 8080);
+    assert!(config.ignore_file.is_some());
+}
+
+const MINIMAL: &str = "repo:\n  url: https://github.com/org/fleet-gitops.git\nclusters:\n  - name: a\n    inCluster: true\n";
+
+fn parse(text: &str) -> Result<ServeConfig, config::Error> {
+    ServeConfig::parse(text, Path::new("serve.yaml"))
+}
+
+#[test]
+fn minimal_config_gets_the_documented_defaults() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.listen, "0.0.0.0:8080".parse().unwrap());
+    assert_eq!(c.schedule.interval, Some(Duration::from_secs(300)));
+    assert_eq!(c.repo.branch, "main");
+    assert!(!c.pr.enabled);
+    assert_eq!(
+        (c.watch.quiet, c.watch.max_delay),
+        (Duration::from_secs(2), Duration::from_secs(10))
+    );
+}
+
+#[test]
+fn unknown_fields_are_errors_with_file_line_and_field() {
+    let text = format!("{MINIMAL}schedule:\n  intervall: 5m\n");
+    let err = parse(&text).unwrap_err();
+    let config::Error::Parse { line, field, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!((*line, field.as_str()), (7, "intervall"));
+    assert!(err.to_string().starts_with("serve.yaml:7:"), "{err}");
+}
+
+#[test]
+fn inline_secrets_are_not_accepted() {
+    let text = format!(
+        "{MINIMAL}pr:\n  enabled: true\n  github:\n    auth:\n      token: ghp_not_a_real_token\n"
+    );
+    let err = parse(&text).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("serve.yaml:10:") && message.contains("token"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("ghp_not_a_real_token"),
+        "the value is never echoed: {message}"
+    );
+}
+
+#[test]
+fn invalid_values_name_file_line_and_field() {
+    let cases = [
+        (format!("{MINIMAL}schedule:\n  cron: \"0 24 * * *\"\n"), 7, "schedule.cron", "hour"),
+        (format!("{MINIMAL}schedule:\n  interval: 5 minutes\n"), 7, "schedule.interval", "invalid duration"),
+        (format!("{MINIMAL}listen: localhost\n"), 6, "listen", "host:port"),
+        (format!("{MINIMAL}  - name: a\n    context: x\n"), 6, "clusters[1].name", "listed twice"),
+        (format!("{MINIMAL}  - name: b\n"), 6, "clusters[1]", "inCluster"),
+        (
+            format!("{MINIMAL}pr:\n  github:\n    auth:\n      tokenFile: /t\n      tokenEnv: T\n"),
+            10,
+            "pr.github.auth",
+            "not both",
+        ),
+        ("repo:\n  url: https://user:pw@github.com/o/r.git\nclusters:\n  - {name: a, inCluster: true}\n".to_owned(), 2, "repo.url", "not allowed"),
+    ];
+    for (text, want_line, want_field, want_text) in cases {
+        let err = parse(&text).unwrap_err();
+        let config::Error::Invalid {
+            line,
+            field,
+            message,
+            ..
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!((*line, field.as_str()), (want_line, want_field), "{err}");
+        assert!(message.contains(want_text), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("serve.yaml:{want_line}: {want_field}: ")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn secrets_are_referenced_by_file_or_env() {
+    let text = format!("{MINIMAL}repo:\n  url: x\n");
+    assert!(parse(&text).is_err(), "duplicate key");
+    let text = MINIMAL.replace(
+        "url: https://github.com/org/fleet-gitops.git",
+        "url: https://github.com/org/fleet-gitops.git\n  auth:\n    tokenEnv: GIT_TOKEN",
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(
+        c.repo.auth,
+        Some(GitAuth::Token(SecretSource::Env("GIT_TOKEN".into())))
+    );
+}

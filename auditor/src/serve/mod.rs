@@ -226,6 +226,25 @@ pub trait CycleRunner: Send + Sync {
     fn publish(&self, reports: &[ClusterReport]) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
+/// A shared runner is a runner (the program may keep a handle to it).
+impl<T: CycleRunner + ?Sized> CycleRunner for Arc<T> {
+    fn fetch(&self) -> impl Future<Output = Result<FetchOutcome, Error>> + Send {
+        (**self).fetch()
+    }
+
+    fn audit(
+        &self,
+        cluster: &str,
+        revision: &str,
+    ) -> impl Future<Output = Result<ClusterAudit, Error>> + Send {
+        (**self).audit(cluster, revision)
+    }
+
+    fn publish(&self, reports: &[ClusterReport]) -> impl Future<Output = Result<(), Error>> + Send {
+        (**self).publish(reports)
+    }
+}
+
 /// Fires the [`Shutdown`]s.
 #[derive(Debug)]
 pub struct ShutdownTrigger(watch::Sender<bool>);
