@@ -667,6 +667,10 @@ async fn github_enterprise_base_path_is_used() {
     for r in &log {
         assert!(r.path.starts_with("/api/v3/repos/contoso/fleet/"), "{r:?}");
         assert_eq!(r.auth, AuthKind::Token, "{r:?}");
+        assert!(
+            r.user_agents.iter().any(|ua| ua.starts_with("flotilla/")),
+            "{r:?}"
+        );
     }
 }
 
