@@ -1,0 +1,270 @@
+//! The fleet repository fetched over a real `git daemon` (git:// protocol) and
+//! from a local path, then rendered: checkout by branch, tag and commit,
+//! re-fetch after a new commit, push of a branch.
+
+use flotilla_auditor::desired::{RenderOptions, render};
+use flotilla_repos::git::{self, GitAuth};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `shared/` sits beside the checkout (here and in CI).
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/fixtures/baseline-cluster"
+);
+const COMMIT: &str = "255b0055ca13d40194cd337ea7d45cd55e568f93";
+const ENTRY: &str = "clusters/aks-eastus2-01";
+
+/// A `git daemon` serving one directory; killed when dropped.
+struct Daemon {
+    child: Child,
+    port: u16,
+}
+
+impl Daemon {
+    fn serve(base: &Path) -> Daemon {
+        let port = free_port();
+        let child = Command::new("git")
+            .arg("daemon")
+            .arg("--export-all")
+            .arg(format!("--base-path={}", base.display()))
+            .arg("--reuseaddr")
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(base)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("git daemon starts");
+        let daemon = Daemon { child, port };
+        daemon.wait_until_listening();
+        daemon
+    }
+
+    fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+
+    fn wait_until_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "git daemon did not listen on {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn run_git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "protocol.file.allow=always",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The fixture bundle as a bare repository `<tmp>/fleet-gitops.git`.
+fn bare_fixture(tmp: &Path) -> PathBuf {
+    let bare = tmp.join("fleet-gitops.git");
+    run_git(
+        tmp,
+        &[
+            "clone",
+            "--bare",
+            &format!("{FIXTURE}/repo.bundle"),
+            bare.to_str().unwrap(),
+        ],
+    );
+    bare
+}
+
+/// Add a commit on `main` of the bare repository (through a scratch clone).
+fn commit_to_main(tmp: &Path, bare: &Path) -> String {
+    let scratch = tmp.join("scratch");
+    run_git(
+        tmp,
+        &[
+            "clone",
+            "-q",
+            bare.to_str().unwrap(),
+            scratch.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(scratch.join("README.md"), "changed\n").unwrap();
+    run_git(&scratch, &["commit", "-qam", "change readme"]);
+    run_git(&scratch, &["push", "-q", "origin", "HEAD:main"]);
+    run_git(&scratch, &["rev-parse", "HEAD"])
+}
+
+#[test]
+fn checkout_over_git_daemon_renders_the_fixture_at_its_flux_revision() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = bare_fixture(tmp.path());
+    let daemon = Daemon::serve(tmp.path());
+    let work = tmp.path().join("work");
+
+    let checkout =
+        git::checkout(&daemon.url("fleet-gitops.git"), None, &GitAuth::None, &work).unwrap();
+    assert_eq!(checkout.commit, COMMIT);
+    assert_eq!(checkout.revision, format!("main@sha1:{COMMIT}"));
+    assert!(work.join(ENTRY).join("kustomization.yaml").is_file());
+
+    let opts = RenderOptions {
+        revision: Some(checkout.revision.clone()),
+        ..RenderOptions::default()
+    };
+    let desired = render(&checkout.path, ENTRY, &opts).unwrap();
+    assert_eq!(
+        desired.revision.as_deref(),
+        Some(format!("main@sha1:{COMMIT}").as_str())
+    );
+    assert!(desired.errors.is_empty(), "{:?}", desired.errors);
+    assert_eq!(desired.objects.len(), 34);
+    drop(bare);
+}
+
+#[test]
+fn checkout_by_branch_tag_and_commit_gives_flux_revisions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = bare_fixture(tmp.path());
+    run_git(&bare, &["tag", "-a", "v1.0", "-m", "release", "main"]);
+    let daemon = Daemon::serve(tmp.path());
+    let url = daemon.url("fleet-gitops.git");
+
+    let by = |rev: &str, dir: &str| {
+        git::checkout(&url, Some(rev), &GitAuth::None, &tmp.path().join(dir)).unwrap()
+    };
+    assert_eq!(by("main", "b").revision, format!("main@sha1:{COMMIT}"));
+    assert_eq!(by("v1.0", "t").revision, format!("v1.0@sha1:{COMMIT}"));
+    let detached = by(COMMIT, "c");
+    assert_eq!(
+        (detached.commit.as_str(), detached.revision.as_str()),
+        (COMMIT, format!("sha1:{COMMIT}").as_str())
+    );
+
+    let err = git::checkout(
+        &url,
+        Some("no-such-branch"),
+        &GitAuth::None,
+        &tmp.path().join("x"),
+    )
+    .unwrap_err();
+    assert!(matches!(err, git::Error::RevisionNotFound { .. }), "{err}");
+    assert!(err.to_string().contains("no-such-branch"), "{err}");
+}
+
+#[test]
+fn fetch_commit_sees_a_new_commit_and_checkout_fetched_moves_to_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = bare_fixture(tmp.path());
+    let daemon = Daemon::serve(tmp.path());
+    let work = tmp.path().join("work");
+    git::checkout(&daemon.url("fleet-gitops.git"), None, &GitAuth::None, &work).unwrap();
+    assert_eq!(
+        git::fetch_commit(&work, None, &GitAuth::None).unwrap(),
+        COMMIT,
+        "unchanged remote"
+    );
+
+    let new = commit_to_main(tmp.path(), &bare);
+    assert_ne!(new, COMMIT);
+    assert_eq!(git::fetch_commit(&work, None, &GitAuth::None).unwrap(), new);
+    assert_eq!(
+        git::fetch_commit(&work, Some("main"), &GitAuth::None).unwrap(),
+        new
+    );
+    let moved = git::checkout_fetched(&work, None, &GitAuth::None).unwrap();
+    assert_eq!(moved.revision, format!("main@sha1:{new}"));
+    assert_eq!(
+        std::fs::read_to_string(work.join("README.md")).unwrap(),
+        "changed\n"
+    );
+}
+
+#[test]
+fn checkout_from_a_local_path_and_push_a_branch_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = bare_fixture(tmp.path());
+    let work = tmp.path().join("work");
+    let checkout = git::checkout(bare.to_str().unwrap(), None, &GitAuth::None, &work).unwrap();
+    assert_eq!(checkout.revision, format!("main@sha1:{COMMIT}"));
+
+    run_git(
+        &work,
+        &["checkout", "-q", "-b", "flotilla/drift-aks-eastus2-01"],
+    );
+    std::fs::write(work.join("README.md"), "adopted\n").unwrap();
+    run_git(&work, &["commit", "-qam", "adopt drift"]);
+    let pushed = run_git(&work, &["rev-parse", "HEAD"]);
+    git::push_branch(
+        &work,
+        "flotilla/drift-aks-eastus2-01",
+        false,
+        &GitAuth::None,
+    )
+    .unwrap();
+    assert_eq!(
+        run_git(
+            &bare,
+            &["rev-parse", "refs/heads/flotilla/drift-aks-eastus2-01"]
+        ),
+        pushed
+    );
+
+    // A rewritten branch needs force.
+    run_git(
+        &work,
+        &["commit", "-q", "--amend", "-m", "adopt drift (amended)"],
+    );
+    assert!(
+        git::push_branch(
+            &work,
+            "flotilla/drift-aks-eastus2-01",
+            false,
+            &GitAuth::None
+        )
+        .is_err()
+    );
+    git::push_branch(&work, "flotilla/drift-aks-eastus2-01", true, &GitAuth::None).unwrap();
+    assert_eq!(
+        run_git(
+            &bare,
+            &["rev-parse", "refs/heads/flotilla/drift-aks-eastus2-01"]
+        ),
+        run_git(&work, &["rev-parse", "HEAD"])
+    );
+}
