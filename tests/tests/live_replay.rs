@@ -2,7 +2,8 @@
 //! [`ReplayServer`] serving the `baseline-cluster` fixture.
 
 use flotilla_auditor::live::{
-    Error, ReadOptions, Scope, load_snapshot, read_cluster, read_cluster_with, record_snapshot,
+    Error, ReadOptions, Scope, client_for, load_snapshot, read_cluster, read_cluster_with,
+    record_snapshot,
 };
 use flotilla_auditor::object::ObjectKey;
 use flotilla_tests::replay::ReplayServer;
@@ -406,4 +407,52 @@ async fn unknown_paths_are_404_and_bad_continue_tokens_400() {
         (Some("ConfigMap"), Some("v1"))
     );
     assert_eq!(server.requests(), 3);
+}
+
+/// A kubeconfig naming the replay server under context `replay`, beside a
+/// decoy current context that would fail if picked.
+fn kubeconfig_for(server: &ReplayServer, dir: &Path) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1
+kind: Config
+current-context: decoy
+clusters:
+- name: replay
+  cluster: {{server: \"{url}\"}}
+- name: decoy
+  cluster: {{server: \"http://127.0.0.1:9\"}}
+users:
+- name: nobody
+  user: {{}}
+contexts:
+- name: replay
+  context: {{cluster: replay, user: nobody}}
+- name: decoy
+  context: {{cluster: decoy, user: nobody}}
+",
+        url = server.url
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn client_for_picks_the_named_context_of_an_explicit_kubeconfig() {
+    let server = ReplayServer::start(drifted()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kubeconfig_for(&server, dir.path());
+    let client = client_for(Some("replay"), Some(&kubeconfig)).await.unwrap();
+    let live = read_cluster(client, &Scope::only([("", "Namespace")]))
+        .await
+        .unwrap();
+    assert_eq!(live.objects.len(), 7);
+    assert_eq!(server.requests(), 4);
+
+    let err = client_for(Some("missing"), Some(&kubeconfig))
+        .await
+        .err()
+        .expect("unknown context fails");
+    assert!(matches!(err, Error::Kubeconfig { .. }), "{err:?}");
+    assert!(err.to_string().contains("context missing"), "{err}");
 }

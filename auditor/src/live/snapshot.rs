@@ -119,13 +119,16 @@ fn collect_json_files(dir: &Path, out: &mut Vec<PathBuf>, top: bool) -> Result<(
     Ok(())
 }
 
+/// A file's items, `None` when it is not a List.
+type ParsedFile = Result<Option<Vec<Value>>>;
+
 /// Parse files on all cores; results in the order of `files`.
 fn parse_in_parallel(files: &[PathBuf]) -> Result<Vec<Option<Vec<Value>>>> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len().max(1));
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Option<Vec<Value>>>>>> =
+    let results: Mutex<Vec<Option<ParsedFile>>> =
         Mutex::new((0..files.len()).map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..workers {
@@ -161,7 +164,7 @@ struct ListFile {
 
 /// Items of a List file (typed and sealed), or `None` when the file is JSON
 /// but not a List.
-fn read_list_file(path: &Path) -> Result<Option<Vec<Value>>> {
+fn read_list_file(path: &Path) -> ParsedFile {
     let bytes = std::fs::read(path).map_err(|source| Error::ReadSnapshot {
         path: path.to_path_buf(),
         source,
