@@ -96,7 +96,7 @@ fn read_spec_files(path: &Path, recorder: &Recorder) -> Vec<(String, String)> {
                     &display,
                     Pos::default(),
                     String::new(),
-                    Problem::Read(e.to_string()),
+                    Problem::Read(e.kind().to_string()),
                 );
                 return Vec::new();
             }
@@ -115,7 +115,7 @@ fn read_spec_files(path: &Path, recorder: &Recorder) -> Vec<(String, String)> {
                         &name,
                         Pos::default(),
                         String::new(),
-                        Problem::Read(e.to_string()),
+                        Problem::Read(e.kind().to_string()),
                     );
                     None
                 }

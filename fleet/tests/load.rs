@@ -271,10 +271,9 @@ fn an_empty_folder_is_an_error() {
 #[test]
 fn a_missing_file_is_an_error_naming_it() {
     let err = load(Path::new("/nonexistent/fleet.yaml")).expect_err("no file");
-    assert!(
-        err.to_string()
-            .starts_with("/nonexistent/fleet.yaml: cannot read: "),
-        "{err}"
+    assert_eq!(
+        err.to_string(),
+        "/nonexistent/fleet.yaml: cannot read: entity not found"
     );
 }
 
