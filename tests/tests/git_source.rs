@@ -26,8 +26,10 @@ struct Daemon {
 impl Daemon {
     fn serve(base: &Path) -> Daemon {
         let port = free_port();
-        let child = Command::new("git")
-            .arg("daemon")
+        // `git daemon` forks `git-daemon` and killing `git` would orphan it:
+        // run the server program itself so the guard kills what listens.
+        let exec_path = run_git(base, &["--exec-path"]);
+        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
             .arg("--export-all")
             .arg(format!("--base-path={}", base.display()))
             .arg("--reuseaddr")
