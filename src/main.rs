@@ -1,1 +1,39 @@
-fn main() {}
+//! The `flotilla` binary: parse the command line, dispatch, exit 0/1/2.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod commands;
+
+/// Bootstrap, audit and keep honest a fleet of Flux-managed AKS clusters.
+#[derive(Debug, Parser)]
+#[command(name = "flotilla", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// What to do.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Generate the Flux GitOps repository from a fleet spec.
+    Bootstrap(commands::bootstrap::BootstrapArgs),
+    /// Report where live clusters differ from the GitOps repository.
+    Audit(commands::audit::AuditArgs),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Bootstrap(args) => commands::bootstrap::run(&args),
+        Command::Audit(args) => block_on(commands::audit::run(&args)),
+    }
+}
+
+/// Run an async command on a multi-threaded runtime.
+fn block_on(command: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(command),
+        Err(e) => commands::fail(&format!("cannot start the async runtime: {e}")),
+    }
+}
