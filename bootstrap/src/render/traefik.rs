@@ -452,7 +452,6 @@ fn deployment_patch(cluster: &Cluster) -> Value {
     let mut pod = json!({
         "nodeSelector": cluster.ingress.node_selector,
     });
-    let mut template_meta = json!({});
     if cluster.secrets.enabled {
         pod["containers"] = json!([{
             "name": "traefik",
@@ -460,8 +459,9 @@ fn deployment_patch(cluster: &Cluster) -> Value {
         }]);
         pod["volumes"] = json!([{"name": "secrets-store", "csi": csi_volume(cluster)}]);
     }
+    let mut template = json!({"spec": pod});
     if workload_identity(cluster).is_some() {
-        template_meta = json!({"labels": {"azure.workload.identity/use": "true"}});
+        template["metadata"] = json!({"labels": {"azure.workload.identity/use": "true"}});
     }
     json!({
         "apiVersion": "apps/v1",
@@ -469,7 +469,7 @@ fn deployment_patch(cluster: &Cluster) -> Value {
         "metadata": {"name": NAME},
         "spec": {
             "replicas": cluster.ingress.replicas,
-            "template": {"metadata": template_meta, "spec": pod},
+            "template": template,
         },
     })
 }
