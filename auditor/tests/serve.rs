@@ -679,3 +679,155 @@ fn secrets_are_referenced_by_file_or_env() {
         Some(GitAuth::Token(SecretSource::Env("GIT_TOKEN".into())))
     );
 }
+
+/// `kubectl kustomize <dir>` (the real kustomize), as JSON values.
+fn kustomize(dir: &str) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new("kubectl")
+        .args(["kustomize", &example(dir).to_string_lossy()])
+        .output()
+        .expect("kubectl on PATH");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {dir}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_saphyr::from_multiple(&String::from_utf8(out.stdout).expect("utf-8"))
+        .expect("kustomize output is YAML")
+}
+
+fn find<'a>(objects: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    objects.iter().filter(|o| o["kind"] == kind).collect()
+}
+
+/// The pod spec is locked down the way the restricted Pod Security Standard
+/// and the AKS baseline policies want.
+fn assert_restricted(pod: &serde_json::Value) {
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    for c in pod["containers"].as_array().expect("containers") {
+        let sc = &c["securityContext"];
+        assert_eq!(sc["readOnlyRootFilesystem"], true, "{c}");
+        assert_eq!(sc["allowPrivilegeEscalation"], false);
+        assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
+        assert!(
+            c["resources"]["limits"]["memory"].is_string()
+                && c["resources"]["requests"]["cpu"].is_string()
+        );
+    }
+}
+
+#[test]
+fn deploy_manifests_build_and_run_locked_down() {
+    let objects = kustomize("deploy");
+    let kinds: std::collections::BTreeSet<&str> =
+        objects.iter().filter_map(|o| o["kind"].as_str()).collect();
+    for kind in [
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "ServiceMonitor",
+    ] {
+        assert!(
+            kinds.contains(kind),
+            "{kind} missing from deploy/: {kinds:?}"
+        );
+    }
+    assert!(
+        objects.iter().all(|o| o["metadata"]["namespace"].is_null()
+            || o["metadata"]["namespace"] == "flotilla-system")
+    );
+
+    let deployment = find(&objects, "Deployment")[0];
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_restricted(pod);
+    let container = &pod["containers"][0];
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["ports"][0]["name"], "http-metrics");
+    assert_eq!(container["ports"][0]["containerPort"], 8080);
+
+    // The mounted config is a valid serve config, listening on the probed port.
+    let config_map = find(&objects, "ConfigMap")[0];
+    let mounted = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "config")
+        .unwrap();
+    assert_eq!(
+        mounted["configMap"]["name"], config_map["metadata"]["name"],
+        "generator hash suffix is wired"
+    );
+    let text = config_map["data"]["serve.yaml"]
+        .as_str()
+        .expect("serve.yaml key");
+    let config =
+        ServeConfig::parse(text, Path::new("deploy/serve.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.listen.port(), 8080);
+    assert!(
+        config.repo.checkout_dir.starts_with("/var/lib/flotilla"),
+        "checkout on the emptyDir"
+    );
+
+    let service = find(&objects, "Service")[0];
+    assert_eq!(service["spec"]["ports"][0]["name"], "http-metrics");
+    assert_eq!(
+        find(&objects, "ServiceMonitor")[0]["spec"]["endpoints"][0]["port"],
+        "http-metrics"
+    );
+
+    // Read-only, and Secrets are opt-in.
+    for rule in find(&objects, "ClusterRole")[0]["rules"]
+        .as_array()
+        .unwrap()
+    {
+        let verbs: Vec<&str> = rule["verbs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert!(
+            verbs.iter().all(|v| ["get", "list", "watch"].contains(v)),
+            "{rule}"
+        );
+        let groups = rule["apiGroups"].as_array().cloned().unwrap_or_default();
+        assert!(
+            !groups.contains(&serde_json::json!("*")),
+            "a * group includes core Secrets: {rule}"
+        );
+        if groups.contains(&serde_json::json!("")) {
+            let resources = rule["resources"].as_array().unwrap();
+            assert!(
+                !resources.contains(&serde_json::json!("secrets"))
+                    && !resources.contains(&serde_json::json!("*")),
+                "{rule}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cronjob_alternative_builds_and_runs_audit() {
+    let objects = kustomize("deploy/cronjob");
+    let cronjobs = find(&objects, "CronJob");
+    assert_eq!(cronjobs.len(), 1);
+    assert!(find(&objects, "Deployment").is_empty(), "one-shot only");
+    let cronjob = cronjobs[0];
+    assert_eq!(cronjob["metadata"]["namespace"], "flotilla-system");
+    let pod = &cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_restricted(pod);
+    assert_eq!(pod["containers"][0]["args"][0], "audit");
+    assert_eq!(pod["serviceAccountName"], "flotilla");
+    assert_eq!(
+        find(&objects, "ClusterRoleBinding")[0]["subjects"][0]["name"],
+        "flotilla"
+    );
+}
