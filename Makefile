@@ -49,3 +49,10 @@ crds:                 ## regenerate bootstrap/src/crds/*.rs from $(CRDS) with ko
 	    $(KOPIUM) --hide-kube --derive Default --api-version "$$version" -f "$$file" | grep -v '^// kopium command:'; \
 	  } > bootstrap/src/crds/$$mod.rs || exit 1; \
 	done && rustfmt --edition 2024 bootstrap/src/crds/*.rs
+
+IMAGE ?= ghcr.io/flotilla-dev/flotilla
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+
+.PHONY: image
+image:                ## container image $(IMAGE):$(VERSION) from the Dockerfile (needs a docker engine)
+	docker build -t $(IMAGE):$(VERSION) .
