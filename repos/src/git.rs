@@ -236,10 +236,11 @@ fn scrub_userinfo(text: &str) -> String {
 /// Local paths become absolute so a checkout can be reopened from anywhere.
 fn remote_url(source: &str) -> String {
     let path = Path::new(source);
-    if !source.contains("://") && path.exists() {
-        if let Ok(abs) = path.canonicalize() {
-            return abs.display().to_string();
-        }
+    if !source.contains("://")
+        && path.exists()
+        && let Ok(abs) = path.canonicalize()
+    {
+        return abs.display().to_string();
     }
     source.to_owned()
 }
