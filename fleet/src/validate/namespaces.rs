@@ -1,0 +1,92 @@
+//! `namespaces`: the governed namespaces, their Pod Security level, quota
+//! and LimitRange.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::decode::OriginId;
+use crate::error::Problem;
+use crate::formats;
+use crate::model::*;
+use crate::spec::*;
+
+use super::check::Check;
+
+impl Check<'_> {
+    pub(super) fn namespaces(&self, val: &Val<Vec<NamespaceSpec>>) -> Vec<Namespace> {
+        let mut seen: HashMap<String, OriginId> = HashMap::new();
+        let mut out = Vec::new();
+        for (i, ns) in val.get().into_iter().flatten().enumerate() {
+            let field = format!("namespaces[{i}]");
+            let name = self.text(
+                &ns.name,
+                &format!("{field}.name"),
+                &formats::DNS_LABEL,
+                true,
+            );
+            let Some(name) = name else { continue };
+            let origin = match &ns.name {
+                Val::Set(_, o) => *o,
+                _ => OriginId::BUILTIN,
+            };
+            if is_system_namespace(&name) {
+                self.report(
+                    origin,
+                    &format!("{field}.name"),
+                    Problem::Rule(format!(
+                        "namespace {name} belongs to Kubernetes, AKS or Flux; declare only namespaces the platform team governs"
+                    )),
+                );
+            }
+            if let Some(first) = seen.get(&name) {
+                self.report(
+                    origin,
+                    &format!("{field}.name"),
+                    Problem::DuplicateNamespace {
+                        name: name.clone(),
+                        first: self.recorder.place(*first),
+                    },
+                );
+                continue;
+            }
+            seen.insert(name.clone(), origin);
+            out.push(self.namespace(ns, name, &field));
+        }
+        out
+    }
+
+    /// A namespace written without `podSecurity` is `restricted`; without
+    /// `receivesIngress`, closed to ingress traffic.
+    fn namespace(&self, ns: &NamespaceSpec, name: String, field: &str) -> Namespace {
+        let limit_range = ns.limit_range.get().map(|lr| LimitRange {
+            default_limits: self.quantities(&lr.default, &format!("{field}.limitRange.default")),
+            default_requests: self.quantities(
+                &lr.default_request,
+                &format!("{field}.limitRange.defaultRequest"),
+            ),
+            max: self.quantities(&lr.max, &format!("{field}.limitRange.max")),
+        });
+        Namespace {
+            name,
+            pod_security: match ns.pod_security.get() {
+                Some(PodSecuritySpec::Privileged) => PodSecurityLevel::Privileged,
+                Some(PodSecuritySpec::Baseline) => PodSecurityLevel::Baseline,
+                Some(PodSecuritySpec::Restricted) | None => PodSecurityLevel::Restricted,
+            },
+            quota: self.quantities(&ns.quota, &format!("{field}.quota")),
+            limit_range,
+            receives_ingress: self.flag(&ns.receives_ingress, false),
+        }
+    }
+
+    fn quantities(&self, val: &Val<ValMap>, field: &str) -> BTreeMap<String, String> {
+        self.map(val, field, &formats::RESOURCE_NAME, &formats::QUANTITY)
+    }
+}
+
+/// Namespaces that exist on every cluster and belong to someone else.
+fn is_system_namespace(name: &str) -> bool {
+    matches!(
+        name,
+        "default" | "kube-system" | "kube-public" | "kube-node-lease" | "flux-system"
+    ) || name.starts_with("kube-")
+}
