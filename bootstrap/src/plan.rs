@@ -147,6 +147,8 @@ fn check_tree_paths(tree: &Tree) -> Result<()> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     File,
+    Dir,
+    /// A symlink, socket, device…: never followed, never ours.
     Other,
 }
 
@@ -195,6 +197,8 @@ fn managed_dirs(tree: &Tree) -> Vec<&str> {
 fn kind_of(file_type: fs::FileType) -> Kind {
     if file_type.is_file() {
         Kind::File
+    } else if file_type.is_dir() {
+        Kind::Dir
     } else {
         Kind::Other
     }
@@ -218,7 +222,7 @@ fn walk(dir: &Path, rel: String, found: &mut Vec<(String, Kind)>) -> Result<()> 
         };
         let child = format!("{rel}/{name}");
         if file_type.is_dir() {
-            found.push((child.clone(), Kind::Other));
+            found.push((child.clone(), Kind::Dir));
             walk(&entry.path(), child, found)?;
         } else {
             found.push((child, kind_of(file_type)));
@@ -250,7 +254,7 @@ fn match_tree_with_disk<'t>(tree: &'t Tree, disk: &[(String, Kind)]) -> Vec<Work
             (None, None) => break,
             (Some(&(path, contents)), Some((on_disk, kind))) => match path.cmp(on_disk.as_str()) {
                 std::cmp::Ordering::Less => {
-                    work.push(Work::Create(path));
+                    work.push(create_or_blocked(path, disk));
                     files.next();
                 }
                 std::cmp::Ordering::Greater => {
@@ -260,14 +264,14 @@ fn match_tree_with_disk<'t>(tree: &'t Tree, disk: &[(String, Kind)]) -> Vec<Work
                 std::cmp::Ordering::Equal => {
                     work.push(match kind {
                         Kind::File => Work::Compare(path, contents),
-                        Kind::Other => Work::Occupied(path),
+                        Kind::Dir | Kind::Other => Work::Occupied(path),
                     });
                     files.next();
                     found.next();
                 }
             },
             (Some(&(path, _)), None) => {
-                work.push(Work::Create(path));
+                work.push(create_or_blocked(path, disk));
                 files.next();
             }
             (None, Some((on_disk, kind))) => {
@@ -277,6 +281,22 @@ fn match_tree_with_disk<'t>(tree: &'t Tree, disk: &[(String, Kind)]) -> Vec<Work
         }
     }
     work
+}
+
+/// A new file, unless one of its parent directories is not a directory on
+/// disk: a file there would make the write fail half-way, and a symlink
+/// would send it outside the repository.
+fn create_or_blocked<'t>(path: &'t str, disk: &[(String, Kind)]) -> Work<'t> {
+    let blocked = path.match_indices('/').any(|(end, _)| {
+        let ancestor = &path[..end];
+        disk.binary_search_by(|(p, _)| p.as_str().cmp(ancestor))
+            .is_ok_and(|i| disk[i].1 != Kind::Dir)
+    });
+    if blocked {
+        Work::Occupied(path)
+    } else {
+        Work::Create(path)
+    }
 }
 
 fn push_orphan(work: &mut Vec<Work<'_>>, path: &str, kind: Kind) {
@@ -464,6 +484,28 @@ mod tests {
         fs::create_dir_all(dir.path().join("clusters/a/k.yaml")).unwrap();
         let plan = plan(&tree(&[("clusters/a/k.yaml", "a: 1\n")]), dir.path()).unwrap();
         assert_eq!(plan.conflicts, ["clusters/a/k.yaml"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn paths_below_a_symlink_or_a_file_are_conflicts_not_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("clusters")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("clusters/a")).unwrap();
+        put(dir.path(), "clusters/b", "a file, hand-written\n");
+        let t = tree(&[
+            ("clusters/a/k.yaml", "a: 1\n"),
+            ("clusters/b/k.yaml", "b: 1\n"),
+            ("clusters/c/k.yaml", "c: 1\n"),
+        ]);
+        let plan = plan(&t, dir.path()).unwrap();
+        assert_eq!(plan.conflicts, ["clusters/a/k.yaml", "clusters/b/k.yaml"]);
+        assert_eq!(plan.create, ["clusters/c/k.yaml"]);
+        assert!(
+            plan.delete.is_empty(),
+            "a hand-written file is never deleted"
+        );
     }
 
     #[test]

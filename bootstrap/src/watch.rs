@@ -155,6 +155,40 @@ mod tests {
     }
 
     #[test]
+    fn folder_spec_reacts_to_yaml_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("10-defaults.yaml"), "defaults: {}\n").unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let (calls, stop) = (calls.clone(), stop.clone());
+            let spec = dir.path().to_owned();
+            std::thread::spawn(move || {
+                watch(&spec, &stop, || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+        };
+        assert!(
+            eventually(|| calls.load(Ordering::SeqCst) == 1),
+            "initial run"
+        );
+        std::thread::sleep(DEBOUNCE * 2);
+        std::fs::write(dir.path().join(".10-defaults.yaml.swp"), "x").unwrap();
+        std::thread::sleep(DEBOUNCE * 3);
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "swap file ignored");
+
+        std::fs::write(dir.path().join("20-clusters.yml"), "clusters: []\n").unwrap();
+        assert!(
+            eventually(|| calls.load(Ordering::SeqCst) >= 2),
+            "new file seen"
+        );
+
+        stop.store(true, Ordering::SeqCst);
+        handle.join().unwrap().unwrap();
+    }
+
+    #[test]
     fn missing_folder_is_a_watch_error_naming_it() {
         let stop = AtomicBool::new(true);
         let err = watch(Path::new("/nonexistent/fleet.d/"), &stop, || {}).unwrap_err();
