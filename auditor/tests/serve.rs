@@ -291,6 +291,43 @@ async fn failing_audits_then_recovery_show_in_metrics_and_probes() {
 }
 
 #[tokio::test]
+async fn run_wires_the_schedule_ticker_to_the_loop() {
+    let text = format!("{MINIMAL}schedule:\n  interval: 50ms\nwatch:\n  enabled: false\n");
+    let config = parse(&text).unwrap();
+    let runner = Arc::new(FakeRunner::new(0));
+    runner.permits.add_permits(1000);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (trigger, shutdown) = shutdown_channel();
+    let served = tokio::spawn({
+        let runner = Arc::clone(&runner);
+        async move { flotilla_auditor::serve::run(&config, runner, vec![], listener, shutdown).await }
+    });
+    // Startup cycle plus at least two timer ticks, no requests from the test.
+    tokio::time::timeout(PATIENCE, async {
+        while runner.audits.load(Ordering::SeqCst) < 3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the ticker drives cycles");
+    assert!(
+        sample(
+            &get(addr, "/metrics").await.1,
+            "flotilla_audit_runs_total{cluster=\"a\"}"
+        )
+        .unwrap()
+            >= 3.0
+    );
+    trigger.trigger();
+    tokio::time::timeout(PATIENCE, served)
+        .await
+        .expect("stops")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
 async fn shutdown_lets_the_running_audit_finish_then_stops_before_publishing() {
     let runner = Arc::new(FakeRunner::new(0));
     let (_addr, state, _requests, trigger, handle) = start(Arc::clone(&runner), &[CLUSTER]).await;

@@ -323,6 +323,72 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
         .map_err(|source| Error::Listen { addr, source })
 }
 
+/// A cluster whose governed objects are watched for changes.
+#[derive(Clone)]
+pub struct WatchTarget {
+    /// Cluster name, as in the config.
+    pub cluster: String,
+    /// Client for its API server.
+    pub client: kube::Client,
+    /// The resource types to watch (the governed ones, from discovery).
+    pub resources: Vec<kube::api::ApiResource>,
+}
+
+impl std::fmt::Debug for WatchTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchTarget")
+            .field("cluster", &self.cluster)
+            .field("resources", &self.resources.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything `flotilla serve` runs, wired from a checked config: the audit
+/// loop, the HTTP server on `listener` (see [`bind`]), the schedule ticker
+/// and, when `watch.enabled`, one watcher per [`WatchTarget`]. Returns after
+/// `shutdown` once the current step has finished.
+pub async fn run<R: CycleRunner>(
+    config: &config::ServeConfig,
+    runner: R,
+    watches: Vec<WatchTarget>,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> Result<(), Error> {
+    let service = Service::new(runner, LoopOptions::from_config(config));
+    let mut triggers = tokio::task::JoinSet::new();
+    triggers.spawn(trigger::tick_schedule(
+        config.schedule.clone(),
+        service.requests(),
+        shutdown.clone(),
+    ));
+    if config.watch.enabled {
+        let debounce = trigger::Debounce {
+            quiet: config.watch.quiet,
+            max_delay: config.watch.max_delay,
+        };
+        for w in watches {
+            triggers.spawn(trigger::watch_cluster(
+                w.client,
+                w.cluster,
+                w.resources,
+                debounce,
+                service.requests(),
+                shutdown.clone(),
+            ));
+        }
+    }
+    tracing::info!(
+        clusters = config.clusters.len(),
+        watch = config.watch.enabled,
+        "flotilla serve started"
+    );
+    let result = service.run(listener, shutdown).await;
+    // The triggers stop on the same shutdown; do not wait for a watch
+    // reconnect to notice.
+    triggers.abort_all();
+    result
+}
+
 /// How the loop behaves, independent of what it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoopOptions {
