@@ -654,3 +654,55 @@ fn a_missing_entry_path_is_an_error() {
     let err = render(repo.path(), "clusters/nope", &RenderOptions::default()).unwrap_err();
     assert!(err.to_string().contains("clusters/nope"), "{err}");
 }
+
+#[test]
+fn strict_substitution_fails_the_kustomization_that_uses_an_unset_variable() {
+    let repo = Repo::new();
+    repo.write(
+        "clusters/c/apps.yaml",
+        &kustomization(
+            "apps",
+            "./apps",
+            "  postBuild:\n    substitute:\n      set: v\n",
+        ),
+    )
+    .write(
+        "apps/cm.yaml",
+        &configmap("app", "  a: ${set}\n  b: ${unset}\n"),
+    );
+    let opts = RenderOptions {
+        strict_substitution: true,
+        ..RenderOptions::default()
+    };
+    let desired = render(repo.path(), "clusters/c", &opts).unwrap();
+    assert_eq!(desired.errors.len(), 1, "{:?}", desired.errors);
+    let message = desired.errors[0].to_string();
+    assert!(
+        message.contains("flux-system/apps") && message.contains("unset"),
+        "{message}"
+    );
+    assert!(
+        !desired
+            .objects
+            .iter()
+            .any(|o| o.object["metadata"]["name"] == "app")
+    );
+}
+
+#[test]
+fn sops_encrypted_objects_are_noted() {
+    let repo = Repo::new();
+    repo.write("clusters/c/apps.yaml", &kustomization("apps", "./apps", "")).write(
+        "apps/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: enc\n  namespace: apps\ndata:\n  k: RU5DW0FFUzI1Nl0=\nsops:\n  version: 3.8.1\n",
+    );
+    let desired = repo.render();
+    assert!(
+        desired
+            .notes
+            .iter()
+            .any(|n| n.contains("Secret apps/enc") && n.contains("SOPS")),
+        "{:?}",
+        desired.notes
+    );
+}

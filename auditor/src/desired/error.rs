@@ -84,6 +84,13 @@ pub enum Error {
         /// Name.
         name: String,
     },
+    /// Strict substitution (Flux's `StrictPostBuildSubstitutions`) found
+    /// variables without a value.
+    #[error("variables not set (strict substitution): {names}")]
+    UnresolvedVariables {
+        /// Names, comma-separated.
+        names: String,
+    },
     /// Substitution failed on one object.
     #[error("variable substitution in {object} failed: {source}")]
     Substitute {

@@ -13,7 +13,7 @@ use super::cache::{CacheKey, RenderCache};
 use super::error::{Error, KustomizationError, KustomizationLabel, Result};
 use super::kustomize::{Kustomizer, Overlay, split_documents};
 use super::substitute::{Vars, check_var_names, envsubst, flux_value, is_substitution_disabled};
-use super::{Desired, DesiredObject, KustomizationRef};
+use super::{Desired, DesiredObject, KustomizationRef, RenderOptions};
 use crate::object::{ObjectKey, group_of};
 use crate::secret::seal_secret;
 use base64::Engine;
@@ -294,6 +294,7 @@ pub(super) struct Walk<'a> {
     root: &'a Path,
     commit: Option<String>,
     kustomizer: &'a Kustomizer,
+    strict: bool,
     cache: Arc<RenderCache>,
     parallelism: usize,
     audited: SourceRef,
@@ -311,14 +312,15 @@ impl<'a> Walk<'a> {
     pub(super) fn new(
         root: &'a Path,
         commit: Option<String>,
-        kustomizer: &'a Kustomizer,
+        opts: &'a RenderOptions,
         cache: Arc<RenderCache>,
         parallelism: usize,
     ) -> Walk<'a> {
         Walk {
             root,
             commit,
-            kustomizer,
+            kustomizer: &opts.kustomizer,
+            strict: opts.strict_substitution,
             cache,
             parallelism: parallelism.max(1),
             audited: bootstrap_source(),
@@ -499,6 +501,7 @@ impl<'a> Walk<'a> {
             self.sources.record(&obj);
             seal_secret(&mut obj);
             self.note_helm_release(&obj);
+            self.note_sops(&obj);
             if is_flux_kustomization(&obj) {
                 self.follow(&obj, unit.owner.as_ref());
             }
@@ -542,6 +545,12 @@ impl<'a> Walk<'a> {
             }
             apply_metadata(&mut obj, unit);
             objects.push(obj);
+        }
+        if self.strict && !unresolved.is_empty() {
+            let names: Vec<&str> = unresolved.iter().map(String::as_str).collect();
+            return Err(Error::UnresolvedVariables {
+                names: names.join(", "),
+            });
         }
         Ok(Finished {
             objects,
@@ -624,6 +633,17 @@ impl<'a> Walk<'a> {
                 "HelmReleases are desired objects, but their charts are not rendered: objects a chart creates are not audited"
                     .into(),
             );
+        }
+    }
+
+    /// Flux decrypts SOPS-encrypted objects with `spec.decryption`; flotilla
+    /// has no keys, so such an object's values cannot be compared.
+    fn note_sops(&mut self, obj: &Value) {
+        if obj.get("sops").is_some() {
+            self.desired.notes.push(format!(
+                "{} is SOPS-encrypted in Git and is not decrypted: its values cannot be compared",
+                describe(obj)
+            ));
         }
     }
 

@@ -158,7 +158,7 @@ impl Kustomizer {
                 source,
             })?;
         if !output.status.success() {
-            let mut stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+            let mut stderr = strip_klog_prefixes(String::from_utf8_lossy(&output.stderr).trim());
             if let Some(scratch) = scratch {
                 stderr = stderr.replace(&format!("{}/", scratch.display()), "");
             }
@@ -169,6 +169,26 @@ impl Kustomizer {
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
+}
+
+/// kubectl prefixes its messages with klog's `E1121 07:40:28.647890   21656 run.go:72] `;
+/// the timestamp and pid say nothing about the repository, so they go.
+fn strip_klog_prefixes(stderr: &str) -> String {
+    stderr
+        .lines()
+        .map(|line| {
+            let mut chars = line.chars();
+            let is_klog = matches!(chars.next(), Some('I' | 'W' | 'E' | 'F'))
+                && line
+                    .get(1..5)
+                    .is_some_and(|d| d.chars().all(|c| c.is_ascii_digit()));
+            match line.find("] ") {
+                Some(end) if is_klog => &line[end + 2..],
+                _ => line,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Split kustomize's output into its YAML documents.
@@ -398,6 +418,15 @@ fn check_local_relative(path: &str, field: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn klog_prefixes_are_removed() {
+        let text = "E1121 07:40:28.647890   21656 run.go:72] \"command failed\" err=x\nplain line";
+        assert_eq!(
+            strip_klog_prefixes(text),
+            "\"command failed\" err=x\nplain line"
+        );
+    }
 
     #[test]
     fn split_documents_drops_separators_and_empty_documents() {

@@ -92,6 +92,11 @@ pub struct RenderOptions {
     pub kustomizer: Kustomizer,
     /// Builds run at once; default: the available cores.
     pub parallelism: Option<NonZeroUsize>,
+    /// Fail a Kustomization whose output uses a variable without a value, as
+    /// kustomize-controller does with `--feature-gates=StrictPostBuildSubstitutions=true`.
+    /// Off by default, as in Flux: such variables become empty strings and
+    /// are listed in [`Desired::unresolved`].
+    pub strict_substitution: bool,
 }
 
 /// Render what the repository at `repo_root` declares for the cluster whose
@@ -113,7 +118,7 @@ pub fn render(repo_root: &Path, entry: &str, opts: &RenderOptions) -> Result<Des
         .as_deref()
         .and_then(commit_of)
         .map(str::to_owned);
-    let walk = flux::Walk::new(repo_root, commit, &opts.kustomizer, cache, parallelism);
+    let walk = flux::Walk::new(repo_root, commit, opts, cache, parallelism);
     let mut desired = walk.run(entry)?;
     desired.revision = opts.revision.clone();
     Ok(desired)
