@@ -21,12 +21,15 @@ enum Command {
     Bootstrap(commands::bootstrap::BootstrapArgs),
     /// Report where live clusters differ from the GitOps repository.
     Audit(commands::audit::AuditArgs),
+    /// Show what a change to the GitOps repository does to each cluster.
+    Preview(commands::preview::PreviewArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Bootstrap(args) => commands::bootstrap::run(&args),
         Command::Audit(args) => block_on(commands::audit::run(&args)),
+        Command::Preview(args) => block_on(commands::preview::run(&args)),
     }
 }
 

@@ -7,7 +7,7 @@
 
 use crate::desired::{self, Desired, RenderOptions};
 use crate::diff::{self, DiffOptions};
-use crate::findings::{ClusterReport, Report, REPORT_VERSION};
+use crate::findings::{ClusterReport, REPORT_VERSION, Report};
 use crate::live::{self, ClusterSource, Live, LiveSource, Scope, SnapshotSource};
 use crate::object::group_of;
 use serde_json::Value;
@@ -143,7 +143,12 @@ pub async fn read_live(target: &LiveTarget, scope: &Scope) -> Result<Live, live:
 }
 
 /// Diff and package: the pure tail of an audit.
-pub fn report_for(cluster: &str, desired: &Desired, live: &Live, opts: &DiffOptions) -> ClusterReport {
+pub fn report_for(
+    cluster: &str,
+    desired: &Desired,
+    live: &Live,
+    opts: &DiffOptions,
+) -> ClusterReport {
     let mut notes = desired.notes.clone();
     for (group, kind) in &live.unserved {
         notes.push(format!(

@@ -3,13 +3,16 @@
 //! Data flows one way: repo → [`desired`]; cluster → [`live`];
 //! (desired, live) → [`diff`] → [`findings`] → [`report`].
 
+pub mod audit;
 pub mod desired;
 pub mod diff;
 pub mod findings;
 pub mod live;
 pub mod object;
+pub mod preview;
 pub mod report;
 pub mod schema;
 pub mod secret;
+pub mod targets;
 #[cfg(feature = "serve")]
 pub mod serve;

@@ -139,10 +139,16 @@ impl CrdSchemas {
     /// so a directory of mixed manifests can be pointed at as is.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, LoadError> {
         let mut schemas = Self::new();
-        for file in yaml_files(path.as_ref())? {
-            schemas.add_file(&file)?;
-        }
+        schemas.add_path(path)?;
         Ok(schemas)
+    }
+
+    /// Add the CRDs of a file or directory, as [`CrdSchemas::load`] reads them.
+    pub fn add_path(&mut self, path: impl AsRef<Path>) -> Result<(), LoadError> {
+        for file in yaml_files(path.as_ref())? {
+            self.add_file(&file)?;
+        }
+        Ok(())
     }
 
     /// Add the CRDs of one YAML file.

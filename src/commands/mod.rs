@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod bootstrap;
 pub mod git_source;
+pub mod preview;
 
 use std::process::ExitCode;
 

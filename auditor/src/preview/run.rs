@@ -1,0 +1,114 @@
+//! Preview every cluster of a repository between two checkouts.
+
+use super::validate::mark_preexisting;
+use super::{ClusterPreview, PREVIEW_VERSION, PreviewReport, Validator, compare, validate};
+use crate::audit::{self, Checkout, LiveTarget};
+use crate::desired::{Desired, RenderOptions};
+use crate::diff::DiffOptions;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// What to preview.
+pub struct PreviewRequest<'a> {
+    /// The base revision, checked out.
+    pub base: &'a Checkout,
+    /// The head revision, checked out.
+    pub head: &'a Checkout,
+    /// Folder whose sub-folders are the clusters' entry paths (`clusters`).
+    pub clusters_dir: &'a str,
+    /// Rendering (the cache is shared by both revisions and all clusters).
+    pub render: &'a RenderOptions,
+    /// Checks per cluster (policies differ by cluster).
+    pub validator_for: &'a (dyn Fn(&str) -> Validator + Sync),
+    /// Live state to compare the head with, by cluster (`--context`).
+    pub live: &'a BTreeMap<String, LiveTarget>,
+}
+
+/// Clusters at either revision: the sub-folders of `clusters_dir`.
+pub fn clusters_in(checkouts: [&Checkout; 2], clusters_dir: &str) -> BTreeSet<String> {
+    checkouts
+        .iter()
+        .filter_map(|c| std::fs::read_dir(c.root.join(clusters_dir)).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter(|n| !n.starts_with('.'))
+        .collect()
+}
+
+/// Preview every cluster, concurrently.
+pub async fn preview_all(req: &PreviewRequest<'_>) -> PreviewReport {
+    let clusters = clusters_in([req.base, req.head], req.clusters_dir);
+    let runs = clusters.iter().map(|name| preview_cluster(req, name));
+    PreviewReport {
+        version: PREVIEW_VERSION,
+        base: req.base.revision.clone().unwrap_or_default(),
+        head: req.head.revision.clone().unwrap_or_default(),
+        clusters: futures::future::join_all(runs).await,
+    }
+}
+
+async fn preview_cluster(req: &PreviewRequest<'_>, name: &str) -> ClusterPreview {
+    let entry = format!("{}/{name}", req.clusters_dir.trim_end_matches('/'));
+    let mut out = ClusterPreview {
+        cluster: name.to_owned(),
+        ..ClusterPreview::default()
+    };
+    let (base, head) = futures::join!(
+        render_at(req.base, &entry, req.render),
+        render_at(req.head, &entry, req.render)
+    );
+    let (base, head) = match (base, head) {
+        (Ok(b), Ok(h)) => (b, h),
+        (Err(e), _) => {
+            out.errors.push(format!("base revision: {e}"));
+            return out;
+        }
+        (_, Err(e)) => {
+            out.errors.push(format!("head revision: {e}"));
+            return out;
+        }
+    };
+    out.changes = compare(&base, &head);
+    let validator = (req.validator_for)(name);
+    out.problems = validate(&head, &validator);
+    mark_preexisting(&mut out.problems, &validate(&base, &validator));
+    out.notes = head.notes.clone();
+    if let Some(target) = req.live.get(name) {
+        out.live = Some(live_drift(name, &head, target).await);
+    }
+    out
+}
+
+/// Render `entry` at a checkout; a cluster that does not exist there renders empty.
+async fn render_at(
+    checkout: &Checkout,
+    entry: &str,
+    render: &RenderOptions,
+) -> Result<Desired, String> {
+    if !Path::new(&checkout.root).join(entry).is_dir() {
+        return Ok(Desired {
+            revision: checkout.revision.clone(),
+            ..Desired::default()
+        });
+    }
+    audit::render_desired(checkout, entry, render)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn live_drift(
+    name: &str,
+    head: &Desired,
+    target: &LiveTarget,
+) -> crate::findings::ClusterReport {
+    match audit::read_live(target, &audit::scope_for(head)).await {
+        Ok(live) => audit::report_for(name, head, &live, &DiffOptions::default()),
+        Err(e) => crate::findings::ClusterReport {
+            cluster: name.to_owned(),
+            errors: vec![format!("read live state: {e}")],
+            ..Default::default()
+        },
+    }
+}
