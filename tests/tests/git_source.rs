@@ -270,3 +270,209 @@ fn checkout_from_a_local_path_and_push_a_branch_back() {
         run_git(&work, &["rev-parse", "HEAD"])
     );
 }
+
+/// `git http-backend` behind a one-request-per-connection HTTP/1.1 server on
+/// loopback that demands Basic auth with `token` as the password (as GitHub
+/// and Azure DevOps do for HTTPS tokens). Stopped when dropped.
+struct HttpGit {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpGit {
+    fn serve(root: &Path, token: &str) -> HttpGit {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (root, token, flag) = (root.to_owned(), token.to_owned(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    let _ = http_exchange(stream, &root, &token);
+                }
+            }
+        });
+        HttpGit {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, repo: &str) -> String {
+        format!("http://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for HttpGit {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Serve one request: check the password, run the CGI, relay its answer.
+fn http_exchange(stream: TcpStream, root: &Path, token: &str) -> std::io::Result<()> {
+    use base64::Engine;
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let (method, target) = (
+        parts.next().unwrap_or("").to_owned(),
+        parts.next().unwrap_or("").to_owned(),
+    );
+    let mut headers = std::collections::HashMap::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+        }
+    }
+    let body = read_body(&mut reader, &headers)?;
+    let mut out = stream;
+    let password = headers
+        .get("authorization")
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|up| up.split_once(':').map(|(_, p)| p.to_owned()));
+    if password.as_deref() != Some(token) {
+        return out.write_all(
+            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+    }
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let mut cgi = Command::new("git")
+        .arg("http-backend")
+        .env("GIT_PROJECT_ROOT", root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("REQUEST_METHOD", &method)
+        .env("PATH_INFO", path)
+        .env("QUERY_STRING", query)
+        .env(
+            "CONTENT_TYPE",
+            headers
+                .get("content-type")
+                .map(String::as_str)
+                .unwrap_or(""),
+        )
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("REMOTE_USER", "x-access-token")
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    cgi.stdin.take().unwrap().write_all(&body)?;
+    let mut response = Vec::new();
+    cgi.stdout.take().unwrap().read_to_end(&mut response)?;
+    cgi.wait()?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4));
+    let split = split.or_else(|| {
+        response
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .map(|i| (i, 2))
+    });
+    let (end, sep) = split.unwrap_or((0, 0));
+    let head = String::from_utf8_lossy(&response[..end]).into_owned();
+    let content = &response[end + sep..];
+    let mut status = "200 OK".to_owned();
+    let mut reply = String::new();
+    for h in head.lines() {
+        match h.strip_prefix("Status:") {
+            Some(s) => status = s.trim().to_owned(),
+            None => reply.push_str(&format!("{h}\r\n")),
+        }
+    }
+    out.write_all(
+        format!(
+            "HTTP/1.1 {status}\r\n{reply}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            content.len()
+        )
+        .as_bytes(),
+    )?;
+    out.write_all(content)
+}
+
+/// The request body, by `Content-Length` or chunked transfer encoding.
+fn read_body(
+    reader: &mut impl std::io::BufRead,
+    headers: &std::collections::HashMap<String, String>,
+) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
+            let mut chunk = vec![0; n + 2];
+            reader.read_exact(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else if let Some(n) = headers
+        .get("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        body.resize(n, 0);
+        reader.read_exact(&mut body)?;
+    }
+    Ok(body)
+}
+
+#[test]
+fn https_style_token_auth_works_and_a_wrong_token_never_shows_in_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    bare_fixture(tmp.path());
+    let token = "ghp_test_token_0123456789";
+    let server = HttpGit::serve(tmp.path(), token);
+    let url = server.url("fleet-gitops.git");
+
+    let work = tmp.path().join("work");
+    let checkout = git::checkout(&url, None, &GitAuth::Token(token.into()), &work).unwrap();
+    assert_eq!(checkout.revision, format!("main@sha1:{COMMIT}"));
+    let config = std::fs::read_to_string(work.join(".git/config")).unwrap();
+    assert!(
+        !config.contains(token),
+        "token must not be stored in the remote url"
+    );
+
+    let wrong = "ghp_wrong_token_9876543210";
+    let err = git::checkout(
+        &url,
+        None,
+        &GitAuth::Token(wrong.into()),
+        &tmp.path().join("w2"),
+    )
+    .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(matches!(err, git::Error::Remote { .. }), "{text}");
+    assert!(!text.contains(wrong), "{text}");
+
+    let err = git::checkout(&url, None, &GitAuth::None, &tmp.path().join("w3")).unwrap_err();
+    assert!(matches!(err, git::Error::Remote { .. }), "{err}");
+}
