@@ -14,7 +14,7 @@ use crate::object::ObjectKey;
 use crate::secret::{SEALED_PREFIX, is_secret, seal_secret};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,7 +45,12 @@ pub fn load_snapshot_scoped(dir: &Path, scope: Option<&Scope>) -> Result<Live> {
     files.sort();
     let lists = parse_in_parallel(&files)?;
 
-    let mut seen = HashSet::new();
+    let namespaced_kinds: HashMap<(&str, &str), bool> = discovery
+        .types
+        .iter()
+        .map(|t| ((t.group.as_str(), t.kind.as_str()), t.namespaced))
+        .collect();
+    let mut seen = HashSet::with_capacity(lists.iter().flatten().map(Vec::len).sum());
     let mut live = Live {
         hints: listmap::builtin(),
         ..Live::default()
@@ -56,15 +61,30 @@ pub fn load_snapshot_scoped(dir: &Path, scope: Option<&Scope>) -> Result<Live> {
         if items.is_empty() {
             note_empty_list(&mut live, &discovery, path, scope);
         }
+        let mut last_kind: Option<(String, String)> = None;
         for obj in items {
             let Some(key) = ObjectKey::of(&obj) else {
                 continue;
             };
-            let namespaced = kind_is_namespaced(&discovery, &key);
-            if scope.is_some_and(|s| !s.admits(&key.group, &key.kind, namespaced)) {
-                continue;
+            if let Some(scope) = scope {
+                let namespaced = namespaced_kinds
+                    .get(&(key.group.as_str(), key.kind.as_str()))
+                    .copied()
+                    .unwrap_or(key.namespace.is_some());
+                if !scope.admits(&key.group, &key.kind, namespaced) {
+                    continue;
+                }
             }
-            live.listed.insert((key.group.clone(), key.kind.clone()));
+            // Items of one file are nearly always of one kind: note each kind
+            // once per run rather than once per object.
+            if last_kind
+                .as_ref()
+                .is_none_or(|(g, k)| *g != key.group || *k != key.kind)
+            {
+                let kind = (key.group.clone(), key.kind.clone());
+                live.listed.insert(kind.clone());
+                last_kind = Some(kind);
+            }
             if seen.insert(key) {
                 live.objects.push(obj);
             }
@@ -87,14 +107,6 @@ fn note_empty_list(live: &mut Live, discovery: &Discovery, path: &Path, scope: O
     {
         live.listed.insert((t.group.clone(), t.kind.clone()));
     }
-}
-
-fn kind_is_namespaced(discovery: &Discovery, key: &ObjectKey) -> bool {
-    discovery
-        .types
-        .iter()
-        .find(|t| t.group == key.group && t.kind == key.kind)
-        .map_or(key.namespace.is_some(), |t| t.namespaced)
 }
 
 fn collect_json_files(dir: &Path, out: &mut Vec<PathBuf>, top: bool) -> Result<()> {
