@@ -762,3 +762,40 @@ fn traefik_is_pinned_configured_and_drain_friendly() {
         );
     }
 }
+
+#[test]
+fn traefik_reads_secrets_only_in_the_namespaces_it_serves() {
+    let fleet = example_fleet();
+    for c in built() {
+        let objects: Vec<&Value> = c.objects["ingress"].iter().collect();
+        let role = |name: &Value| {
+            objects
+                .iter()
+                .find(|o| o["kind"] == "ClusterRole" && &o["metadata"]["name"] == name)
+                .unwrap_or_else(|| panic!("{}: no ClusterRole {name}", c.name))
+        };
+        for b in objects.iter().filter(|o| o["kind"] == "ClusterRoleBinding") {
+            let rules = role(&b["roleRef"]["name"])["rules"].to_string();
+            assert!(
+                !rules.contains("secrets"),
+                "{}: cluster-wide secret access",
+                c.name
+            );
+        }
+        let bound: BTreeSet<&str> = objects
+            .iter()
+            .filter(|o| o["kind"] == "RoleBinding")
+            .map(|o| o["metadata"]["namespace"].as_str().unwrap())
+            .collect();
+        if let Some(spec) = fleet.cluster(&c.name) {
+            let served: BTreeSet<&str> = spec
+                .namespaces
+                .iter()
+                .filter(|ns| ns.receives_ingress || ns.name == spec.ingress.namespace)
+                .map(|ns| ns.name.as_str())
+                .collect();
+            assert_eq!(bound, served, "{}", c.name);
+        }
+        assert!(bound.len() >= 1, "{}", c.name);
+    }
+}

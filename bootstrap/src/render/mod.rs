@@ -16,7 +16,8 @@
 //!   namespaces/    Namespaces (PSA labels), ResourceQuotas, LimitRanges
 //!   policies/      NetworkPolicies, Gatekeeper constraints or azure-policy-assignment.json
 //!   secrets/       SecretProviderClass for the ingress certificate
-//!   traefik/       overlay of the Traefik base: namespace, image, config, Service, identity
+//!   traefik/       RoleBindings in the namespaces Traefik serves, and
+//!     controller/  overlay of the Traefik base: namespace, image, config, Service, identity
 //!   kured/         overlay of the Kured base: image and reboot window
 //! ```
 //!

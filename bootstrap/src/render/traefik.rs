@@ -24,7 +24,9 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::{IngressClass, IngressClassSpec};
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, RoleBinding, RoleRef, Subject,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -41,6 +43,8 @@ use crate::tree::Tree;
 const NAME: &str = "traefik-ingress-controller";
 /// Name of the LoadBalancer Service.
 const SERVICE: &str = "traefik-ingress-service";
+/// Name of the cluster-wide ClusterRole(Binding) for reading IngressClasses.
+const INGRESS_CLASSES: &str = "traefik-ingress-classes";
 /// Name of the IngressClass workloads use.
 pub(super) const INGRESS_CLASS: &str = "traefik-internal";
 /// Image name in the base; each overlay pins it to its registry.
@@ -74,12 +78,15 @@ fn labelled(name: &str) -> ObjectMeta {
 pub(super) fn render_traefik_base(tree: &mut Tree) {
     let dir = format!("{BASE}/traefik");
     let mut rbac = Manifest::with_comment(
-        "Least privilege: read what the kubernetesIngress provider watches, and\n\
-         update only Ingress status. No write access to anything else.",
+        "Least privilege. Cluster-wide, Traefik may only read IngressClasses. What it\n\
+         watches in a namespace (Services, EndpointSlices, Ingresses, TLS Secrets) is\n\
+         granted by a RoleBinding in each namespace it serves (the cluster overlay),\n\
+         not cluster-wide: the AKS baseline lets Traefik read every Secret.",
     );
     rbac.push(&service_account())
-        .push(&cluster_role())
-        .push(&cluster_role_binding());
+        .push(&namespaced_role())
+        .push(&ingress_class_role())
+        .push(&ingress_class_binding());
     rbac.write(tree, format!("{dir}/rbac.yaml"));
     let mut deployment = Manifest::with_comment(
         "Hardened: non-root, read-only root file system, no capabilities,\n\
@@ -123,39 +130,71 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     }
 }
 
-fn cluster_role() -> ClusterRole {
-    let read = ["get", "list", "watch"];
+const READ: [&str; 3] = ["get", "list", "watch"];
+
+/// What the kubernetesIngress provider needs inside a namespace it serves;
+/// a ClusterRole only so that one definition can be bound per namespace.
+fn namespaced_role() -> ClusterRole {
     ClusterRole {
         metadata: labelled(NAME),
         rules: Some(vec![
-            rule(&[""], &["services", "secrets"], &read),
-            rule(&["discovery.k8s.io"], &["endpointslices"], &read),
-            rule(
-                &["networking.k8s.io"],
-                &["ingresses", "ingressclasses"],
-                &read,
-            ),
+            rule(&[""], &["services", "secrets"], &READ),
+            rule(&["discovery.k8s.io"], &["endpointslices"], &READ),
+            rule(&["networking.k8s.io"], &["ingresses"], &READ),
             rule(&["networking.k8s.io"], &["ingresses/status"], &["update"]),
         ]),
         ..ClusterRole::default()
     }
 }
 
-/// The subject has no namespace: kustomize's namespace transformer fills
-/// in the overlay's namespace.
-fn cluster_role_binding() -> ClusterRoleBinding {
+fn ingress_class_role() -> ClusterRole {
+    ClusterRole {
+        metadata: labelled(INGRESS_CLASSES),
+        rules: Some(vec![rule(
+            &["networking.k8s.io"],
+            &["ingressclasses"],
+            &READ,
+        )]),
+        ..ClusterRole::default()
+    }
+}
+
+fn role_ref(name: &str) -> RoleRef {
+    RoleRef {
+        api_group: Some("rbac.authorization.k8s.io".to_owned()),
+        kind: "ClusterRole".to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+/// Traefik's ServiceAccount in `namespace`, or (with `None`) in whatever
+/// namespace kustomize's namespace transformer sets.
+fn traefik_subject(namespace: Option<&str>) -> Option<Vec<Subject>> {
+    Some(vec![Subject {
+        kind: "ServiceAccount".to_owned(),
+        name: NAME.to_owned(),
+        namespace: namespace.map(str::to_owned),
+        ..Subject::default()
+    }])
+}
+
+fn ingress_class_binding() -> ClusterRoleBinding {
     ClusterRoleBinding {
-        metadata: labelled(NAME),
-        role_ref: RoleRef {
-            api_group: Some("rbac.authorization.k8s.io".to_owned()),
-            kind: "ClusterRole".to_owned(),
-            name: NAME.to_owned(),
+        metadata: labelled(INGRESS_CLASSES),
+        role_ref: role_ref(INGRESS_CLASSES),
+        subjects: traefik_subject(None),
+    }
+}
+
+/// Grants [`namespaced_role`] in one namespace Traefik serves.
+fn role_binding(namespace: &str, traefik_namespace: &str) -> RoleBinding {
+    RoleBinding {
+        metadata: ObjectMeta {
+            namespace: Some(namespace.to_owned()),
+            ..labelled(NAME)
         },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".to_owned(),
-            name: NAME.to_owned(),
-            ..Subject::default()
-        }]),
+        role_ref: role_ref(NAME),
+        subjects: traefik_subject(Some(traefik_namespace)),
     }
 }
 
@@ -390,11 +429,40 @@ fn ingress_class() -> IngressClass {
     }
 }
 
-/// `clusters/<name>/traefik/`: the base in the ingress namespace, with the
+/// `clusters/<name>/traefik/`: the RoleBindings in the namespaces Traefik
+/// serves, and `controller/`, the base in the ingress namespace with the
 /// cluster's image, replicas, node pool, config, load balancer and (when
 /// secrets are on) the Key Vault certificate volume.
+///
+/// Two levels because kustomize's `namespace:` rewrites every object of a
+/// build: the RoleBindings, which live in other namespaces, must stay
+/// outside the folder that sets it.
 pub(super) fn render_traefik_overlay(cluster: &Cluster, tree: &mut Tree) {
     let dir = format!("{}/traefik", cluster_dir(cluster));
+    let mut bindings = Manifest::with_comment(
+        "Traefik reads Services, EndpointSlices, Ingresses and TLS Secrets only in the\n\
+         namespaces it serves (the same list as providers.kubernetesIngress.namespaces).",
+    );
+    for ns in served_namespaces(cluster) {
+        bindings.push(&role_binding(ns, &cluster.ingress.namespace));
+    }
+    bindings.write(tree, format!("{dir}/rolebindings.yaml"));
+    KustomizeFile::new(["controller".to_owned(), "rolebindings.yaml".to_owned()]).write(tree, &dir);
+    render_controller(cluster, tree, &format!("{dir}/controller"));
+}
+
+/// Namespaces whose Ingresses Traefik serves: those receiving ingress, and
+/// its own (for its published Service).
+fn served_namespaces(cluster: &Cluster) -> impl Iterator<Item = &String> {
+    let own = &cluster.ingress.namespace;
+    cluster
+        .namespaces
+        .iter()
+        .filter(move |ns| ns.receives_ingress || &ns.name == own)
+        .map(|ns| &ns.name)
+}
+
+fn render_controller(cluster: &Cluster, tree: &mut Tree, dir: &str) {
     put(tree, format!("{dir}/traefik.toml"), &traefik_toml(cluster));
     let mut patches = vec!["deployment-patch.yaml", "service-patch.yaml"];
     put(
@@ -432,9 +500,9 @@ pub(super) fn render_traefik_overlay(cluster: &Cluster, tree: &mut Tree) {
             .into_iter()
             .map(|p| PatchFile { path: p.to_owned() })
             .collect(),
-        ..KustomizeFile::new([format!("../../../{BASE}/traefik")])
+        ..KustomizeFile::new([format!("../../../../{BASE}/traefik")])
     }
-    .write(tree, &dir);
+    .write(tree, dir);
 }
 
 /// The managed identity's client ID when the certificate is read with
@@ -545,11 +613,7 @@ fn toml_list<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
 fn traefik_toml(cluster: &Cluster) -> String {
     let ingress = &cluster.ingress;
     let cidrs = toml_list(&ingress.upstream_cidrs);
-    let watched = cluster
-        .namespaces
-        .iter()
-        .filter(|ns| ns.receives_ingress || ns.name == ingress.namespace)
-        .map(|ns| &ns.name);
+    let watched = served_namespaces(cluster);
     let mut t = format!(
         r#"# Traefik static configuration; the [http] and [tls] tables are dynamic
 # configuration, loaded from this same file by the file provider.
