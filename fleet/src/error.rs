@@ -68,6 +68,10 @@ impl fmt::Display for SpecErrors {
     }
 }
 
+/// How many inheriting clusters a message names before it only counts them,
+/// so a bad default in a 1,000-cluster fleet stays one readable line.
+const MAX_NAMED: usize = 5;
+
 /// One problem at one place: `file:line:column: field: problem`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -121,7 +125,15 @@ impl fmt::Display for Diagnostic {
         match self.clusters.as_slice() {
             [] => Ok(()),
             [one] => write!(f, " (inherited by cluster {one})"),
-            many => write!(f, " (inherited by clusters {})", many.join(", ")),
+            many if many.len() <= MAX_NAMED => {
+                write!(f, " (inherited by clusters {})", many.join(", "))
+            }
+            many => write!(
+                f,
+                " (inherited by clusters {} and {} more)",
+                many[..MAX_NAMED].join(", "),
+                many.len() - MAX_NAMED
+            ),
         }
     }
 }
