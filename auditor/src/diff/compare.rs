@@ -9,6 +9,7 @@ use super::keyed_path::{FieldPath, Segment};
 use super::normalize::{is_noise, is_quantity_field, is_zero_value, scalars_equal};
 use crate::live::SchemaHints;
 use serde_json::Value;
+use std::sync::LazyLock;
 
 /// One field whose live value differs from Git's.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,43 +34,70 @@ pub struct Schema<'a> {
 }
 
 /// The differences between a desired and a live object.
-pub fn compare_object(desired: &Value, live: &Value, schema: Schema<'_>) -> Vec<Change> {
+pub fn compare_object<'a>(desired: &'a Value, live: &Value, schema: Schema<'a>) -> Vec<Change> {
     let mut walk = Walk {
         schema,
-        path: Vec::new(),
-        pattern: Vec::new(),
+        steps: Vec::new(),
         changes: Vec::new(),
     };
     walk.value(desired, Some(live), false);
     walk.changes
 }
 
+/// A step of the current path, borrowed from the desired object: the walk
+/// allocates nothing per field, only when it records a change.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Field(&'a str),
+    Item {
+        index: Option<usize>,
+        keys: Keys<'a>,
+        item: &'a Value,
+    },
+    Index(usize),
+}
+
+/// Merge key field names, from server hints or the built-in table.
+#[derive(Clone, Copy)]
+enum Keys<'a> {
+    Hinted(&'a [String]),
+    Builtin(&'static [&'static str]),
+}
+
+impl<'a> Keys<'a> {
+    fn names(self) -> Vec<&'a str> {
+        match self {
+            Keys::Hinted(keys) => keys.iter().map(String::as_str).collect(),
+            Keys::Builtin(keys) => keys.to_vec(),
+        }
+    }
+}
+
+/// Lists of items with unique names are keyed by `name`.
+const NAME_KEY: Keys<'static> = Keys::Builtin(&["name"]);
+
 struct Walk<'a> {
     schema: Schema<'a>,
-    path: Vec<Segment>,
-    /// Path pattern for hint lookups: keys, with `[]` after list items.
-    pattern: Vec<String>,
+    steps: Vec<Step<'a>>,
     changes: Vec<Change>,
 }
 
-impl Walk<'_> {
-    fn value(&mut self, desired: &Value, live: Option<&Value>, quantity: bool) {
+impl<'v> Walk<'v> {
+    fn value(&mut self, desired: &'v Value, live: Option<&Value>, quantity: bool) {
         match (desired, live) {
             // `null` in Git means "not set".
             (Value::Null, _) => {}
             (_, None) if is_zero_value(desired) => {}
             (Value::Object(d), Some(Value::Object(l))) => {
-                let parent = self.last_field().map(str::to_owned);
+                let parent = self.last_field();
                 for (key, dv) in d {
                     if self.is_noise_key(key) {
                         continue;
                     }
-                    let quantity = is_quantity_field(parent.as_deref(), key);
-                    self.path.push(Segment::Field(key.clone()));
-                    self.pattern.push(key.clone());
+                    let quantity = is_quantity_field(parent, key);
+                    self.steps.push(Step::Field(key));
                     self.value(dv, l.get(key), quantity);
-                    self.pattern.pop();
-                    self.path.pop();
+                    self.steps.pop();
                 }
             }
             (Value::Array(d), Some(Value::Array(l))) => self.list(d, l),
@@ -79,53 +107,45 @@ impl Walk<'_> {
         }
     }
 
-    fn list(&mut self, desired: &[Value], live: &[Value]) {
+    fn list(&mut self, desired: &'v [Value], live: &[Value]) {
         match self.merge_keys(desired) {
-            Some(keys) => self.keyed_list(desired, live, &keys),
+            Some(keys) => self.keyed_list(desired, live, keys),
             None => self.atomic_list(desired, live),
         }
     }
 
     /// Items matched by key. An item Git defines that is missing live is a
     /// change; extra live items are not (other writers may add to such lists).
-    fn keyed_list(&mut self, desired: &[Value], live: &[Value], keys: &[String]) {
-        let live_keys: Vec<Option<Vec<Value>>> =
-            live.iter().map(|item| key_of(item, keys)).collect();
-        let depth = self.pattern.len();
-        if let Some(last) = self.pattern.last_mut() {
-            last.push_str("[]");
-        }
+    fn keyed_list(&mut self, desired: &'v [Value], live: &[Value], keys: Keys<'v>) {
+        let names = keys.names();
+        let live_keys: Vec<Option<Vec<&Value>>> =
+            live.iter().map(|item| key_of(item, &names)).collect();
         for item in desired {
-            let Some(want) = key_of(item, keys) else {
+            let Some(want) = key_of(item, &names) else {
                 continue;
             };
             let index = live_keys
                 .iter()
                 .position(|k| k.as_ref().is_some_and(|k| keys_equal(k, &want)));
-            let named = keys.iter().cloned().zip(want).collect();
-            self.path.push(Segment::Item { index, keys: named });
+            self.steps.push(Step::Item { index, keys, item });
             match index {
                 Some(i) => self.value(item, Some(&live[i]), false),
                 None => self.record(item, None),
             }
-            self.path.pop();
+            self.steps.pop();
         }
-        if let Some(last) = self.pattern.last_mut() {
-            last.truncate(last.len() - 2);
-        }
-        debug_assert_eq!(depth, self.pattern.len());
     }
 
     /// Whole-list comparison, item by item with the same normalisation.
     /// Prevents: NetworkPolicy `ports` items reported because the server
     /// added `protocol: TCP` inside them, while still catching any change.
-    fn atomic_list(&mut self, desired: &[Value], live: &[Value]) {
+    fn atomic_list(&mut self, desired: &'v [Value], live: &[Value]) {
         let differs = desired.len() != live.len() || {
             let before = self.changes.len();
             for (i, (d, l)) in desired.iter().zip(live).enumerate() {
-                self.path.push(Segment::Index(i));
+                self.steps.push(Step::Index(i));
                 self.value(d, Some(l), false);
-                self.path.pop();
+                self.steps.pop();
             }
             let grew = self.changes.len() > before;
             self.changes.truncate(before);
@@ -133,7 +153,7 @@ impl Walk<'_> {
         };
         if differs {
             self.changes.push(Change {
-                path: FieldPath(self.path.clone()),
+                path: self.path(),
                 desired: Value::Array(desired.to_vec()),
                 live: Some(Value::Array(live.to_vec())),
             });
@@ -142,54 +162,87 @@ impl Walk<'_> {
 
     fn record(&mut self, desired: &Value, live: Option<&Value>) {
         self.changes.push(Change {
-            path: FieldPath(self.path.clone()),
+            path: self.path(),
             desired: desired.clone(),
             live: live.cloned(),
         });
     }
 
-    fn last_field(&self) -> Option<&str> {
-        match self.path.last() {
-            Some(Segment::Field(k)) => Some(k),
+    /// The current path, owned, for a change.
+    fn path(&self) -> FieldPath {
+        FieldPath(
+            self.steps
+                .iter()
+                .map(|step| match *step {
+                    Step::Field(k) => Segment::Field(k.to_owned()),
+                    Step::Item { index, keys, item } => {
+                        let names = keys.names();
+                        let values = key_of(item, &names).unwrap_or_default();
+                        Segment::Item {
+                            index,
+                            keys: names
+                                .iter()
+                                .map(|n| (*n).to_owned())
+                                .zip(values.into_iter().cloned())
+                                .collect(),
+                        }
+                    }
+                    Step::Index(i) => Segment::Index(i),
+                })
+                .collect(),
+        )
+    }
+
+    /// Path pattern for merge key lookups: keys joined by `.`, `[]` after
+    /// list items (`spec.template.spec.containers[].ports`).
+    fn pattern(&self) -> String {
+        let mut out = String::new();
+        for step in &self.steps {
+            match step {
+                Step::Field(k) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(k);
+                }
+                Step::Item { .. } | Step::Index(_) => out.push_str("[]"),
+            }
+        }
+        out
+    }
+
+    fn last_field(&self) -> Option<&'v str> {
+        match self.steps.last() {
+            Some(Step::Field(k)) => Some(k),
             _ => None,
         }
     }
 
     fn is_noise_key(&self, key: &str) -> bool {
-        if self.path.len() > 2 {
-            return false;
+        match self.steps.as_slice() {
+            [] => is_noise(&[key]),
+            [Step::Field(a)] => is_noise(&[a, key]),
+            [Step::Field(a), Step::Field(b)] => is_noise(&[a, b, key]),
+            _ => false,
         }
-        let mut keys: Vec<&str> = self
-            .path
-            .iter()
-            .filter_map(|s| match s {
-                Segment::Field(k) => Some(k.as_str()),
-                _ => None,
-            })
-            .collect();
-        if keys.len() != self.path.len() {
-            return false;
-        }
-        keys.push(key);
-        is_noise(&keys)
     }
 
     /// Merge keys for the list at the current path: server hints first, then
     /// the built-in table, then "every item has a unique `name`".
-    fn merge_keys(&self, desired: &[Value]) -> Option<Vec<String>> {
+    fn merge_keys(&self, desired: &[Value]) -> Option<Keys<'v>> {
         if desired.is_empty() || !desired.iter().all(Value::is_object) {
             return None;
         }
-        let pattern = self.pattern.join(".");
+        let pattern = self.pattern();
         let schema = self.schema;
         if let Some(keys) = schema.hints.keys_for(schema.group, schema.kind, &pattern) {
-            return Some(keys.to_vec());
+            return Some(Keys::Hinted(keys));
         }
-        let field = self.pattern.last().map(String::as_str).unwrap_or_default();
+        let field = self.last_field().unwrap_or_default();
         if let Some(keys) = builtin_keys(&pattern, field) {
-            return Some(keys.iter().map(|k| (*k).to_owned()).collect());
+            return Some(Keys::Builtin(keys));
         }
-        unique_names(desired).then(|| vec!["name".to_owned()])
+        unique_names(desired).then_some(NAME_KEY)
     }
 }
 
@@ -231,17 +284,20 @@ fn unique_names(items: &[Value]) -> bool {
 
 /// An item's merge key values. `protocol` defaults to `TCP` as the server
 /// does, so a Git port without it matches the stored one.
-fn key_of(item: &Value, keys: &[String]) -> Option<Vec<Value>> {
+fn key_of<'v>(item: &'v Value, keys: &[&str]) -> Option<Vec<&'v Value>> {
     keys.iter()
         .map(|k| match item.get(k) {
-            Some(v) if !v.is_null() => Some(v.clone()),
-            _ if k == "protocol" => Some(Value::String("TCP".into())),
+            Some(v) if !v.is_null() => Some(v),
+            _ if *k == "protocol" => Some(&*TCP),
             _ => None,
         })
         .collect()
 }
 
-fn keys_equal(a: &[Value], b: &[Value]) -> bool {
+/// The server's default `protocol`.
+static TCP: LazyLock<Value> = LazyLock::new(|| Value::String("TCP".to_owned()));
+
+fn keys_equal(a: &[&Value], b: &[&Value]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| scalars_equal(x, y, false))
 }
 

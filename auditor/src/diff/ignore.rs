@@ -37,9 +37,9 @@ pub enum IgnoreError {
     Parse {
         /// The file.
         path: PathBuf,
-        /// Parser error, with its location.
+        /// Parser error, with its location (boxed: it is large).
         #[source]
-        source: serde_saphyr::Error,
+        source: Box<serde_saphyr::Error>,
     },
     /// A path is not a JSON pointer.
     #[error(
@@ -98,7 +98,7 @@ impl IgnoreRules {
         let rules: Option<Vec<IgnoreRule>> =
             serde_saphyr::from_str(text).map_err(|source| IgnoreError::Parse {
                 path: path.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         let rules = rules.unwrap_or_default();
         for (i, rule) in rules.iter().enumerate() {

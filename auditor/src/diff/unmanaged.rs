@@ -41,12 +41,13 @@ pub fn find_unmanaged(
         .filter_map(|obj| {
             let key = ObjectKey::of(obj)?;
             let ns = key.namespace.as_ref()?;
+            let from_helm = helm_releases && helm_made(obj);
             let unmanaged = governed.contains(ns)
                 && !desired.contains_key(&key)
                 && !CONTROLLER_KINDS.contains(&key.kind.as_str())
                 && !has_owner(obj)
                 && !control_plane_made(obj)
-                && !(helm_releases && helm_made(obj));
+                && !from_helm;
             unmanaged.then(|| finding(obj, key))
         })
         .collect()
