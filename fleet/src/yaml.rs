@@ -59,6 +59,15 @@ pub(crate) struct Key {
 }
 
 impl Node {
+    /// Number of nodes in this subtree.
+    fn size(&self) -> usize {
+        1 + match &self.value {
+            Value::Scalar { .. } => 0,
+            Value::Seq(items) => items.iter().map(Node::size).sum(),
+            Value::Map(entries) => entries.iter().map(|(_, v)| v.size() + 1).sum(),
+        }
+    }
+
     /// YAML 1.2 core-schema null: `~`, `null` or nothing, unquoted.
     pub fn is_null(&self) -> bool {
         matches!(&self.value, Value::Scalar { text, plain: true }
@@ -125,6 +134,9 @@ fn write_key(f: &mut fmt::Formatter<'_>, key: &str, dot: bool) -> fmt::Result {
     }
 }
 
+/// Most nodes aliases may copy in one document; far beyond any real fleet.
+const MAX_ALIAS_NODES: usize = 1_000_000;
+
 /// A problem found while building the tree, with its place.
 #[derive(Debug)]
 pub(crate) struct TreeProblem {
@@ -139,6 +151,7 @@ pub(crate) fn parse(text: &str) -> (Option<Node>, Vec<TreeProblem>) {
     let mut builder = Builder {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
+        expanded: 0,
         problems: Vec::new(),
     };
     let root = match builder.document() {
@@ -166,7 +179,10 @@ fn syntax_problem(e: &ScanError) -> TreeProblem {
 struct Builder<'t> {
     parser: Parser<'t, StrInput<'t>>,
     /// Anchored nodes by anchor ID, so aliases expand to copies.
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes copied by aliases so far; capped so that nested aliases (the
+    /// "billion laughs") cannot exhaust memory.
+    expanded: usize,
     problems: Vec<TreeProblem>,
 }
 
@@ -229,14 +245,24 @@ impl<'t> Builder<'t> {
             Event::SequenceStart(_, anchor, _) => (self.sequence(pos, path)?, anchor),
             Event::MappingStart(_, anchor, _) => (self.mapping(pos, path)?, anchor),
             Event::Alias(id) => {
-                let mut node = self.anchors.get(&id).cloned().ok_or_else(truncated)?;
+                let Some((node, size)) = self.anchors.get(&id) else {
+                    return Err(ScanError::new(span.start, "alias to an unknown anchor"));
+                };
+                self.expanded += size;
+                if self.expanded > MAX_ALIAS_NODES {
+                    return Err(ScanError::new(
+                        span.start,
+                        "aliases expand to too many nodes",
+                    ));
+                }
+                let mut node = node.clone();
                 node.pos = pos;
                 (node, 0)
             }
             _ => return Err(truncated()),
         };
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), node.size()));
         }
         Ok(node)
     }
