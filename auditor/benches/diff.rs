@@ -58,7 +58,7 @@ fn deployment(ns: &str, i: usize, live: bool, drift: bool) -> Value {
         container["ports"][0]["protocol"] = json!("TCP");
         container["terminationMessagePath"] = json!("/dev/termination-log");
         obj["spec"]["template"]["spec"]["containers"] = json!([{"name": "proxy", "image": "envoy:1.30", "args": ["--port", "9901"]}, container]);
-        obj["spec"]["replicas"] = json!(if i % 5 == 0 { 4 } else { 2 });
+        obj["spec"]["replicas"] = json!(if i.is_multiple_of(5) { 4 } else { 2 });
         obj["metadata"]["uid"] = json!(format!("{ns}-{i}"));
         obj["metadata"]["managedFields"] = managed(
             "kustomize-controller",
@@ -115,7 +115,7 @@ fn cluster() -> (Desired, Live) {
     let mut n = 0usize;
     let mut drift = || {
         n += 1;
-        n % 100 == 0
+        n.is_multiple_of(100)
     };
     for ns_i in 0..NAMESPACES {
         let ns = format!("team-{ns_i}");
@@ -125,7 +125,7 @@ fn cluster() -> (Desired, Live) {
         for i in 0..DEPLOYMENTS {
             desired.push(deployment(&ns, i, false, false));
             live.push(deployment(&ns, i, true, drift()));
-            if i % 5 == 0 {
+            if i.is_multiple_of(5) {
                 desired.push(hpa(&ns, i));
                 live.push(hpa(&ns, i));
             }
@@ -193,7 +193,8 @@ fn main() {
             ..ClusterReport::default()
         }],
     };
-    let printers: [(&str, fn(&Report, &mut Vec<u8>)); 3] = [
+    type Printer = fn(&Report, &mut Vec<u8>);
+    let printers: [(&str, Printer); 3] = [
         ("text", |r, w| text::print(r, w, true).unwrap()),
         ("json", |r, w| json::print(r, w).unwrap()),
         ("markdown", |r, w| markdown::print(r, w).unwrap()),
