@@ -1,4 +1,4 @@
-//! Example fleets built in code, for tests, benchmarks and documentation:
+//! An example fleet built in code, for tests and documentation:
 //! the renderer's input without a spec file. Values follow the AKS
 //! baseline's reference implementation (a0008, App Gateway subnet,
 //! `snet-clusteringressservices`).
@@ -23,22 +23,6 @@ pub fn example_fleet() -> Fleet {
     Fleet {
         clusters: vec![east, west, hybrid],
     }
-}
-
-/// `n` clusters alternating aks and aks-hybrid, named `cluster-0000`…,
-/// for benchmarks.
-pub fn example_fleet_of(n: usize) -> Fleet {
-    let clusters = (0..n)
-        .map(|i| {
-            let kind = if i % 3 == 2 {
-                ClusterKind::AksHybrid
-            } else {
-                ClusterKind::Aks
-            };
-            example_cluster(&format!("cluster-{i:04}"), kind, (i % 250) as u8 + 1)
-        })
-        .collect();
-    Fleet { clusters }
 }
 
 fn strings<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, String> {

@@ -220,7 +220,10 @@ fn seconds(duration: &str) -> Option<u64> {
 /// `microsoft.flux` cluster extension reconciles: the same source and the
 /// same component Kustomizations as the YAML above, for teams that let
 /// Azure own the Flux install instead of `flux bootstrap`. Use one or the
-/// other on a cluster, not both.
+/// other on a cluster, not both. The extension's Kustomizations have no
+/// health checks, so there `policy-templates` cannot wait for the constraint
+/// CRDs: `policies` fails until Gatekeeper has created them, then Flux's
+/// retry applies it (eventually consistent, never wrong).
 fn flux_configuration(cluster: &Cluster, steps: &[Step]) -> Value {
     let source = &cluster.source;
     let interval = seconds(&source.kustomization_interval);

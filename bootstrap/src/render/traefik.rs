@@ -293,7 +293,6 @@ fn container() -> Container {
         security_context: Some(container_security()),
         volume_mounts: Some(vec![
             mount("config", "/config", true),
-            mount("data", "/data", false),
             mount("tmp", "/tmp", false),
         ]),
         ..Container::default()
@@ -347,7 +346,6 @@ fn pod_spec() -> PodSpec {
                 }),
                 ..Volume::default()
             },
-            empty_dir("data"),
             empty_dir("tmp"),
         ]),
         ..PodSpec::default()
