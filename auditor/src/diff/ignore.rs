@@ -11,6 +11,9 @@
 //!   paths:                      # RFC 6901 pointers into the live object;
 //!     - /spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt
 //!     - /spec/template/spec/containers/*/image   # * matches one list index
+//! - kind: Secret                # no paths: the whole object is ignored
+//!   namespace: a0008            # (not reported as unmanaged, missing,
+//!   name: "cert-*"              # modified, or by Flux health)
 //! ```
 //!
 //! A path also covers everything below it.
@@ -72,7 +75,9 @@ pub struct IgnoreRule {
     /// Name glob (`*`, `?`); any when absent.
     #[serde(default)]
     pub name: Option<String>,
-    /// JSON pointers; `*` matches any single token.
+    /// JSON pointers; `*` matches any single token. Empty or absent: the
+    /// whole object.
+    #[serde(default)]
     pub paths: Vec<String>,
 }
 
@@ -117,8 +122,16 @@ impl IgnoreRules {
     /// Whether the field at `pointer` (live) of the object `key` is ignored.
     pub fn ignores(&self, key: &ObjectKey, pointer: &str) -> bool {
         self.rules.iter().any(|rule| {
-            rule.applies_to(key) && rule.paths.iter().any(|p| pointer_covers(p, pointer))
+            rule.applies_to(key)
+                && (rule.paths.is_empty() || rule.paths.iter().any(|p| pointer_covers(p, pointer)))
         })
+    }
+
+    /// Whether the whole object is ignored (a matching rule without paths).
+    pub fn ignores_object(&self, key: &ObjectKey) -> bool {
+        self.rules
+            .iter()
+            .any(|rule| rule.paths.is_empty() && rule.applies_to(key))
     }
 }
 
@@ -198,6 +211,15 @@ mod tests {
             &key("DaemonSet", "a0008", "traefik-x"),
             "/spec/template/spec/containers/0/image"
         ));
+    }
+
+    #[test]
+    fn rules_without_paths_ignore_whole_objects() {
+        let rules =
+            IgnoreRules::parse("- kind: Deployment\n  name: tmp-*\n", Path::new("i.yaml")).unwrap();
+        assert!(rules.ignores_object(&key("Deployment", "x", "tmp-1")));
+        assert!(rules.ignores(&key("Deployment", "x", "tmp-1"), "/spec"));
+        assert!(!rules.ignores_object(&key("Deployment", "x", "web")));
     }
 
     #[test]

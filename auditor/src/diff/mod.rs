@@ -146,6 +146,10 @@ pub fn diff(desired: &Desired, live: &Live, opts: &DiffOptions) -> Vec<Finding> 
             .map(ToString::to_string)
     }));
 
+    // A path-less ignore rule says the object is not Git's business at all
+    // (e.g. Secrets cert-manager writes into a governed namespace).
+    findings.retain(|f| !opts.ignore.ignores_object(&finding_key(f)));
+
     findings.sort_by(|a, b| {
         (a.class, &a.kind, &a.namespace, &a.name, &a.api_version).cmp(&(
             b.class,
@@ -239,6 +243,15 @@ fn flux_mode(desired: &Value, live: Option<&Value>) -> FluxMode {
         }
     }
     mode
+}
+
+fn finding_key(f: &Finding) -> ObjectKey {
+    ObjectKey {
+        group: crate::object::group_of(&f.api_version).to_owned(),
+        kind: f.kind.clone(),
+        namespace: f.namespace.clone(),
+        name: f.name.clone(),
+    }
 }
 
 /// Whether live state covers objects of this type, so absence means missing.

@@ -4,8 +4,19 @@
 use crate::findings::{ClusterReport, FindingClass};
 use serde_json::Value;
 
-/// `10 findings (4 modified, 1 missing, 2 unmanaged, 1 suspended, 1 unhealthy)`, or `no drift`.
+/// `10 findings (4 modified, 1 missing, 2 unmanaged, 1 suspended, 1 unhealthy)`,
+/// or `no drift`; then `; 1 error, audit incomplete` when there were errors
+/// (so "no drift" is never read as a clean bill when the audit failed).
 pub fn counts(cluster: &ClusterReport) -> String {
+    let findings = finding_counts(cluster);
+    match cluster.errors.len() {
+        0 => findings,
+        1 => format!("{findings}; 1 error, audit incomplete"),
+        n => format!("{findings}; {n} errors, audit incomplete"),
+    }
+}
+
+fn finding_counts(cluster: &ClusterReport) -> String {
     let n = cluster.findings.len();
     if n == 0 {
         return "no drift".to_owned();
@@ -71,6 +82,17 @@ pub fn object_name(kind: &str, namespace: Option<&str>, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_name_each_class_and_errors() {
+        let mut c = ClusterReport {
+            cluster: "c".into(),
+            ..ClusterReport::default()
+        };
+        assert_eq!(counts(&c), "no drift");
+        c.errors.push("cluster c: forbidden".into());
+        assert_eq!(counts(&c), "no drift; 1 error, audit incomplete");
+    }
 
     #[test]
     fn revisions_shorten_to_seven() {
