@@ -380,6 +380,16 @@ fn components_are_added_relative_to_the_path() {
 }
 
 #[test]
+fn status_written_in_git_is_not_desired() {
+    let repo = apps_repo("");
+    repo.write(
+        "apps/deployment.yaml",
+        &format!("{DEPLOYMENT}status:\n  replicas: 3\n"),
+    );
+    assert!(object(&repo.render(), "Deployment").get("status").is_none());
+}
+
+#[test]
 fn common_metadata_is_added_to_every_object() {
     let desired = apps_repo(
         "  commonMetadata:\n    labels:\n      team: a\n    annotations:\n      note: x\n",

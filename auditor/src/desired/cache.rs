@@ -10,7 +10,7 @@
 use super::error::Result;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// What identifies one kustomize build.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -27,6 +27,9 @@ pub struct CacheKey {
 #[derive(Debug, Default)]
 pub struct RenderCache {
     entries: Mutex<HashMap<CacheKey, Arc<str>>>,
+    /// One gate per key being built, so two threads asking for the same
+    /// build at once run kustomize once (the second waits, then hits).
+    in_flight: Mutex<HashMap<CacheKey, Arc<Mutex<()>>>>,
     builds: AtomicU64,
     hits: AtomicU64,
 }
@@ -45,16 +48,36 @@ impl RenderCache {
         key: Option<CacheKey>,
         build: impl FnOnce() -> Result<String>,
     ) -> Result<Arc<str>> {
-        if let Some(found) = key.as_ref().and_then(|k| self.lock().get(k).cloned()) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+        let Some(key) = key else {
+            self.builds.fetch_add(1, Ordering::Relaxed);
+            return Ok(build()?.into());
+        };
+        if let Some(found) = self.lookup(&key) {
+            return Ok(found);
+        }
+        let gate = lock(&self.in_flight)
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let _building = lock(&gate);
+        if let Some(found) = self.lookup(&key) {
             return Ok(found);
         }
         self.builds.fetch_add(1, Ordering::Relaxed);
-        let output: Arc<str> = build()?.into();
-        if let Some(key) = key {
-            self.lock().insert(key, output.clone());
+        let result = build().map(Arc::<str>::from);
+        if let Ok(output) = &result {
+            lock(&self.entries).insert(key.clone(), output.clone());
         }
-        Ok(output)
+        lock(&self.in_flight).remove(&key);
+        result
+    }
+
+    fn lookup(&self, key: &CacheKey) -> Option<Arc<str>> {
+        let found = lock(&self.entries).get(key).cloned();
+        if found.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        found
     }
 
     /// How many kustomize builds ran through this cache.
@@ -69,7 +92,7 @@ impl RenderCache {
 
     /// Number of stored builds.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        lock(&self.entries).len()
     }
 
     /// Whether nothing is stored.
@@ -80,14 +103,14 @@ impl RenderCache {
     /// Drop every build of another commit, so a long-running service keeps
     /// only what the current commit can reuse.
     pub fn retain_commit(&self, commit: &str) {
-        self.lock().retain(|k, _| k.commit == commit);
+        lock(&self.entries).retain(|k, _| k.commit == commit);
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Arc<str>>> {
-        // A panic while holding the lock cannot leave the map inconsistent
-        // (single insert), so a poisoned lock is still usable.
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+/// A panic while holding one of these locks cannot leave the data
+/// inconsistent (single inserts and removals), so a poisoned lock is usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -114,6 +137,24 @@ mod tests {
         cache.get_or_build(key("c2"), || Ok("x".into())).unwrap();
         cache.retain_commit("c2");
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn concurrent_requests_for_one_key_build_once() {
+        let cache = RenderCache::new();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    cache
+                        .get_or_build(key("c1"), || {
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                            Ok("out".into())
+                        })
+                        .unwrap()
+                });
+            }
+        });
+        assert_eq!((cache.builds(), cache.hits()), (1, 3));
     }
 
     #[test]

@@ -678,11 +678,16 @@ fn describe(obj: &Value) -> String {
         .unwrap_or_else(|| "an object without kind or name".into())
 }
 
-/// What Flux does to each object on apply: `commonMetadata`, then the owner labels.
+/// What Flux does to each object on apply: `commonMetadata`, then the owner
+/// labels; and, as `fluxcd/pkg/ssa` normalisation does, a `status` written in
+/// Git is dropped (except on CRDs): it is never applied, so it is not desired.
 fn apply_metadata(obj: &mut Value, unit: &Unit) {
     let Some(map) = obj.as_object_mut() else {
         return;
     };
+    if map.get("kind").and_then(Value::as_str) != Some("CustomResourceDefinition") {
+        map.remove("status");
+    }
     let meta = map
         .entry("metadata")
         .or_insert_with(|| Value::Object(Map::new()));
