@@ -653,4 +653,44 @@ mod tests {
         let got = problems(&json!({"apiVersion": "v1", "kind": "ConfigMap"}));
         assert_eq!(got, vec![".: no schema for v1 ConfigMap".to_owned()]);
     }
+
+    #[test]
+    fn map_values_and_list_items_are_checked_with_indexed_paths() {
+        let crd = json!({
+            "kind": "CustomResourceDefinition",
+            "spec": {"group": "example.com", "names": {"kind": "Thing"}, "versions": [
+                {"name": "v1", "served": true, "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {"spec": {"type": "object", "properties": {
+                        "limits": {"type": "object", "additionalProperties": {"type": "integer", "format": "int32"}},
+                        "items": {"type": "array", "items": {"type": "object", "required": ["name"],
+                            "properties": {"name": {"type": "string", "minLength": 1}}}},
+                    }}},
+                }}},
+                {"name": "v0", "served": false, "schema": {"openAPIV3Schema": {"type": "object"}}},
+            ]},
+        });
+        let mut schemas = CrdSchemas::new();
+        schemas.add_crd(&crd).expect("valid crd");
+        assert!(schemas.contains("example.com/v1", "Thing"));
+        assert!(!schemas.contains("example.com/v0", "Thing"));
+        let obj = json!({
+            "apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "t"},
+            "spec": {"limits": {"cpu": 4, "memory": 5_000_000_000_u64}, "items": [{"name": "a"}, {"nmae": ""}]},
+        });
+        let got: Vec<String> = schemas
+            .validate(&obj)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ".spec.limits.memory: value 5000000000".to_owned(),
+                ".spec.items[1]: missing required field \"name\"".to_owned(),
+                ".spec.items[1]: unknown field \"nmae\"".to_owned(),
+            ]
+        );
+    }
 }
