@@ -13,7 +13,8 @@
 //! What Flux does on apply and is reproduced here: `commonMetadata`, the
 //! owner labels `kustomize.toolkit.fluxcd.io/name` and `…/namespace`, and
 //! Secret `stringData` folded into `data` (then sealed, see
-//! [`crate::secret::seal_secret`]). Server defaults (port `protocol: TCP`, …)
+//! [`crate::secret::seal_secret`]), and `status` written in Git dropped
+//! (except on CRDs). Server defaults (port `protocol: TCP`, …)
 //! are left to the diff engine, and opt-outs (`reconcile: disabled`,
 //! `ssa: IfNotPresent|Ignore`) stay on the objects for it to decide.
 
