@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::plan::{Plan, read_header, worker_count};
@@ -154,28 +154,71 @@ fn remove_emptied_dirs(deleted: &[String], root: &Path) -> usize {
         .count()
 }
 
-/// Write `targets` (sorted paths), split across threads when many.
+/// Above this many files, one `syncfs` replaces a per-file fsync: each
+/// fsync waits for its own journal commit (about 3 ms here, 80 s for a
+/// 1,000-cluster first bootstrap), while one filesystem sync flushes every
+/// staged file at once. Below it, per-file fsync avoids flushing unrelated
+/// dirty data of other processes.
+const SYNC_FILESYSTEM_ABOVE: usize = 64;
+
+/// A complete, flushed-or-to-be-flushed temporary file and where it goes.
+struct Staged {
+    temp: tempfile::TempPath,
+    target: PathBuf,
+}
+
+/// Write `targets` (sorted paths) in three phases: stage every file as a
+/// temporary file beside its target, make them all durable, then rename
+/// each over its target. Every file is on disk before any rename, and an
+/// error before the renames leaves the repository untouched (the temporary
+/// files are removed when dropped).
 fn write_all_in_parallel(targets: &[&str], tree: &Tree, root: &Path) -> Result<()> {
-    let threads = worker_count(targets.len());
-    if threads == 1 {
-        return write_each(targets, tree, root);
+    let sync_filesystem = cfg!(target_os = "linux") && targets.len() > SYNC_FILESYSTEM_ABOVE;
+    let staged = in_chunks(targets, |part| {
+        stage_each(part, tree, root, !sync_filesystem)
+    })?;
+    if sync_filesystem {
+        flush_filesystem(root)?;
     }
-    let chunk = targets.len().div_ceil(threads);
+    let renamed = std::thread::scope(|scope| {
+        let handles: Vec<_> = staged
+            .into_iter()
+            .map(|part| scope.spawn(move || rename_each(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("rename worker panicked"))
+            .collect::<Result<Vec<()>>>()
+    });
+    renamed.map(drop)
+}
+
+/// Run `work` on chunks of `items`, on up to [`worker_count`] threads,
+/// keeping one result list per chunk.
+fn in_chunks<T: Sync, R: Send>(
+    items: &[T],
+    work: impl Fn(&[T]) -> Result<Vec<R>> + Sync,
+) -> Result<Vec<Vec<R>>> {
+    let threads = worker_count(items.len());
+    if threads == 1 {
+        return Ok(vec![work(items)?]);
+    }
+    let chunk = items.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = targets
+        let handles: Vec<_> = items
             .chunks(chunk)
-            .map(|part| scope.spawn(move || write_each(part, tree, root)))
+            .map(|part| scope.spawn(|| work(part)))
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("write worker panicked"))
-            .collect::<Result<Vec<()>>>()
-    })?;
-    Ok(())
+            .collect()
+    })
 }
 
-/// Write each path in order, creating each parent directory once.
-fn write_each(targets: &[&str], tree: &Tree, root: &Path) -> Result<()> {
+/// Stage each path in order, creating each parent directory once.
+fn stage_each(targets: &[&str], tree: &Tree, root: &Path, fsync: bool) -> Result<Vec<Staged>> {
+    let mut staged = Vec::with_capacity(targets.len());
     let mut last_parent: Option<&str> = None;
     for &rel in targets {
         let contents = tree.get(rel).ok_or_else(|| Error::TreePath {
@@ -190,17 +233,19 @@ fn write_each(targets: &[&str], tree: &Tree, root: &Path) -> Result<()> {
             })?;
             last_parent = Some(parent);
         }
-        let path = root.join(rel);
-        write_atomically(&dir, &path, contents).map_err(|source| Error::Write { path, source })?;
+        let target = root.join(rel);
+        let temp = stage(&dir, contents, fsync).map_err(|source| Error::Write {
+            path: target.clone(),
+            source,
+        })?;
+        staged.push(Staged { temp, target });
     }
-    Ok(())
+    Ok(staged)
 }
 
-/// Temp file in `dir`, write, fsync, rename over `path`. The directory
-/// itself is not fsynced: the rename is atomic either way, and one fsync
-/// per directory would dominate a large first bootstrap for a durability
-/// gain git already provides.
-fn write_atomically(dir: &Path, path: &Path, contents: &str) -> io::Result<()> {
+/// Write `contents` to a closed temporary file in `dir` (so that a large
+/// plan does not hold thousands of descriptors), fsynced if asked.
+fn stage(dir: &Path, contents: &str, fsync: bool) -> io::Result<tempfile::TempPath> {
     let mut builder = tempfile::Builder::new();
     builder.prefix(TEMP_PREFIX).suffix(".tmp");
     #[cfg(unix)]
@@ -211,8 +256,39 @@ fn write_atomically(dir: &Path, path: &Path, contents: &str) -> io::Result<()> {
     }
     let mut temp = builder.tempfile_in(dir)?;
     temp.write_all(contents.as_bytes())?;
-    temp.as_file().sync_data()?;
-    temp.persist(path).map_err(|e| e.error)?;
+    if fsync {
+        temp.as_file().sync_data()?;
+    }
+    Ok(temp.into_temp_path())
+}
+
+/// Flush the whole filesystem holding `root` (Linux `syncfs`), so every
+/// staged file is durable before the renames publish it.
+#[cfg(target_os = "linux")]
+fn flush_filesystem(root: &Path) -> Result<()> {
+    let flush_error = |source| Error::Write {
+        path: root.to_owned(),
+        source,
+    };
+    let dir = fs::File::open(root).map_err(flush_error)?;
+    rustix::fs::syncfs(&dir).map_err(|e| flush_error(e.into()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn flush_filesystem(_root: &Path) -> Result<()> {
+    unreachable!("filesystem sync is only chosen on linux")
+}
+
+/// Rename each staged file over its target. The directory is not fsynced:
+/// the rename is atomic either way, and one fsync per directory would
+/// dominate a large first bootstrap for a durability gain git provides.
+fn rename_each(staged: Vec<Staged>) -> Result<()> {
+    for Staged { temp, target } in staged {
+        temp.persist(&target).map_err(|e| Error::Write {
+            path: target.clone(),
+            source: e.error,
+        })?;
+    }
     Ok(())
 }
 
@@ -268,6 +344,25 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["k.yaml"]);
+    }
+
+    #[test]
+    fn many_files_take_the_filesystem_sync_path_and_land_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut t = Tree::new();
+        for i in 0..(SYNC_FILESYSTEM_ABOVE * 12) {
+            let p = format!("clusters/c{:03}/f{}.yaml", i / 7, i % 7);
+            let body = stamp(&p, &format!("i: {i}\n"));
+            t.insert(p, body);
+        }
+        let summary = sync(&t, root);
+        assert_eq!(summary.created, t.len());
+        for (path, contents) in t.iter() {
+            assert_eq!(fs::read_to_string(root.join(path)).unwrap(), contents);
+        }
+        let second = plan(&t, root).unwrap();
+        assert!(second.is_up_to_date(), "nothing left over: {second:?}");
     }
 
     #[test]
