@@ -799,3 +799,93 @@ fn traefik_reads_secrets_only_in_the_namespaces_it_serves() {
         assert!(!bound.is_empty(), "{}", c.name);
     }
 }
+
+/// The violations a rendered ConstraintTemplate's Rego reports for `pod`
+/// with `parameters`, evaluated the way Gatekeeper calls it (`input.review`,
+/// `input.parameters`, rule `violation`), by the regorus interpreter.
+fn violations(template: &Value, parameters: &Value, pod: &Value) -> Vec<String> {
+    let rego = template["spec"]["targets"][0]["rego"]
+        .as_str()
+        .expect("rego");
+    let package = rego
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("package "))
+        .expect("package line");
+    let mut engine = regorus::Engine::new();
+    engine.set_rego_v0(true);
+    engine
+        .add_policy(format!("{package}.rego"), rego.to_owned())
+        .unwrap_or_else(|e| panic!("{package}: rego does not compile: {e}"));
+    let input = json!({"review": {"object": pod}, "parameters": parameters});
+    engine.set_input_json(&input.to_string()).expect("input");
+    let result = engine
+        .eval_rule(format!("data.{package}.violation"))
+        .unwrap_or_else(|e| panic!("{package}: evaluation failed: {e}"));
+    let result: Value = serde_json::from_str(&result.to_json_str().expect("json")).unwrap();
+    result
+        .as_array()
+        .map(|set| {
+            set.iter()
+                .map(|v| v["msg"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn gatekeeper_rego_admits_the_platform_and_rejects_what_it_forbids() {
+    let c = built()
+        .iter()
+        .find(|c| c.name == "aks-eus2-01")
+        .expect("gatekeeper cluster");
+    let traefik = json!({
+        "kind": "Pod",
+        "spec": c.find("Deployment", "traefik-ingress-controller")["spec"]["template"]["spec"],
+    });
+    let bad = json!({"kind": "Pod", "spec": {
+        "containers": [{
+            "name": "app",
+            "image": "docker.io/library/nginx:1.27",
+            "resources": {"limits": {"cpu": "2", "memory": "4Gi"}},
+            "securityContext": {"privileged": true},
+        }],
+        "initContainers": [{"name": "init", "image": "acraksbaseline01.azurecr.io.evil.com/x:1"}],
+        "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
+    }});
+    let mut checked = 0;
+    for constraint in c.objects["policies"]
+        .iter()
+        .filter(|o| o["apiVersion"] == "constraints.gatekeeper.sh/v1beta1")
+    {
+        let kind = constraint["kind"].as_str().unwrap();
+        let template = c
+            .all_objects()
+            .find(|t| {
+                t["kind"] == "ConstraintTemplate"
+                    && t["spec"]["crd"]["spec"]["names"]["kind"] == kind
+            })
+            .unwrap_or_else(|| panic!("no template for {kind}"));
+        let parameters = &constraint["spec"]["parameters"];
+        assert_eq!(
+            violations(template, parameters, &traefik),
+            Vec::<String>::new(),
+            "{kind} rejects traefik"
+        );
+        let found = violations(template, parameters, &bad);
+        assert!(!found.is_empty(), "{kind} admits a pod it must reject");
+        checked += 1;
+    }
+    assert_eq!(checked, 5);
+    // The registry check is a prefix match on `registry/`, not a substring.
+    let registries = c
+        .all_objects()
+        .find(|t| t["metadata"]["name"] == "flotillaallowedregistries")
+        .unwrap();
+    let found = violations(
+        registries,
+        &json!({"registries": ["acraksbaseline01.azurecr.io"]}),
+        &bad,
+    );
+    assert_eq!(found.len(), 2, "{found:?}");
+}
