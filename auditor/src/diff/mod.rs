@@ -124,13 +124,14 @@ pub fn diff(desired: &Desired, live: &Live, opts: &DiffOptions) -> Vec<Finding> 
         .filter(|d| d.object.get("kind").and_then(Value::as_str) == Some("Namespace"))
         .filter_map(|d| ObjectKey::of(&d.object).map(|k| k.name))
         .collect();
-    let helm_releases = desired_by_key.keys().any(|k| k.kind == "HelmRelease");
-    findings.extend(unmanaged::find_unmanaged(
-        &live.objects,
-        &desired_by_key,
-        &governed,
-        helm_releases,
-    ));
+    let unrendered = unrendered_kustomizations(desired);
+    let git = unmanaged::Accounted {
+        desired: &desired_by_key,
+        governed: &governed,
+        helm_releases: desired_by_key.keys().any(|k| k.kind == "HelmRelease"),
+        unrendered: &unrendered,
+    };
+    findings.extend(unmanaged::find_unmanaged(&live.objects, &git));
 
     let revision = opts.revision.as_deref().or(desired.revision.as_deref());
     let source = opts.source.clone().or_else(|| only_git_repository(desired));
@@ -243,6 +244,31 @@ fn flux_mode(desired: &Value, live: Option<&Value>) -> FluxMode {
         }
     }
     mode
+}
+
+/// Kustomizations whose objects Git's render does not show: declared but
+/// owning no rendered object (another source), or failed to render.
+fn unrendered_kustomizations(desired: &Desired) -> HashSet<(String, String)> {
+    let rendered: HashSet<(&str, &str)> = desired
+        .objects
+        .iter()
+        .filter_map(|d| d.kustomization.as_ref())
+        .map(|k| (k.namespace.as_str(), k.name.as_str()))
+        .collect();
+    let declared = desired.objects.iter().filter_map(|d| {
+        let key = ObjectKey::of(&d.object)?;
+        (key.group == "kustomize.toolkit.fluxcd.io" && key.kind == "Kustomization")
+            .then(|| (key.namespace.unwrap_or_default(), key.name))
+    });
+    let failed = desired
+        .errors
+        .iter()
+        .filter_map(|e| e.kustomization.0.as_ref())
+        .map(|k| (k.namespace.clone(), k.name.clone()));
+    declared
+        .filter(|(ns, name)| !rendered.contains(&(ns.as_str(), name.as_str())))
+        .chain(failed)
+        .collect()
 }
 
 fn finding_key(f: &Finding) -> ObjectKey {

@@ -30,27 +30,48 @@ const CONTROL_PLANE: &[&str] = &[
 /// (Flux's included) though Flux never applied them; Events and Leases.
 const CONTROLLER_KINDS: &[&str] = &["Event", "Lease", "Endpoints", "EndpointSlice"];
 
+/// What Git accounts for, as far as unmanaged objects are concerned.
+pub struct Accounted<'a> {
+    /// Desired objects by key.
+    pub desired: &'a HashMap<ObjectKey, usize>,
+    /// Namespaces whose `Namespace` object Git declares.
+    pub governed: &'a HashSet<String>,
+    /// Whether Git declares any HelmRelease (whose charts are not rendered).
+    pub helm_releases: bool,
+    /// Flux Kustomizations (`namespace`, `name`) whose objects are unknown:
+    /// declared but not rendered (another source, or a render error).
+    pub unrendered: &'a HashSet<(String, String)>,
+}
+
 /// Live objects that are unmanaged, given what Git declares.
-pub fn find_unmanaged(
-    live: &[Value],
-    desired: &HashMap<ObjectKey, usize>,
-    governed: &HashSet<String>,
-    helm_releases: bool,
-) -> Vec<Finding> {
+pub fn find_unmanaged(live: &[Value], git: &Accounted<'_>) -> Vec<Finding> {
     live.iter()
         .filter_map(|obj| {
             let key = ObjectKey::of(obj)?;
             let ns = key.namespace.as_ref()?;
-            let from_helm = helm_releases && helm_made(obj);
-            let unmanaged = governed.contains(ns)
-                && !desired.contains_key(&key)
+            let from_helm = git.helm_releases && helm_made(obj);
+            let unmanaged = git.governed.contains(ns)
+                && !git.desired.contains_key(&key)
                 && !CONTROLLER_KINDS.contains(&key.kind.as_str())
                 && !has_owner(obj)
                 && !control_plane_made(obj)
-                && !from_helm;
+                && !from_helm
+                && !from_unrendered(obj, git.unrendered);
             unmanaged.then(|| finding(obj, key))
         })
         .collect()
+}
+
+/// Prevents: every object of a Kustomization that failed to render (or
+/// whose source is another repository) reported as unmanaged; Flux labels
+/// say which Kustomization applied it, and Git's view of it is unknown.
+fn from_unrendered(obj: &Value, unrendered: &HashSet<(String, String)>) -> bool {
+    let name = meta_str(obj, "labels", "kustomize.toolkit.fluxcd.io/name");
+    let ns = meta_str(obj, "labels", "kustomize.toolkit.fluxcd.io/namespace");
+    match (ns, name) {
+        (Some(ns), Some(name)) => unrendered.contains(&(ns.to_owned(), name.to_owned())),
+        _ => false,
+    }
 }
 
 /// Prevents: ReplicaSets, Pods, ControllerRevisions, Jobs made by their
@@ -149,7 +170,13 @@ mod tests {
             json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"namespace": "a", "name": "default"}}),
             cm(json!([{"manager": "kubectl-create"}])),
         ];
-        let found = find_unmanaged(&live, &HashMap::new(), &governed, false);
+        let git = Accounted {
+            desired: &HashMap::new(),
+            governed: &governed,
+            helm_releases: false,
+            unrendered: &HashSet::new(),
+        };
+        let found = find_unmanaged(&live, &git);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].manager.as_deref(), Some("kubectl-create"));
     }
