@@ -3,7 +3,10 @@
 //! kube-apiserver answers, so kube-rs can read it over real HTTP.
 //!
 //! - `GET /version`, `/api`, `/apis`, `/api/v1`, `/apis/<g>/<v>`: the recorded
-//!   discovery documents, verbatim.
+//!   discovery documents, verbatim. `/api` and `/apis` asked with the
+//!   aggregated discovery `Accept` (`as=APIGroupDiscoveryList`) answer an
+//!   `apidiscovery.k8s.io/v2` list built from those documents, as a 1.30+
+//!   server does (switch off with [`ReplayServer::set_aggregated_discovery`]).
 //! - `GET /api/v1/<plural>`, `/apis/<g>/<v>/<plural>` (and the
 //!   `namespaces/<ns>/` forms): a `<Kind>List` with items stripped of
 //!   `apiVersion`/`kind` (as the server sends them), honouring `limit` and
@@ -11,7 +14,8 @@
 //! - `GET …/<plural>/<name>`: one object, typed.
 //! - `watch=true`: 200 and a stream that stays open and silent until the
 //!   server is killed (enough for a watcher to sit on; no events yet).
-//! - anything else: a 404 `Status`; non-GET: 405.
+//! - anything else: a 404 `Status`; non-GET: 405; paths set with
+//!   [`ReplayServer::fail_path`]: that status.
 //!
 //! Every answered request is counted and logged (`GET <path>?<query>`).
 //! [`ReplayServer::kill`] closes the listener and drops open connections
@@ -31,7 +35,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::{JoinHandle, JoinSet};
@@ -57,7 +61,20 @@ struct State {
     /// Most items per page whatever `limit` asks (0: no cap). A real server
     /// may return fewer items than asked; clients must follow `continue`.
     max_page: AtomicUsize,
+    /// Aggregated discovery (`apidiscovery.k8s.io/v2`) of `/api` and
+    /// `/apis`, built from the legacy documents.
+    aggregated: BTreeMap<String, Bytes>,
+    /// Whether to answer aggregated discovery when asked (a 1.30+ server
+    /// does); off, `/api` and `/apis` answer legacy documents whatever the
+    /// `Accept` header, as older servers do.
+    aggregated_on: AtomicBool,
+    /// Paths forced to fail with a status code (an aggregated API down).
+    failures: Mutex<BTreeMap<String, u16>>,
 }
+
+/// `Content-Type` of an aggregated discovery answer.
+const AGGREGATED_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// One resource type: its list path's items, without `apiVersion`/`kind`.
 struct Collection {
@@ -110,6 +127,22 @@ impl ReplayServer {
         self.state
             .max_page
             .store(max.unwrap_or(0), Ordering::SeqCst);
+    }
+
+    /// Answer aggregated discovery when a client asks for it (default: on,
+    /// like the recorded v1.36 server); off makes the server look pre-1.26.
+    pub fn set_aggregated_discovery(&self, on: bool) {
+        self.state.aggregated_on.store(on, Ordering::SeqCst);
+    }
+
+    /// Make GETs of exactly `path` fail with HTTP `code` (e.g. an aggregated
+    /// API server that is down); the request is still counted.
+    pub fn fail_path(&self, path: &str, code: u16) {
+        self.state
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_owned(), code);
     }
 
     /// A kube-rs configuration for this server: plain HTTP, no auth.
@@ -177,6 +210,8 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
     let mut connections = JoinSet::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors or similar: back off, don't spin.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             continue;
         };
         let state = state.clone();
@@ -213,6 +248,34 @@ fn answer(state: &State, req: Request<Incoming>) -> Response<Body> {
             "MethodNotAllowed",
             "the replay server is read-only",
         );
+    }
+    let failure = state
+        .failures
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&path)
+        .copied();
+    if let Some(code) = failure {
+        let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return status(code, "InternalError", "injected failure");
+    }
+    let wants_aggregated = req
+        .headers()
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.contains("as=APIGroupDiscoveryList"))
+        });
+    if wants_aggregated && state.aggregated_on.load(Ordering::SeqCst) {
+        if let Some(doc) = state.aggregated.get(&path) {
+            let mut response = json_response(StatusCode::OK, doc.clone());
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static(AGGREGATED_TYPE),
+            );
+            return response;
+        }
     }
     if let Some(doc) = state.documents.get(&path) {
         return json_response(StatusCode::OK, doc.clone());
@@ -522,7 +585,11 @@ fn load_state(dir: &Path) -> io::Result<State> {
             },
         );
     }
+    let aggregated = aggregate_discovery(&documents)?;
     Ok(State {
+        aggregated,
+        aggregated_on: AtomicBool::new(true),
+        failures: Mutex::new(BTreeMap::new()),
         documents,
         lists,
         resource_version: (max_rv + 1).to_string(),
@@ -568,4 +635,120 @@ fn object_file_path(stem: &str) -> Option<(String, String)> {
         format!("{group}/{version}")
     };
     Some((format!("{}/{plural}", gv_path(&api_version)), api_version))
+}
+
+/// Build the aggregated answers of `/api` and `/apis` from the legacy
+/// documents: groups in `/apis` order, versions preferred first, resources
+/// with their subresources nested, as the server's `APIGroupDiscoveryList`.
+fn aggregate_discovery(documents: &BTreeMap<String, Bytes>) -> io::Result<BTreeMap<String, Bytes>> {
+    let doc = |path: &str| -> io::Result<Option<Value>> {
+        documents
+            .get(path)
+            .map(|b| serde_json::from_slice(b).map_err(io::Error::other))
+            .transpose()
+    };
+    let mut out = BTreeMap::new();
+    if let Some(api) = doc("/api")? {
+        let versions: Vec<String> = api["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        let core = aggregated_group("", &versions, &doc)?;
+        out.insert("/api".to_owned(), aggregated_list(vec![core]));
+    }
+    if let Some(apis) = doc("/apis")? {
+        let mut items = Vec::new();
+        for g in apis["groups"].as_array().into_iter().flatten() {
+            let name = g["name"].as_str().unwrap_or_default();
+            let mut versions: Vec<String> = g["preferredVersion"]["version"]
+                .as_str()
+                .map(str::to_owned)
+                .into_iter()
+                .collect();
+            for v in g["versions"].as_array().into_iter().flatten() {
+                let v = v["version"].as_str().unwrap_or_default().to_owned();
+                if !versions.contains(&v) {
+                    versions.push(v);
+                }
+            }
+            items.push(aggregated_group(name, &versions, &doc)?);
+        }
+        out.insert("/apis".to_owned(), aggregated_list(items));
+    }
+    Ok(out)
+}
+
+fn aggregated_list(items: Vec<Value>) -> Bytes {
+    let list = json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    });
+    Bytes::from(list.to_string())
+}
+
+fn aggregated_group(
+    group: &str,
+    versions: &[String],
+    doc: &dyn Fn(&str) -> io::Result<Option<Value>>,
+) -> io::Result<Value> {
+    let mut out = Vec::new();
+    for version in versions {
+        let path = if group.is_empty() {
+            format!("/api/{version}")
+        } else {
+            format!("/apis/{group}/{version}")
+        };
+        let Some(list) = doc(&path)? else { continue };
+        let resources: Vec<&Value> = list["resources"].as_array().into_iter().flatten().collect();
+        let entries: Vec<Value> = resources
+            .iter()
+            .filter_map(|r| {
+                let name = r["name"].as_str()?;
+                (!name.contains('/')).then(|| aggregated_resource(group, version, r, &resources))
+            })
+            .collect();
+        out.push(json!({"version": version, "resources": entries, "freshness": "Current"}));
+    }
+    let metadata = if group.is_empty() {
+        json!({"creationTimestamp": null})
+    } else {
+        json!({"name": group, "creationTimestamp": null})
+    };
+    Ok(json!({"metadata": metadata, "versions": out}))
+}
+
+fn aggregated_resource(group: &str, version: &str, r: &Value, all: &[&Value]) -> Value {
+    let name = r["name"].as_str().unwrap_or_default();
+    let prefix = format!("{name}/");
+    let subresources: Vec<Value> = all
+        .iter()
+        .filter_map(|s| {
+            let sub = s["name"].as_str()?.strip_prefix(&prefix)?;
+            Some(json!({
+                "subresource": sub,
+                "responseKind": {"group": group, "version": version, "kind": s["kind"]},
+                "verbs": s["verbs"],
+            }))
+        })
+        .collect();
+    let mut entry = json!({
+        "resource": name,
+        "responseKind": {"group": group, "version": version, "kind": r["kind"]},
+        "scope": if r["namespaced"] == true { "Namespaced" } else { "Cluster" },
+        "singularResource": r["singularName"],
+        "verbs": r["verbs"],
+    });
+    for optional in ["shortNames", "categories"] {
+        if r.get(optional).is_some() {
+            entry[optional] = r[optional].clone();
+        }
+    }
+    if !subresources.is_empty() {
+        entry["subresources"] = Value::Array(subresources);
+    }
+    entry
 }

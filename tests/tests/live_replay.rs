@@ -113,8 +113,9 @@ async fn cluster_read_matches_the_snapshot_it_replays() {
 }
 
 #[tokio::test]
-async fn an_audit_read_is_discovery_plus_one_list_per_type() {
+async fn a_legacy_discovery_audit_read_is_discovery_plus_one_list_per_type() {
     let server = ReplayServer::start(drifted()).await.unwrap();
+    server.set_aggregated_discovery(false);
     let cluster_kinds = [
         ("", "Namespace"),
         ("rbac.authorization.k8s.io", "ClusterRole"),
@@ -170,8 +171,65 @@ async fn an_audit_read_is_discovery_plus_one_list_per_type() {
 }
 
 #[tokio::test]
+async fn aggregated_discovery_costs_two_requests_and_reads_the_same() {
+    let cluster_kinds = [
+        ("", "Namespace"),
+        ("rbac.authorization.k8s.io", "ClusterRole"),
+    ];
+    let scope = Scope::for_audit(cluster_kinds, true);
+    let legacy_server = ReplayServer::start(drifted()).await.unwrap();
+    legacy_server.set_aggregated_discovery(false);
+    let legacy = read_cluster(legacy_server.client(), &scope).await.unwrap();
+
+    let server = ReplayServer::start(drifted()).await.unwrap();
+    let live = read_cluster(server.client(), &scope).await.unwrap();
+    let log = server.request_log();
+    let discovery: Vec<&String> = log.iter().filter(|l| !l.contains('?')).collect();
+    assert_eq!(discovery, ["GET /api", "GET /apis"]);
+    let (_, lists) = expected_audit_requests(&cluster_kinds);
+    assert_eq!(live.requests, 2 + lists.len() as u64);
+    assert_eq!(
+        live.requests + 27,
+        legacy.requests,
+        "27 legacy group documents saved"
+    );
+    assert_eq!(by_key(&live.objects), by_key(&legacy.objects));
+    assert_eq!(live.listed, legacy.listed);
+}
+
+#[tokio::test]
+async fn a_group_whose_discovery_fails_is_skipped_unless_the_audit_needs_it() {
+    let server = ReplayServer::start(drifted()).await.unwrap();
+    server.set_aggregated_discovery(false);
+    server.fail_path("/apis/traefik.io/v1alpha1", 500);
+    let live = read_cluster(
+        server.client(),
+        &Scope::for_audit([("", "Namespace")], true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(live.unavailable, ["/apis/traefik.io/v1alpha1"]);
+    assert!(
+        !server
+            .request_log()
+            .iter()
+            .any(|l| l.contains("traefik.io/v1alpha1/"))
+    );
+    assert!(live.objects.iter().any(|o| o["kind"] == "Namespace"));
+
+    let needed = Scope::for_audit([("traefik.io", "IngressRoute")], true);
+    let err = read_cluster(server.client(), &needed).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Discovery { ref path, .. } if path == "/apis/traefik.io/v1alpha1"),
+        "{err:?}"
+    );
+    assert_eq!(err.http_status(), Some(500));
+}
+
+#[tokio::test]
 async fn a_narrow_scope_fetches_only_the_groups_it_needs() {
     let server = ReplayServer::start(drifted()).await.unwrap();
+    server.set_aggregated_discovery(false);
     let scope = Scope::for_audit([("apps", "Deployment")], false);
     let live = read_cluster(server.client(), &scope).await.unwrap();
     let log = server.request_log();
@@ -219,9 +277,9 @@ async fn paging_follows_continue_within_one_logical_list() {
         page_requests[1..].iter().all(|l| l.contains("&continue=")),
         "{page_requests:#?}"
     );
-    // /api, /apis, /api/v1, then the pages: a paged LIST counts each page.
+    // Aggregated /api and /apis, then the pages: a paged LIST counts each page.
     assert_eq!(live.lists, 1);
-    assert_eq!(live.requests, 3 + pages);
+    assert_eq!(live.requests, 2 + pages);
     assert_eq!(server.requests(), live.requests);
 }
 
@@ -238,7 +296,7 @@ async fn short_pages_from_the_server_are_followed_too() {
         .filter(|o| o["kind"] == "ConfigMap")
         .count();
     assert_eq!(live.objects.len(), configmaps);
-    assert_eq!(live.requests, 3 + configmaps.div_ceil(3) as u64);
+    assert_eq!(live.requests, 2 + configmaps.div_ceil(3) as u64);
 }
 
 #[tokio::test]
@@ -447,7 +505,7 @@ async fn client_for_picks_the_named_context_of_an_explicit_kubeconfig() {
         .await
         .unwrap();
     assert_eq!(live.objects.len(), 7);
-    assert_eq!(server.requests(), 4);
+    assert_eq!(server.requests(), 3, "/api, /apis (aggregated), namespaces");
 
     let err = client_for(Some("missing"), Some(&kubeconfig))
         .await

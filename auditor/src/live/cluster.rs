@@ -3,7 +3,8 @@
 //! ClusterRole with get/list/watch suffices), every request counted.
 
 use super::discovery::{
-    ApiType, ApiVersionsDoc, Discovery, GroupListDoc, ResourceListDoc, group_version_path,
+    AggregatedListDoc, ApiType, ApiVersionsDoc, Discovery, GroupListDoc, KindDoc, ResourceListDoc,
+    group_version_path,
 };
 use super::{Error, Live, Result, Scope, listmap};
 use crate::secret::seal_secret;
@@ -71,8 +72,8 @@ pub async fn read_cluster(client: kube::Client, scope: &Scope) -> Result<Live> {
     read_cluster_with(client, scope, &ReadOptions::default()).await
 }
 
-/// Read the kinds `scope` admits: discovery (`/api`, `/apis`, then the
-/// preferred version of each needed group), then one paged LIST per type,
+/// Read the kinds `scope` admits: discovery (aggregated `/api` and `/apis`,
+/// or the legacy documents of each needed group), then one paged LIST per type,
 /// `options.concurrency` at a time. Secrets are sealed as each page arrives.
 pub async fn read_cluster_with(
     client: kube::Client,
@@ -80,9 +81,11 @@ pub async fn read_cluster_with(
     options: &ReadOptions,
 ) -> Result<Live> {
     let reader = ApiReader::new(client);
-    let discovery = discover(&reader, scope, false, options.concurrency)
-        .await?
-        .discovery;
+    let DiscoveryRead {
+        discovery,
+        unavailable,
+        ..
+    } = discover(&reader, scope, false, options.concurrency).await?;
     let types = discovery.select(scope);
     let lists = list_types(&reader, &types, options.page_size, options.concurrency).await?;
     Ok(Live {
@@ -95,6 +98,7 @@ pub async fn read_cluster_with(
             .map(|t| (t.group.clone(), t.kind.clone()))
             .collect::<BTreeSet<_>>(),
         unserved: discovery.unserved(scope),
+        unavailable,
     })
 }
 
@@ -119,10 +123,21 @@ impl ApiReader {
 
     /// `GET path` (path and query), body as text.
     pub(crate) async fn get_text(&self, path: &str) -> Result<String, kube::Error> {
+        self.get_text_accepting(path, None).await
+    }
+
+    /// `GET path` with an `Accept` header, body as text.
+    pub(crate) async fn get_text_accepting(
+        &self,
+        path: &str,
+        accept: Option<&str>,
+    ) -> Result<String, kube::Error> {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let request = http::Request::get(path)
-            .body(Vec::new())
-            .map_err(kube::Error::HttpError)?;
+        let mut request = http::Request::get(path);
+        if let Some(accept) = accept {
+            request = request.header(http::header::ACCEPT, accept);
+        }
+        let request = request.body(Vec::new()).map_err(kube::Error::HttpError)?;
         self.client.request_text(request).await
     }
 
@@ -137,103 +152,148 @@ impl ApiReader {
 pub(crate) struct DiscoveryRead {
     pub(crate) discovery: Discovery,
     pub(crate) documents: Vec<(String, String)>,
+    /// Group versions skipped: discovery failed or came back stale, and no
+    /// kind the scope requires lives there.
+    pub(crate) unavailable: Vec<String>,
 }
 
-/// Fetch discovery for `scope`: `/api` and `/apis`, then `/api/v1` and
-/// `/apis/<g>/<v>` for the preferred version of each group the scope needs
-/// (every served version with `all_versions`, as a recording keeps them all),
-/// then further versions only where a named kind was not found.
+/// `Accept` asking for aggregated discovery, with plain JSON as fallback
+/// (servers before 1.26, or with the feature off, answer the legacy document).
+const AGGREGATED_ACCEPT: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+
+/// Fetch discovery for `scope`.
+///
+/// First `/api` and `/apis` asking for aggregated discovery: a 1.30+ server
+/// describes every group, version and resource in those two answers. Where a
+/// server answers the legacy document instead, `/api/v1` and
+/// `/apis/<g>/<v>` follow for the preferred version of each group the scope
+/// needs (then other versions only where a named kind was not found). A
+/// recording (`all_versions`) asks legacy documents of every served version,
+/// the files `record.sh` writes.
 pub(crate) async fn discover(
     reader: &ApiReader,
     scope: &Scope,
     all_versions: bool,
     concurrency: usize,
 ) -> Result<DiscoveryRead> {
-    let mut discovery = Discovery::default();
-    let mut documents = Vec::new();
-    let api = get_document(reader, "/api", &mut documents).await?;
-    discovery.add_core_versions(&decode::<ApiVersionsDoc>("/api", &api)?);
-    let apis = get_document(reader, "/apis", &mut documents).await?;
-    discovery.add_groups(&decode::<GroupListDoc>("/apis", &apis)?);
+    let mut read = DiscoveryRead {
+        discovery: Discovery::default(),
+        documents: Vec::new(),
+        unavailable: Vec::new(),
+    };
+    let accept = (!all_versions).then_some(AGGREGATED_ACCEPT);
+    let mut covered = BTreeSet::new();
+    for path in ["/api", "/apis"] {
+        let body = get_document(reader, path, accept).await?;
+        if decode::<KindDoc>(path, &body)?.kind.as_deref() == Some("APIGroupDiscoveryList") {
+            let doc = decode::<AggregatedListDoc>(path, &body)?;
+            covered.extend(
+                doc.items
+                    .iter()
+                    .map(|g| g.metadata.name.clone().unwrap_or_default()),
+            );
+            for (group, version) in read.discovery.add_aggregated(&doc) {
+                note_unavailable(&mut read, scope, &group, &version, None)?;
+            }
+        } else if path == "/api" {
+            read.discovery
+                .add_core_versions(&decode::<ApiVersionsDoc>(path, &body)?);
+        } else {
+            read.discovery
+                .add_groups(&decode::<GroupListDoc>(path, &body)?);
+        }
+        read.documents.push((path.to_owned(), body));
+    }
 
-    let first = if all_versions {
-        discovery
+    let first: Vec<(String, String)> = if all_versions {
+        read.discovery
             .groups
             .iter()
             .filter(|(g, _)| scope.needs_group(g))
             .flat_map(|(g, vs)| vs.iter().map(|v| (g.clone(), v.clone())))
             .collect()
     } else {
-        discovery.preferred_group_versions(scope)
+        read.discovery.preferred_group_versions(scope)
     };
-    fetch_resource_lists(reader, &mut discovery, &mut documents, first, concurrency).await?;
-    let fallback = discovery.fallback_group_versions(scope);
-    fetch_resource_lists(
-        reader,
-        &mut discovery,
-        &mut documents,
-        fallback,
-        concurrency,
-    )
-    .await?;
-    Ok(DiscoveryRead {
-        discovery,
-        documents,
-    })
+    let first = first
+        .into_iter()
+        .filter(|(g, _)| !covered.contains(g))
+        .collect();
+    fetch_resource_lists(reader, scope, &mut read, first, concurrency).await?;
+    let fallback = read.discovery.fallback_group_versions(scope);
+    let fallback = fallback
+        .into_iter()
+        .filter(|(g, _)| !covered.contains(g))
+        .collect();
+    fetch_resource_lists(reader, scope, &mut read, fallback, concurrency).await?;
+    Ok(read)
+}
+
+/// A group version that could not be discovered: fatal when the scope
+/// requires its group, else skipped with a warning and remembered.
+fn note_unavailable(
+    read: &mut DiscoveryRead,
+    scope: &Scope,
+    group: &str,
+    version: &str,
+    error: Option<Error>,
+) -> Result<()> {
+    let path = group_version_path(group, version);
+    match error {
+        Some(e) if scope.requires_group(group) => Err(e),
+        None if scope.requires_group(group) => Err(Error::StaleDiscovery { path }),
+        _ => {
+            tracing::warn!(%path, "discovery unavailable, skipping the group version");
+            read.unavailable.push(path);
+            Ok(())
+        }
+    }
 }
 
 async fn fetch_resource_lists(
     reader: &ApiReader,
-    discovery: &mut Discovery,
-    documents: &mut Vec<(String, String)>,
+    scope: &Scope,
+    read: &mut DiscoveryRead,
     group_versions: Vec<(String, String)>,
     concurrency: usize,
 ) -> Result<()> {
-    let paths: Vec<String> = group_versions
-        .iter()
-        .map(|(g, v)| group_version_path(g, v))
-        .collect();
     // Futures are built before they are streamed: a closure inside
     // `StreamExt::map` trips rustc's higher-ranked `Send` check.
-    let requests: Vec<_> = paths
+    let requests: Vec<_> = group_versions
         .iter()
-        .map(|path| get_document_text(reader, path))
+        .map(|(g, v)| get_resource_list(reader, group_version_path(g, v)))
         .collect();
-    let bodies: Vec<String> = stream::iter(requests)
+    let results: Vec<Result<(String, String)>> = stream::iter(requests)
         .buffered(concurrency.max(1))
-        .try_collect()
-        .await?;
-    for (path, body) in paths.into_iter().zip(bodies) {
-        discovery.add_resources(&decode::<ResourceListDoc>(&path, &body)?);
-        documents.push((path, body));
+        .collect()
+        .await;
+    for ((group, version), result) in group_versions.iter().zip(results) {
+        match result {
+            Ok((path, body)) => {
+                read.discovery
+                    .add_resources(&decode::<ResourceListDoc>(&path, &body)?);
+                read.documents.push((path, body));
+            }
+            Err(e) => note_unavailable(read, scope, group, version, Some(e))?,
+        }
     }
     Ok(())
 }
 
-async fn get_document_text(reader: &ApiReader, path: &str) -> Result<String> {
+async fn get_resource_list(reader: &ApiReader, path: String) -> Result<(String, String)> {
+    let body = get_document(reader, &path, None).await?;
+    Ok((path, body))
+}
+
+async fn get_document(reader: &ApiReader, path: &str, accept: Option<&str>) -> Result<String> {
     reader
-        .get_text(path)
+        .get_text_accepting(path, accept)
         .await
         .map_err(|source| Error::Discovery {
             path: path.to_owned(),
             source,
         })
-}
-
-async fn get_document(
-    reader: &ApiReader,
-    path: &str,
-    documents: &mut Vec<(String, String)>,
-) -> Result<String> {
-    let body = reader
-        .get_text(path)
-        .await
-        .map_err(|source| Error::Discovery {
-            path: path.to_owned(),
-            source,
-        })?;
-    documents.push((path.to_owned(), body.clone()));
-    Ok(body)
 }
 
 fn decode<T: DeserializeOwned>(path: &str, body: &str) -> Result<T> {

@@ -157,6 +157,40 @@ impl Discovery {
         }
     }
 
+    /// Record every group, version and listable type of an aggregated
+    /// document. `Stale` versions (an aggregated API server that did not
+    /// answer) are returned, not recorded: listing them would fail.
+    pub fn add_aggregated(&mut self, doc: &AggregatedListDoc) -> Vec<(String, String)> {
+        let mut stale = Vec::new();
+        for g in &doc.items {
+            let group = g.metadata.name.clone().unwrap_or_default();
+            let versions = g.versions.iter().map(|v| v.version.clone()).collect();
+            self.groups.insert(group.clone(), versions);
+            for v in &g.versions {
+                if v.freshness.as_deref() == Some("Stale") {
+                    stale.push((group.clone(), v.version.clone()));
+                    continue;
+                }
+                for r in &v.resources {
+                    let Some(kind) = r.response_kind.as_ref().filter(|k| !k.kind.is_empty()) else {
+                        continue;
+                    };
+                    if r.resource.contains('/') || !r.verbs.iter().any(|verb| verb == "list") {
+                        continue;
+                    }
+                    self.types.push(ApiType {
+                        group: group.clone(),
+                        version: v.version.clone(),
+                        kind: kind.kind.clone(),
+                        plural: r.resource.clone(),
+                        namespaced: r.scope == "Namespaced",
+                    });
+                }
+            }
+        }
+        stale
+    }
+
     /// Group versions to fetch for `scope`: the preferred version of every
     /// needed group.
     pub fn preferred_group_versions(&self, scope: &Scope) -> Vec<(String, String)> {
@@ -188,6 +222,82 @@ impl Discovery {
         }
         out
     }
+}
+
+/// Only the `kind` of a document: tells an aggregated discovery answer from
+/// a legacy one for the same path.
+#[derive(Debug, Deserialize)]
+pub struct KindDoc {
+    /// `APIGroupDiscoveryList`, `APIGroupList`, `APIVersions`, …
+    #[serde(default)]
+    pub kind: Option<String>,
+}
+
+/// `GET /api` or `/apis` with the aggregated discovery `Accept` header
+/// (`apidiscovery.k8s.io/v2`, Kubernetes 1.30+): every group, version and
+/// resource in one document.
+#[derive(Debug, Deserialize)]
+pub struct AggregatedListDoc {
+    /// One entry per group (core: empty name).
+    #[serde(default)]
+    pub items: Vec<AggregatedGroupDoc>,
+}
+
+/// One group of an aggregated discovery document.
+#[derive(Debug, Deserialize)]
+pub struct AggregatedGroupDoc {
+    /// `metadata.name` is the group.
+    #[serde(default)]
+    pub metadata: AggregatedMeta,
+    /// Versions, most preferred first.
+    #[serde(default)]
+    pub versions: Vec<AggregatedVersionDoc>,
+}
+
+/// `metadata` of an aggregated group.
+#[derive(Debug, Default, Deserialize)]
+pub struct AggregatedMeta {
+    /// Group name, absent or empty for core.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// One version of an aggregated group.
+#[derive(Debug, Deserialize)]
+pub struct AggregatedVersionDoc {
+    /// Version, e.g. `v1`.
+    pub version: String,
+    /// Resources (subresources nested, not listed here).
+    #[serde(default)]
+    pub resources: Vec<AggregatedResourceDoc>,
+    /// `Current`, or `Stale` when an aggregated API server did not answer.
+    #[serde(default)]
+    pub freshness: Option<String>,
+}
+
+/// One resource of an aggregated version.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AggregatedResourceDoc {
+    /// Plural name.
+    pub resource: String,
+    /// What the resource returns (`kind` is what we need).
+    #[serde(default)]
+    pub response_kind: Option<AggregatedKind>,
+    /// `Namespaced` or `Cluster`.
+    #[serde(default)]
+    pub scope: String,
+    /// Verbs the server allows.
+    #[serde(default)]
+    pub verbs: Vec<String>,
+}
+
+/// `responseKind` of an aggregated resource.
+#[derive(Debug, Deserialize)]
+pub struct AggregatedKind {
+    /// Kind, e.g. `Deployment`.
+    #[serde(default)]
+    pub kind: String,
 }
 
 /// `GET /api`.
@@ -308,6 +418,29 @@ mod tests {
             ]
         );
         assert_eq!(d.preferred_version("autoscaling"), Some("v2"));
+    }
+
+    #[test]
+    fn aggregated_documents_give_versions_in_order_and_skip_stale_ones() {
+        let doc: AggregatedListDoc = serde_json::from_value(json!({"items": [
+            {"metadata": {"name": "autoscaling"}, "versions": [
+                {"version": "v2", "freshness": "Current", "resources": [
+                    {"resource": "horizontalpodautoscalers", "scope": "Namespaced",
+                     "responseKind": {"group": "autoscaling", "version": "v2", "kind": "HorizontalPodAutoscaler"},
+                     "verbs": ["get", "list"]}]},
+                {"version": "v1", "resources": []}]},
+            {"metadata": {"name": "metrics.k8s.io"}, "versions": [
+                {"version": "v1beta1", "freshness": "Stale", "resources": [
+                    {"resource": "pods", "scope": "Namespaced",
+                     "responseKind": {"kind": "PodMetrics"}, "verbs": ["get", "list"]}]}]}]}))
+        .unwrap();
+        let mut d = Discovery::default();
+        let stale = d.add_aggregated(&doc);
+        assert_eq!(stale, [("metrics.k8s.io".to_owned(), "v1beta1".to_owned())]);
+        assert_eq!(d.preferred_version("autoscaling"), Some("v2"));
+        let kinds: Vec<&str> = d.types.iter().map(|t| t.kind.as_str()).collect();
+        assert_eq!(kinds, ["HorizontalPodAutoscaler"]);
+        assert!(d.types[0].namespaced);
     }
 
     #[test]

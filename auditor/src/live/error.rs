@@ -35,6 +35,13 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// Aggregated discovery marked a group version the audit needs as stale:
+    /// the API server behind it (an aggregated API) did not answer.
+    #[error("discovery of {path} is stale (its api server did not answer)")]
+    StaleDiscovery {
+        /// API path, e.g. `/apis/metrics.k8s.io/v1beta1`.
+        path: String,
+    },
     /// A paged LIST of one resource type failed.
     #[error("cannot list {resource} ({api_version}, page {page})")]
     List {

@@ -54,4 +54,9 @@ pub struct Live {
     /// `(group, kind)` the scope named that the server does not serve (CRD
     /// not installed): every desired object of such a kind is missing.
     pub unserved: Vec<(String, String)>,
+    /// Group versions (API paths) whose discovery failed or was stale and
+    /// that the scope did not require (e.g. `/apis/metrics.k8s.io/v1beta1`
+    /// with metrics-server down): their kinds were not read, so objects of
+    /// those kinds in governed namespaces were not checked.
+    pub unavailable: Vec<String>,
 }

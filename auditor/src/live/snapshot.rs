@@ -318,6 +318,9 @@ pub struct RecordSummary {
     pub sealed_secrets: usize,
     /// API requests made.
     pub requests: u64,
+    /// Group versions skipped because their discovery failed (an aggregated
+    /// API server down): not in the recording.
+    pub unavailable: Vec<String>,
 }
 
 /// Record a cluster into `out`, like the fixture's `record.sh`:
@@ -380,6 +383,7 @@ pub async fn record_snapshot(
     }
     replace_recording(&staging, out)?;
     summary.requests = reader.requests();
+    summary.unavailable = read.unavailable;
     Ok(summary)
 }
 

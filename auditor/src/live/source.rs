@@ -25,7 +25,15 @@ pub const FLUX_GROUPS: [&str; 3] = [
 /// namespace is real drift, and the diff engine already discards objects with
 /// `ownerReferences` or only control-plane managers. Operators of very large
 /// clusters can trade that for fewer bytes with [`Scope::skipping`].
-pub const NOISE_KINDS: [(&str, &str); 2] = [("", "Event"), ("events.k8s.io", "Event")];
+///
+/// `metrics.k8s.io` kinds are usage samples computed by metrics-server, not
+/// stored objects: never drift, and unavailable whenever metrics-server is.
+pub const NOISE_KINDS: [(&str, &str); 4] = [
+    ("", "Event"),
+    ("events.k8s.io", "Event"),
+    ("metrics.k8s.io", "PodMetrics"),
+    ("metrics.k8s.io", "NodeMetrics"),
+];
 
 /// Which resource types to read, by `(group, kind)`; versions come from the
 /// server's discovery (its preferred version of the group).
@@ -114,6 +122,13 @@ impl Scope {
             || self.every_namespaced
             || (self.flux && FLUX_GROUPS.contains(&group))
             || self.kinds.iter().any(|(g, _)| g == group)
+    }
+
+    /// Whether the audit cannot do without `group`: it holds a named kind or
+    /// Flux's. Discovery of other groups may fail (an aggregated API server
+    /// down) at the cost of a note, as `kubectl api-resources` does.
+    pub fn requires_group(&self, group: &str) -> bool {
+        (self.flux && FLUX_GROUPS.contains(&group)) || self.kinds.iter().any(|(g, _)| g == group)
     }
 
     /// The `(group, kind)` pairs named explicitly.
