@@ -868,3 +868,120 @@ fn cronjob_alternative_builds_and_runs_audit() {
         "flotilla"
     );
 }
+
+/// A stand-in API server for one resource type (apps/v1 Deployments): LIST
+/// answers one object, WATCH streams whatever the test sends.
+async fn fake_apiserver(events: mpsc::Receiver<String>) -> SocketAddr {
+    use axum::body::{Body, Bytes};
+    use axum::http::Uri;
+    let events = Arc::new(tokio::sync::Mutex::new(Some(events)));
+    let handler = move |uri: Uri| {
+        let events = Arc::clone(&events);
+        async move {
+            if !uri.query().unwrap_or_default().contains("watch=true") {
+                let list = serde_json::json!({
+                    "apiVersion": "meta.k8s.io/v1",
+                    "kind": "PartialObjectMetadataList",
+                    "metadata": {"resourceVersion": "10"},
+                    "items": [partial_deployment(1, "10", "edge")],
+                });
+                return Body::from(list.to_string());
+            }
+            match events.lock().await.take() {
+                // Later watches (reconnects) get a stream that never ends.
+                None => {
+                    Body::from_stream(futures::stream::pending::<Result<Bytes, std::io::Error>>())
+                }
+                Some(rx) => Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+                    let line = rx.recv().await?;
+                    Some((Ok::<_, std::io::Error>(Bytes::from(line + "\n")), rx))
+                })),
+            }
+        }
+    };
+    let app = axum::Router::new().route("/apis/apps/v1/deployments", axum::routing::get(handler));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn partial_deployment(generation: i64, resource_version: &str, tier: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "meta.k8s.io/v1",
+        "kind": "PartialObjectMetadata",
+        "metadata": {
+            "name": "traefik", "namespace": "traefik", "uid": "0b7c", "generation": generation,
+            "resourceVersion": resource_version, "labels": {"tier": tier},
+        },
+    })
+}
+
+fn watch_event(kind: &str, object: serde_json::Value) -> String {
+    serde_json::json!({"type": kind, "object": object}).to_string()
+}
+
+#[tokio::test]
+async fn watch_events_from_the_api_server_become_debounced_audit_requests() {
+    use flotilla_auditor::serve::trigger::watch_cluster;
+    use kube::api::ApiResource;
+    let (events, events_rx) = mpsc::channel(8);
+    let addr = fake_apiserver(events_rx).await;
+    let client =
+        kube::Client::try_from(kube::Config::new(format!("http://{addr}").parse().unwrap()))
+            .expect("client");
+    let deployments = ApiResource {
+        group: "apps".into(),
+        version: "v1".into(),
+        api_version: "apps/v1".into(),
+        kind: "Deployment".into(),
+        plural: "deployments".into(),
+    };
+    let (requests, mut received) = mpsc::channel(8);
+    let (trigger, shutdown) = shutdown_channel();
+    let debounce = Debounce {
+        quiet: Duration::from_millis(50),
+        max_delay: Duration::from_secs(1),
+    };
+    let watching = tokio::spawn(watch_cluster(
+        client,
+        CLUSTER.into(),
+        vec![deployments],
+        debounce,
+        requests,
+        shutdown,
+    ));
+
+    // A status write (same generation and labels) is not a change…
+    events
+        .send(watch_event("MODIFIED", partial_deployment(1, "11", "edge")))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        received.try_recv().is_err(),
+        "the initial list and a status write trigger nothing"
+    );
+
+    // …a spec change and a label change in one burst are one audit.
+    events
+        .send(watch_event("MODIFIED", partial_deployment(2, "12", "edge")))
+        .await
+        .unwrap();
+    events
+        .send(watch_event("MODIFIED", partial_deployment(2, "13", "core")))
+        .await
+        .unwrap();
+    let request = tokio::time::timeout(PATIENCE, received.recv())
+        .await
+        .expect("a request");
+    assert_eq!(request, Some(AuditRequest::cluster(CLUSTER, Reason::Watch)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(received.try_recv().is_err(), "one burst, one request");
+
+    trigger.trigger();
+    tokio::time::timeout(PATIENCE, watching)
+        .await
+        .expect("watcher stops on shutdown")
+        .unwrap();
+}

@@ -200,7 +200,17 @@ fn watch_kind(client: Client, cluster: String, ar: ApiResource) -> impl Stream<I
         .default_backoff()
         .filter_map(move |event| {
             let change = match event {
-                Ok(e) => filter.is_change(&e),
+                Ok(e) => {
+                    let change = filter.is_change(&e);
+                    tracing::trace!(
+                        cluster,
+                        kind = ar.kind,
+                        change,
+                        event = event_name(&e),
+                        "watch event"
+                    );
+                    change
+                }
                 Err(e) => {
                     tracing::warn!(cluster, kind = ar.kind, error = %e, "watch failed, retrying");
                     false
@@ -244,6 +254,16 @@ impl ChangeFilter {
             }
             watcher::Event::InitDone => std::mem::replace(&mut self.listed_once, true),
         }
+    }
+}
+
+fn event_name<K>(event: &watcher::Event<K>) -> &'static str {
+    match event {
+        watcher::Event::Apply(_) => "apply",
+        watcher::Event::Delete(_) => "delete",
+        watcher::Event::Init => "init",
+        watcher::Event::InitApply(_) => "init-apply",
+        watcher::Event::InitDone => "init-done",
     }
 }
 
