@@ -186,7 +186,7 @@ mod tests {
     }
 
     /// Decode the numeric entities `escape` writes, as a browser would.
-    fn decode(s: &str) -> String {
+    pub(super) fn decode(s: &str) -> String {
         let mut out = String::new();
         let mut rest = s;
         while let Some(i) = rest.find("&#") {
@@ -238,5 +238,47 @@ mod tests {
         assert!(c.ends_with('…'));
         let tricky = format!("{}@@@", "y".repeat(MAX_CELL - 2));
         assert!(cell(&tricky).ends_with("&#64;&#8203;…"));
+    }
+}
+
+#[cfg(test)]
+mod print_tests {
+    use super::*;
+    use crate::findings::REPORT_VERSION;
+
+    #[test]
+    fn hostile_names_cannot_break_the_table_or_ping() {
+        let finding = Finding {
+            class: FindingClass::Unmanaged,
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("a".into()),
+            name: "x|y`z @org/admins #1 [a](b)\n| injected | row |".into(),
+            kustomization: None,
+            paths: vec![],
+            manager: Some("<script>".into()),
+            condition: None,
+        };
+        let report = Report {
+            version: REPORT_VERSION,
+            clusters: vec![ClusterReport {
+                cluster: "c".into(),
+                findings: vec![finding],
+                ..ClusterReport::default()
+            }],
+        };
+        let mut out = Vec::new();
+        print(&report, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let rows: Vec<&str> = out.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(rows.len(), 3, "header, rule, one row: {out}");
+        assert!(rows.iter().all(|r| r.matches('|').count() == 8), "{out}");
+        for bad in ["@org", "[a]", "<script>", "`"] {
+            assert!(!out.contains(bad), "{bad} in {out}");
+        }
+        let seen = super::tests::decode(&out);
+        for bad in ["@org", "#1"] {
+            assert!(!seen.contains(bad), "{bad} in {seen}");
+        }
     }
 }

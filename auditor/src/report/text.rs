@@ -176,3 +176,82 @@ mod tests {
         assert_eq!(clean("plain"), "plain");
     }
 }
+
+#[cfg(test)]
+mod print_tests {
+    use super::*;
+    use crate::findings::{ClusterReport, FindingClass, REPORT_VERSION};
+    use serde_json::json;
+
+    fn report() -> Report {
+        let change = FieldChange {
+            path: "/spec/replicas".into(),
+            field: "spec.replicas".into(),
+            desired: Some(json!(2)),
+            live: Some(json!(3)),
+            manager: Some("kubectl-edit".into()),
+            time: Some("2026-11-20T10:04:00Z".into()),
+            sensitive: false,
+        };
+        let finding = Finding {
+            class: FindingClass::Modified,
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            namespace: Some("a".into()),
+            name: "web".into(),
+            kustomization: Some("flux-system/apps".into()),
+            paths: vec![change],
+            manager: None,
+            condition: None,
+        };
+        Report {
+            version: REPORT_VERSION,
+            clusters: vec![
+                ClusterReport {
+                    cluster: "one".into(),
+                    revision: Some("main@sha1:255b0055ca13d40194cd337ea7d45cd55e568f93".into()),
+                    findings: vec![finding],
+                    errors: vec![],
+                    notes: vec!["helm releases compared as objects".into()],
+                },
+                ClusterReport {
+                    cluster: "two".into(),
+                    errors: vec!["cluster two: connection refused".into()],
+                    ..ClusterReport::default()
+                },
+            ],
+        }
+    }
+
+    fn render(color: bool) -> String {
+        let mut out = Vec::new();
+        print(&report(), &mut out, color).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn plain_output_reads_as_a_diff() {
+        let expected = "\
+one @ main@sha1:255b005: 1 finding (1 modified)
+
+  Kustomization flux-system/apps
+    [modified] Deployment a/web
+      spec.replicas  (kubectl-edit at 2026-11-20T10:04:00Z)
+      - 2
+      + 3
+  note: helm releases compared as objects
+
+two: no drift; 1 error, audit incomplete
+  error: cluster two: connection refused
+";
+        assert_eq!(render(false), expected);
+    }
+
+    #[test]
+    fn colours_only_when_asked() {
+        let colored = render(true);
+        assert!(colored.contains("\x1b[31m      - 2\x1b[0m"), "{colored:?}");
+        assert!(colored.contains("\x1b[32m      + 3\x1b[0m"), "{colored:?}");
+        assert!(!render(false).contains('\x1b'));
+    }
+}
