@@ -57,14 +57,10 @@ impl Check<'_> {
     /// A namespace written without `podSecurity` is `restricted`; without
     /// `receivesIngress`, closed to ingress traffic.
     fn namespace(&self, ns: &NamespaceSpec, name: String, field: &str) -> Namespace {
-        let limit_range = ns.limit_range.get().map(|lr| LimitRange {
-            default_limits: self.quantities(&lr.default, &format!("{field}.limitRange.default")),
-            default_requests: self.quantities(
-                &lr.default_request,
-                &format!("{field}.limitRange.defaultRequest"),
-            ),
-            max: self.quantities(&lr.max, &format!("{field}.limitRange.max")),
-        });
+        let limit_range = ns
+            .limit_range
+            .get()
+            .map(|lr| self.limit_range(lr, &format!("{field}.limitRange")));
         Namespace {
             name,
             pod_security: match ns.pod_security.get() {
@@ -75,6 +71,71 @@ impl Check<'_> {
             quota: self.quantities(&ns.quota, &format!("{field}.quota")),
             limit_range,
             receives_ingress: self.flag(&ns.receives_ingress, false),
+        }
+    }
+
+    fn limit_range(&self, lr: &LimitRangeSpec, field: &str) -> LimitRange {
+        let range = LimitRange {
+            default_limits: self.quantities(&lr.default, &format!("{field}.default")),
+            default_requests: self
+                .quantities(&lr.default_request, &format!("{field}.defaultRequest")),
+            max: self.quantities(&lr.max, &format!("{field}.max")),
+        };
+        let (default, request, max) = (&range.default_limits, &range.default_requests, &range.max);
+        self.at_most(
+            &lr.default,
+            default,
+            max,
+            &format!("{field}.default"),
+            "max",
+        );
+        self.at_most(
+            &lr.default_request,
+            request,
+            default,
+            &format!("{field}.defaultRequest"),
+            "default",
+        );
+        self.at_most(
+            &lr.default_request,
+            request,
+            max,
+            &format!("{field}.defaultRequest"),
+            "max",
+        );
+        range
+    }
+
+    /// The API server rejects a LimitRange whose default exceeds its max (or
+    /// whose defaultRequest exceeds either); catch it here rather than in a
+    /// failing Flux Kustomization.
+    fn at_most(
+        &self,
+        written: &Val<ValMap>,
+        small: &BTreeMap<String, String>,
+        large: &BTreeMap<String, String>,
+        field: &str,
+        large_name: &str,
+    ) {
+        for (resource, value) in small {
+            let Some(limit) = large.get(resource) else {
+                continue;
+            };
+            let (Some(v), Some(l)) = (
+                formats::quantity_value(value),
+                formats::quantity_value(limit),
+            ) else {
+                continue;
+            };
+            if v > l {
+                let origin = match written.get().and_then(|m| m.get(resource)) {
+                    Some(Val::Set(_, o)) => *o,
+                    _ => OriginId::BUILTIN,
+                };
+                let problem =
+                    Problem::Rule(format!("{value} is more than the {large_name} of {limit}"));
+                self.report(origin, &format!("{field}.{resource}"), problem);
+            }
         }
     }
 
