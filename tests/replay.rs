@@ -267,15 +267,16 @@ fn answer(state: &State, req: Request<Incoming>) -> Response<Body> {
             v.to_str()
                 .is_ok_and(|v| v.contains("as=APIGroupDiscoveryList"))
         });
-    if wants_aggregated && state.aggregated_on.load(Ordering::SeqCst) {
-        if let Some(doc) = state.aggregated.get(&path) {
-            let mut response = json_response(StatusCode::OK, doc.clone());
-            response.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static(AGGREGATED_TYPE),
-            );
-            return response;
-        }
+    let aggregated = state.aggregated.get(&path);
+    if let Some(doc) =
+        aggregated.filter(|_| wants_aggregated && state.aggregated_on.load(Ordering::SeqCst))
+    {
+        let mut response = json_response(StatusCode::OK, doc.clone());
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static(AGGREGATED_TYPE),
+        );
+        return response;
     }
     if let Some(doc) = state.documents.get(&path) {
         return json_response(StatusCode::OK, doc.clone());
@@ -316,9 +317,9 @@ enum Route<'a> {
 /// Split `<group-version path>/[namespaces/<ns>/]<plural>[/<name>]`.
 fn route<'a>(state: &'a State, path: &str) -> Option<Route<'a>> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let gv_len = match segments.first()? {
-        &"api" => 2,
-        &"apis" => 3,
+    let gv_len = match *segments.first()? {
+        "api" => 2,
+        "apis" => 3,
         _ => return None,
     };
     if segments.len() <= gv_len {
