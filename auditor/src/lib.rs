@@ -3,6 +3,7 @@
 //! Data flows one way: repo → [`desired`]; cluster → [`live`];
 //! (desired, live) → [`diff`] → [`findings`] → [`report`].
 
+pub mod adopt;
 pub mod audit;
 pub mod desired;
 pub mod diff;

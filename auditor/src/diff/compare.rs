@@ -101,14 +101,22 @@ impl<'v> Walk<'v> {
                 }
             }
             (Value::Array(d), Some(Value::Array(l))) => self.list(d, l),
+            (Value::Object(d), None) => self.absent_map(d),
             (Value::Object(_) | Value::Array(_), _) => self.record(desired, live),
             (_, Some(l)) if scalars_equal(desired, l, quantity) => {}
             _ => self.record(desired, live),
         }
     }
 
+    /// A list Git states without a merge key on every item (a port without
+    /// `containerPort`) cannot be matched item by item: it compares whole,
+    /// rather than the unkeyed items being skipped.
     fn list(&mut self, desired: &'v [Value], live: &[Value]) {
-        match self.merge_keys(desired) {
+        let keys = self.merge_keys(desired).filter(|keys| {
+            let names = keys.names();
+            desired.iter().all(|item| key_of(item, &names).is_some())
+        });
+        match keys {
             Some(keys) => self.keyed_list(desired, live, keys),
             None => self.atomic_list(desired, live),
         }
@@ -157,6 +165,20 @@ impl<'v> Walk<'v> {
                 desired: Value::Array(desired.to_vec()),
                 live: Some(Value::Array(live.to_vec())),
             });
+        }
+    }
+
+    /// A map Git sets that is absent live, recorded without its noise keys.
+    /// Prevents: an object adopted from the cluster (no labels live) reported
+    /// because Git's copy carries Flux's owner labels, which Flux adds itself.
+    fn absent_map(&mut self, desired: &serde_json::Map<String, Value>) {
+        let kept: serde_json::Map<String, Value> = desired
+            .iter()
+            .filter(|(k, v)| !self.is_noise_key(k) && !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !kept.is_empty() {
+            self.record(&Value::Object(kept), None);
         }
     }
 
@@ -326,6 +348,15 @@ mod tests {
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].path.pointer(), "/spec/containers/1/image");
         assert_eq!(changes[0].path.keyed(), "spec.containers[name=a].image");
+    }
+
+    #[test]
+    fn items_without_their_key_make_the_list_atomic() {
+        let d = json!({"spec":{"containers":[{"image":"x"}]}});
+        let l = json!({"spec":{"containers":[{"name":"a","image":"y"}]}});
+        let changes = compare(&d, &l, &SchemaHints::default());
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].path.pointer(), "/spec/containers");
     }
 
     #[test]
