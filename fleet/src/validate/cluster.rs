@@ -20,49 +20,17 @@ pub(super) fn check_cluster(
     layers: &Layers<'_>,
     first_seen: &mut HashMap<String, OriginId>,
 ) -> Option<Cluster> {
-    let name = check.text(&spec.name, "name", &formats::DNS_LABEL, true);
-    if let (Some(name), Val::Set(_, origin)) = (&name, &spec.name) {
-        if let Some(first) = first_seen.get(name) {
-            check.recorder.report_at(
-                *origin,
-                Problem::DuplicateCluster {
-                    name: name.clone(),
-                    first: check.recorder.place(*first),
-                },
-                None,
-            );
-        } else {
-            first_seen.insert(name.clone(), *origin);
-        }
-    }
+    let name = check_name(check, spec, first_seen);
     let kind = check.required(&spec.kind, "kind").map(|(k, _)| *k);
     let environment = check_environment(check, spec, layers);
     let location = check_location(check, spec, kind);
-    // A malformed name is reported above; keep checking the rest under it.
-    let name = name
-        .or_else(|| spec.name.get().cloned())
-        .unwrap_or_default();
     let kind = kind?;
+    let settings = resolve_layers(spec, layers, kind, &name, environment.as_deref());
     let check = Check {
         cluster: name.clone(),
         ..check.clone()
     };
-    let kind_layer = match kind {
-        KindSpec::Aks => layers.aks,
-        KindSpec::AksHybrid => layers.aks_hybrid,
-    };
-    let env_layer = environment
-        .as_deref()
-        .and_then(|e| layers.environments.get(e))
-        .and_then(|(s, _)| *s);
-    let own = spec.settings();
-    let mut chain: Vec<&Settings> = Vec::with_capacity(4);
-    chain.extend(layers.defaults.map(|(s, _)| s));
-    chain.extend(kind_layer.map(|(s, _)| s));
-    chain.extend(env_layer);
-    chain.push(&own);
-    let settings = resolve(kind, &name, &chain);
-    let model_kind = match kind {
+    let kind = match kind {
         KindSpec::Aks => ClusterKind::Aks,
         KindSpec::AksHybrid => ClusterKind::AksHybrid,
     };
@@ -71,22 +39,76 @@ pub(super) fn check_cluster(
         .namespaces(&settings.namespaces);
     let declared = settings.namespaces.get().map(|_| namespaces.as_slice());
     let images = check.within(&settings.images).images(&settings.images);
-    let ingress = check.within(&settings.ingress);
-    let secrets = check.within(&settings.secrets);
-    let policies = check.within(&settings.policies);
     Some(Cluster {
-        ingress: ingress.ingress(model_kind, &settings.ingress, declared),
-        secrets: secrets.secrets(model_kind, &settings.secrets),
+        ingress: check
+            .within(&settings.ingress)
+            .ingress(kind, &settings.ingress, declared),
+        secrets: check
+            .within(&settings.secrets)
+            .secrets(kind, &settings.secrets),
         kured: check.within(&settings.kured).kured(&settings.kured),
-        policies: policies.policies(&settings.policies, &images.registry),
+        policies: check
+            .within(&settings.policies)
+            .policies(&settings.policies, &images.registry),
         source: check.within(&settings.git).git(&settings.git),
         name,
-        kind: model_kind,
+        kind,
         environment: environment.unwrap_or_default(),
         location: location.unwrap_or_default(),
         namespaces,
         images,
     })
+}
+
+/// The cluster's name, unique in the fleet. A malformed name is reported
+/// and still returned, so the rest of the cluster is checked under it.
+fn check_name(
+    check: &Check<'_>,
+    spec: &ClusterSpec,
+    first_seen: &mut HashMap<String, OriginId>,
+) -> String {
+    let name = check.text(&spec.name, "name", &formats::DNS_LABEL, true);
+    if let (Some(name), Val::Set(_, origin)) = (&name, &spec.name) {
+        match first_seen.get(name) {
+            Some(first) => check.recorder.report_at(
+                *origin,
+                Problem::DuplicateCluster {
+                    name: name.clone(),
+                    first: check.recorder.place(*first),
+                },
+                None,
+            ),
+            None => {
+                first_seen.insert(name.clone(), *origin);
+            }
+        }
+    }
+    name.or_else(|| spec.name.get().cloned())
+        .unwrap_or_default()
+}
+
+/// The cluster's settings from its chain of layers (see [`crate::defaults`]).
+fn resolve_layers(
+    spec: &ClusterSpec,
+    layers: &Layers<'_>,
+    kind: KindSpec,
+    name: &str,
+    environment: Option<&str>,
+) -> Settings {
+    let kind_layer = match kind {
+        KindSpec::Aks => layers.aks,
+        KindSpec::AksHybrid => layers.aks_hybrid,
+    };
+    let env_layer = environment
+        .and_then(|e| layers.environments.get(e))
+        .and_then(|(s, _)| *s);
+    let own = spec.settings();
+    let mut chain: Vec<&Settings> = Vec::with_capacity(4);
+    chain.extend(layers.defaults.map(|(s, _)| s));
+    chain.extend(kind_layer.map(|(s, _)| s));
+    chain.extend(env_layer);
+    chain.push(&own);
+    resolve(kind, name, &chain)
 }
 
 fn check_environment(check: &Check<'_>, spec: &ClusterSpec, layers: &Layers<'_>) -> Option<String> {
