@@ -14,7 +14,8 @@ build:                ## debug build of the flotilla binary
 run:                  ## bootstrap the bundled example fleet into $(OUT)
 	$(CARGO) run --quiet --bin flotilla -- bootstrap --fleet $(FLEET) --out $(OUT)
 
-test:                 ## the whole test suite (what CI runs)
+test:                 ## the whole test suite (what CI runs); the CLI tests run the built binary
+	$(CARGO) build --bin flotilla
 	$(CARGO) test --workspace --no-fail-fast
 
 bench:                ## benchmarks, printing figures (release build)

@@ -2,9 +2,11 @@
 //!
 //! Cargo only hands `CARGO_BIN_EXE_<name>` to the tests of the package that
 //! owns the binary, and the `flotilla` package keeps no integration tests
-//! (its `tests/` folder is this package). So the binary is built once per
-//! test process with `cargo build --bin flotilla` and found next to the test
-//! executable (`target/<profile>/deps/..`), whatever the target directory.
+//! (its `tests/` folder is this package). So the binary is found next to the
+//! test executable (`target/<profile>/deps/..`). It is built by `make test`
+//! (`cargo build --bin flotilla` before `cargo test`): a test must not run
+//! cargo itself, since `cargo test` holds the build directory lock and a
+//! nested build would wait for it forever.
 
 #![allow(dead_code)] // each test file uses a different part
 
@@ -13,28 +15,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// Path of a freshly built `flotilla` binary.
+/// Path of the `flotilla` binary built for this profile.
 pub fn flotilla_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(build_flotilla)
+    BIN.get_or_init(find_flotilla)
 }
 
-fn build_flotilla() -> PathBuf {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let workspace = workspace_root();
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "--bin", "flotilla"])
-        .current_dir(&workspace)
-        .status()
-        .expect("run cargo build --bin flotilla");
-    assert!(status.success(), "cargo build --bin flotilla failed");
+fn find_flotilla() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("test executable lives in target/<profile>/deps");
     let bin = profile_dir.join(format!("flotilla{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.is_file(), "no flotilla binary at {}", bin.display());
+    assert!(
+        bin.is_file(),
+        "no flotilla binary at {}: run the tests with `make test`, or `cargo build --bin flotilla` first",
+        bin.display()
+    );
     bin
 }
 
