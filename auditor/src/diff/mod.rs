@@ -96,7 +96,7 @@ pub fn diff(desired: &Desired, live: &Live, opts: &DiffOptions) -> Vec<Finding> 
         if !seen.insert(key.clone()) {
             continue;
         }
-        let live_obj = live_by_key.get(&key).copied();
+        let live_obj = find_live(&live_by_key, &key);
         let mode = flux_mode(&d.object, live_obj);
         let finding = match (mode, live_obj) {
             (FluxMode::Skip, _) => None,
@@ -161,6 +161,22 @@ pub fn diff(desired: &Desired, live: &Live, opts: &DiffOptions) -> Vec<Finding> 
         ))
     });
     findings
+}
+
+/// The live object for a desired key.
+///
+/// Prevents: a cluster-scoped custom resource (ClusterIssuer, …) that
+/// kustomize's `namespace:` gave a namespace in Git reported missing; the
+/// server ignores the namespace of cluster-scoped objects.
+fn find_live<'a>(live: &HashMap<ObjectKey, &'a Value>, key: &ObjectKey) -> Option<&'a Value> {
+    live.get(key).copied().or_else(|| {
+        key.namespace.as_ref()?;
+        let cluster_scoped = ObjectKey {
+            namespace: None,
+            ..key.clone()
+        };
+        live.get(&cluster_scoped).copied()
+    })
 }
 
 /// The changed fields of one object, filtered, blamed and masked.
