@@ -514,3 +514,42 @@ async fn client_for_picks_the_named_context_of_an_explicit_kubeconfig() {
     assert!(matches!(err, Error::Kubeconfig { .. }), "{err:?}");
     assert!(err.to_string().contains("context missing"), "{err}");
 }
+
+#[tokio::test]
+async fn a_kube_runtime_watcher_gets_its_initial_list_from_the_replay() {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::runtime::watcher;
+
+    let server = ReplayServer::start(drifted()).await.unwrap();
+    let api: kube::Api<ConfigMap> = kube::Api::all(server.client());
+    let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
+    let mut names = BTreeSet::new();
+    let done = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some(event) = events.next().await {
+            match event.expect("watcher event") {
+                watcher::Event::InitApply(cm) => {
+                    names.insert((
+                        cm.metadata.namespace.unwrap_or_default(),
+                        cm.metadata.name.unwrap_or_default(),
+                    ));
+                }
+                watcher::Event::InitDone => return true,
+                _ => {}
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(done, Ok(true), "the initial list completes");
+    assert_eq!(names.len(), 18, "every recorded ConfigMap: {names:?}");
+    // Then the watcher sits on the held-open watch: no event, no error.
+    let next = tokio::time::timeout(std::time::Duration::from_millis(300), events.next()).await;
+    assert!(next.is_err(), "the watch stays silent: {next:?}");
+    let log = server.request_log();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("/api/v1/configmaps?") && l.contains("watch=true")),
+        "{log:#?}"
+    );
+}
