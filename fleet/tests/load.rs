@@ -306,3 +306,25 @@ fn aliases_expand() {
         ("22:00", "04:00")
     );
 }
+
+/// Environments add up across files, but each is defined in one file only.
+#[test]
+fn an_environment_is_defined_in_one_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let with_env = MINIMAL.replace("clusters:", "environments: { production: {} }\nclusters:");
+    fs::write(dir.path().join("a.yaml"), with_env).expect("write");
+    fs::write(
+        dir.path().join("b.yaml"),
+        "environments:\n  production: { policies: { mode: deny } }\n",
+    )
+    .expect("write");
+    let err = load(dir.path()).expect_err("production twice");
+    let a = dir.path().join("a.yaml").display().to_string();
+    let b = dir.path().join("b.yaml").display().to_string();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{b}:2:15: environments.production: environments.production is already defined at {a}:10:29"
+        )
+    );
+}
