@@ -68,6 +68,7 @@ pub struct BootstrapArgs {
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum BootstrapCommand {
     /// Generate now, then again on every change to the spec, until Ctrl-C.
+    ///
     /// Spec errors are printed and nothing is written until they are fixed.
     Watch(WatchArgs),
 }

@@ -101,6 +101,19 @@ fn generated_under<'a>(tree: &'a BTreeMap<String, Vec<u8>>, prefix: &str) -> Vec
         .collect()
 }
 
+/// The first generated file under `prefix` whose text contains `needle`
+/// (found by content, so the tests do not depend on the renderer's layout).
+fn file_containing(root: &Path, prefix: &str, needle: &str) -> Option<String> {
+    files(root).into_iter().find_map(|(path, bytes)| {
+        (path.starts_with(prefix) && String::from_utf8_lossy(&bytes).contains(needle))
+            .then_some(path)
+    })
+}
+
+/// The production cluster's folder; its environment sets Traefik
+/// `replicas: 3`, which the tests edit.
+const PROD: &str = "clusters/aks-eus2-prod-01/";
+
 #[test]
 fn second_run_writes_nothing_says_so_and_keeps_mtimes() {
     let sandbox = Sandbox::new();
@@ -239,8 +252,8 @@ fn check_exits_1_with_the_list_then_0_when_clean() {
     assert!(clean.stdout.starts_with("up to date"), "{}", clean.stdout);
 
     // A hand edit to a generated file is drift that --check reports.
-    let edited = "clusters/aks-eus2-prod-01/traefik/deployment-patch.yaml";
-    let path = sandbox.out().join(edited);
+    let edited = file_containing(&sandbox.out(), PROD, "replicas: 3").expect("replicas patch");
+    let path = sandbox.out().join(&edited);
     let text = fs::read_to_string(&path).unwrap();
     fs::write(&path, text.replace("replicas: 3", "replicas: 9")).unwrap();
     let drift = sandbox.bootstrap(&["--check"]);
@@ -413,9 +426,6 @@ fn eventually(condition: impl Fn() -> bool) -> bool {
 #[test]
 fn watch_regenerates_on_spec_edits_survives_errors_and_stops_on_ctrl_c() {
     let sandbox = Sandbox::new();
-    let patch = sandbox
-        .out()
-        .join("clusters/aks-eus2-prod-01/traefik/deployment-patch.yaml");
     let mut child = Command::new(flotilla_bin())
         .args(["bootstrap", "watch", "--fleet"])
         .arg(sandbox.spec())
@@ -426,12 +436,14 @@ fn watch_regenerates_on_spec_edits_survives_errors_and_stops_on_ctrl_c() {
         .spawn()
         .expect("start watch");
 
+    let generated = eventually(|| file_containing(&sandbox.out(), PROD, "replicas: 3").is_some());
+    let patch_rel = file_containing(&sandbox.out(), PROD, "replicas: 3").unwrap_or_default();
+    let patch = sandbox.out().join(&patch_rel);
     let contains = |needle: &str| {
         fs::read_to_string(&patch)
             .map(|t| t.contains(needle))
             .unwrap_or(false)
     };
-    let generated = eventually(|| contains("replicas: 3"));
     // Let the watcher settle past the first round's own writes.
     std::thread::sleep(Duration::from_millis(500));
 
@@ -460,10 +472,7 @@ fn watch_regenerates_on_spec_edits_survives_errors_and_stops_on_ctrl_c() {
         regenerated,
         "edit regenerated; stdout: {stdout}; stderr: {stderr}"
     );
-    assert!(
-        stdout.contains("updated clusters/aks-eus2-prod-01/traefik/deployment-patch.yaml"),
-        "{stdout}"
-    );
+    assert!(stdout.contains(&format!("updated {patch_rel}")), "{stdout}");
     assert!(
         stderr.contains("fleet.yaml:"),
         "spec error printed: {stderr}"
