@@ -1,7 +1,9 @@
 //! Preview every cluster of a repository between two checkouts.
 
 use super::validate::mark_preexisting;
-use super::{ClusterPreview, PREVIEW_VERSION, PreviewReport, Validator, compare, validate};
+use super::{
+    ClusterPreview, PREVIEW_VERSION, PreviewReport, Problem, Validator, compare, validate,
+};
 use crate::audit::{self, Checkout, LiveTarget};
 use crate::desired::{Desired, RenderOptions};
 use crate::diff::DiffOptions;
@@ -73,12 +75,36 @@ async fn preview_cluster(req: &PreviewRequest<'_>, name: &str) -> ClusterPreview
     out.changes = compare(&base, &head);
     let validator = (req.validator_for)(name);
     out.problems = validate(&head, &validator);
-    mark_preexisting(&mut out.problems, &validate(&base, &validator));
+    strip_checkout_root(&mut out.problems, &req.head.root);
+    let mut before = validate(&base, &validator);
+    strip_checkout_root(&mut before, &req.base.root);
+    mark_preexisting(&mut out.problems, &before);
     out.notes = head.notes.clone();
     if let Some(target) = req.live.get(name) {
         out.live = Some(live_drift(name, &head, target).await);
     }
     out
+}
+
+/// Make kustomize's messages repository-relative: they name files under
+/// the checkout's temporary directory, which differs between base and head
+/// (so the same build error would never match as pre-existing) and means
+/// nothing to the reader of a pull request.
+fn strip_checkout_root(problems: &mut [Problem], root: &Path) {
+    let mut roots = vec![root.to_path_buf()];
+    // kustomize resolves symlinks (`/tmp` → `/private/tmp` on macOS).
+    roots.extend(root.canonicalize().ok().filter(|c| c != root));
+    let prefixes: Vec<String> = roots
+        .iter()
+        .map(|r| format!("{}/", r.display().to_string().trim_end_matches('/')))
+        .collect();
+    for p in problems.iter_mut() {
+        for prefix in &prefixes {
+            if p.message.contains(prefix.as_str()) {
+                p.message = p.message.replace(prefix.as_str(), "");
+            }
+        }
+    }
 }
 
 /// Render `entry` at a checkout; a cluster that does not exist there renders empty.
@@ -110,5 +136,29 @@ async fn live_drift(
             errors: vec![format!("read live state: {e}")],
             ..Default::default()
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preview::ProblemClass;
+
+    #[test]
+    fn build_messages_lose_the_checkout_directory() {
+        let root = Path::new("/tmp/flotilla-repo-abc123");
+        let mut problems = vec![Problem {
+            class: ProblemClass::Build,
+            kustomization: None,
+            path: None,
+            object: None,
+            message: "open /tmp/flotilla-repo-abc123/infrastructure/x.yaml: no such file".into(),
+            preexisting: false,
+        }];
+        strip_checkout_root(&mut problems, root);
+        assert_eq!(
+            problems[0].message,
+            "open infrastructure/x.yaml: no such file"
+        );
     }
 }
