@@ -15,7 +15,8 @@
 //! - `watch=true`: 200 and a stream that stays open and silent until the
 //!   server is killed (enough for a watcher to sit on; no events yet).
 //! - anything else: a 404 `Status`; non-GET: 405; paths set with
-//!   [`ReplayServer::fail_path`]: that status.
+//!   [`ReplayServer::fail_path`]: that status; continue tokens after
+//!   [`ReplayServer::expire_continue_tokens`]: 410 `Expired`.
 //!
 //! Every answered request is counted and logged (`GET <path>?<query>`).
 //! [`ReplayServer::kill`] closes the listener and drops open connections
@@ -70,6 +71,8 @@ struct State {
     aggregated_on: AtomicBool,
     /// Paths forced to fail with a status code (an aggregated API down).
     failures: Mutex<BTreeMap<String, u16>>,
+    /// Continue tokens to answer 410 Gone, as after an etcd compaction.
+    expire_tokens: AtomicUsize,
 }
 
 /// `Content-Type` of an aggregated discovery answer.
@@ -133,6 +136,13 @@ impl ReplayServer {
     /// like the recorded v1.36 server); off makes the server look pre-1.26.
     pub fn set_aggregated_discovery(&self, on: bool) {
         self.state.aggregated_on.store(on, Ordering::SeqCst);
+    }
+
+    /// Answer the next `count` requests carrying a continue token with
+    /// 410 Gone (`Expired`), as a server does once etcd compacted past the
+    /// token's resource version.
+    pub fn expire_continue_tokens(&self, count: usize) {
+        self.state.expire_tokens.store(count, Ordering::SeqCst);
     }
 
     /// Make GETs of exactly `path` fail with HTTP `code` (e.g. an aggregated
@@ -363,7 +373,21 @@ fn list_page(
     namespace: Option<&str>,
     query: &BTreeMap<String, String>,
 ) -> Response<Body> {
-    let start = match query.get("continue").filter(|c| !c.is_empty()) {
+    let token = query.get("continue").filter(|c| !c.is_empty());
+    let expire = |n: usize| n.checked_sub(1);
+    if token.is_some()
+        && state
+            .expire_tokens
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, expire)
+            .is_ok()
+    {
+        return status(
+            StatusCode::GONE,
+            "Expired",
+            "The provided continue parameter is too old to display a consistent list result.",
+        );
+    }
+    let start = match token {
         None => 0,
         Some(token) => match decode_token(token, &state.resource_version) {
             Some(offset) => offset,
@@ -591,6 +615,7 @@ fn load_state(dir: &Path) -> io::Result<State> {
         aggregated,
         aggregated_on: AtomicBool::new(true),
         failures: Mutex::new(BTreeMap::new()),
+        expire_tokens: AtomicUsize::new(0),
         documents,
         lists,
         resource_version: (max_rv + 1).to_string(),

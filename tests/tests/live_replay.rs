@@ -284,6 +284,31 @@ async fn paging_follows_continue_within_one_logical_list() {
 }
 
 #[tokio::test]
+async fn an_expired_continue_token_restarts_the_list_once() {
+    let server = ReplayServer::start(drifted()).await.unwrap();
+    server.expire_continue_tokens(1);
+    let scope = Scope::only([("", "ConfigMap")]);
+    let options = ReadOptions {
+        page_size: 2,
+        ..ReadOptions::default()
+    };
+    let live = read_cluster_with(server.client(), &scope, &options)
+        .await
+        .unwrap();
+    assert_eq!(live.objects.len(), 18, "whole list, nothing doubled");
+    assert_eq!(by_key(&live.objects).len(), 18);
+    // Page 1, the 410 on page 2, then 9 pages from the start.
+    assert_eq!(live.requests, 2 + 1 + 1 + 9);
+
+    server.expire_continue_tokens(2);
+    let err = read_cluster_with(server.client(), &scope, &options)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::List { page: 2, .. }), "{err:?}");
+    assert_eq!(err.http_status(), Some(410));
+}
+
+#[tokio::test]
 async fn short_pages_from_the_server_are_followed_too() {
     let server = ReplayServer::start(drifted()).await.unwrap();
     server.set_max_page(Some(3));
