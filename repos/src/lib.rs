@@ -1,5 +1,7 @@
 //! placeholder
+pub mod branch;
 pub mod commit;
-pub mod github;
-pub mod pr;
 pub mod git;
+pub mod github;
+pub mod local;
+pub mod pr;

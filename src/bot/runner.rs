@@ -1,0 +1,495 @@
+//! The service's [`CycleRunner`]: git for `fetch`, the auditor for `audit`,
+//! GitHub for `publish`.
+//!
+//! The runner keeps what one cycle hands to the next: the checkout (fetched,
+//! never re-cloned), the rendered desired state per cluster (rendered again
+//! only when the commit changed) and the last desired and live state per
+//! cluster, which adoption needs when the drift PR is written. Credentials
+//! are read from their file or variable each time they are used, so a
+//! rotated Secret is picked up without a restart, and never logged.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use flotilla_auditor::audit::{self, Checkout, LiveTarget};
+use flotilla_auditor::desired::{Desired, RenderOptions};
+use flotilla_auditor::diff::{DiffOptions, IgnoreError, IgnoreRules};
+use flotilla_auditor::findings::ClusterReport;
+use flotilla_auditor::live::{self, Live};
+use flotilla_auditor::serve::config::{
+    ClusterConfig, ClusterTarget, GitAuth as ConfigGitAuth, GitHubAuth, GitHubConfig, SecretSource,
+    ServeConfig,
+};
+use flotilla_auditor::serve::state::DesiredCache;
+use flotilla_auditor::serve::{
+    BoxError, ClusterAudit, CycleRunner, Error, FetchOutcome, GitHubErrorKind,
+};
+use flotilla_repos::branch::Identity;
+use flotilla_repos::git::{self, GitAuth};
+use flotilla_repos::github::{self, GithubAuth, GithubClient, GithubConfig, RetryPolicy, Secret};
+
+use super::drift_pr::{self, ClusterDrift, Context, Published};
+
+/// Why the runner could not be built from a checked config.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The ignore rules file is wrong.
+    #[error("ignore rules")]
+    Ignore(#[source] IgnoreError),
+    /// PRs are on but the repository URL does not name a GitHub repository.
+    #[error("repo.url {url:?}: cannot tell the github owner and repository from it")]
+    RepoName {
+        /// The URL.
+        url: String,
+    },
+}
+
+/// What the config does not say, with defaults for production.
+#[derive(Debug, Clone)]
+pub struct RunnerOptions {
+    /// Who drift commits are by.
+    pub identity: Identity,
+    /// Retries of one GitHub call; the service loop retries the whole
+    /// publish after that, with its own backoff.
+    pub github_retry: RetryPolicy,
+    /// Live state source per cluster instead of the config's target (tests
+    /// point a cluster at a recorded snapshot).
+    pub live_override: BTreeMap<String, LiveTarget>,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        RunnerOptions {
+            identity: Identity {
+                name: "flotilla".into(),
+                email: "flotilla@localhost".into(),
+            },
+            github_retry: RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_secs(1),
+                max_delay: Duration::from_secs(30),
+            },
+            live_override: BTreeMap::new(),
+        }
+    }
+}
+
+/// One cluster's last audit inputs, for adoption.
+#[derive(Debug)]
+struct Audited {
+    revision: String,
+    desired: Arc<Desired>,
+    live: Arc<Live>,
+}
+
+/// The `flotilla serve` runner.
+#[derive(Debug)]
+pub struct Runner {
+    config: ServeConfig,
+    options: RunnerOptions,
+    diff: DiffOptions,
+    owner_repo: Option<(String, String)>,
+    desired: DesiredCache<Desired>,
+    audited: Mutex<BTreeMap<String, Audited>>,
+    revision: Mutex<Option<String>>,
+}
+
+impl Runner {
+    /// A runner for a checked config; reads the ignore rules now.
+    pub fn new(config: ServeConfig, options: RunnerOptions) -> Result<Runner, BuildError> {
+        let ignore = match &config.ignore_file {
+            Some(path) => IgnoreRules::load(path).map_err(BuildError::Ignore)?,
+            None => IgnoreRules::default(),
+        };
+        let owner_repo = github_repo_of(&config.repo.url);
+        if config.pr.enabled && owner_repo.is_none() {
+            return Err(BuildError::RepoName {
+                url: config.repo.url.clone(),
+            });
+        }
+        Ok(Runner {
+            config,
+            options,
+            diff: DiffOptions {
+                ignore,
+                ..DiffOptions::default()
+            },
+            owner_repo,
+            desired: DesiredCache::default(),
+            audited: Mutex::new(BTreeMap::new()),
+            revision: Mutex::new(None),
+        })
+    }
+
+    fn checkout_dir(&self) -> PathBuf {
+        self.config.repo.checkout_dir.clone()
+    }
+
+    fn cluster(&self, name: &str) -> Result<&ClusterConfig, Error> {
+        self.config
+            .clusters
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| Error::Audit {
+                cluster: name.to_owned(),
+                source: "not a cluster of the config".into(),
+            })
+    }
+
+    fn live_target(&self, cluster: &ClusterConfig) -> LiveTarget {
+        if let Some(t) = self.options.live_override.get(&cluster.name) {
+            return t.clone();
+        }
+        match &cluster.target {
+            ClusterTarget::InCluster => LiveTarget::Cluster {
+                context: None,
+                kubeconfig: None,
+            },
+            ClusterTarget::Kubeconfig {
+                context,
+                kubeconfig,
+            } => LiveTarget::Cluster {
+                context: context.clone(),
+                kubeconfig: kubeconfig.clone(),
+            },
+        }
+    }
+
+    fn fetch_error(&self, source: impl Into<BoxError>) -> Error {
+        Error::GitFetch {
+            url: self.config.repo.url.clone(),
+            source: source.into(),
+        }
+    }
+
+    fn lock_audited(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Audited>> {
+        self.audited.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn render(&self, cluster: &ClusterConfig, revision: &str) -> Result<Arc<Desired>, Error> {
+        let checkout = Checkout {
+            root: self.checkout_dir(),
+            revision: Some(revision.to_owned()),
+        };
+        let options = RenderOptions::default();
+        self.desired
+            .get_or_render(&cluster.name, revision, || {
+                audit::render_desired(&checkout, &cluster.entry, &options)
+            })
+            .await
+            .map_err(|e| Error::Render {
+                cluster: cluster.name.clone(),
+                revision: revision.to_owned(),
+                source: Box::new(e),
+            })
+    }
+
+    async fn publish_all(
+        &self,
+        client: &GithubClient,
+        push_auth: &GitAuth,
+        reports: &[ClusterReport],
+    ) -> Result<(), Error> {
+        let repo_dir = self.checkout_dir();
+        let ctx = Context {
+            client,
+            repo_dir: &repo_dir,
+            push_auth,
+            pr: &self.config.pr,
+            identity: &self.options.identity,
+        };
+        let mut first_error = None;
+        for report in reports {
+            let result = self.publish_one(&ctx, report).await;
+            match result {
+                Ok(done) => tracing::debug!(cluster = %report.cluster, ?done, "drift pr published"),
+                Err(e) => {
+                    tracing::warn!(
+                        cluster = %report.cluster,
+                        error = flotilla_auditor::serve::error_chain(&e),
+                        "drift pr failed"
+                    );
+                    first_error.get_or_insert(publish_error(e));
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn publish_one(
+        &self,
+        ctx: &Context<'_>,
+        report: &ClusterReport,
+    ) -> Result<Published, drift_pr::Error> {
+        let (desired, live) = {
+            let audited = self.lock_audited();
+            match audited.get(&report.cluster) {
+                Some(a) if Some(&a.revision) == report.revision.as_ref() => {
+                    (Arc::clone(&a.desired), Arc::clone(&a.live))
+                }
+                // No inputs for this report (another runner audited it):
+                // nothing to adopt from, try next cycle.
+                _ => return Ok(Published::Incomplete),
+            }
+        };
+        let entry = self
+            .config
+            .clusters
+            .iter()
+            .find(|c| c.name == report.cluster)
+            .map_or_else(
+                || audit::Target::default_entry(&report.cluster),
+                |c| c.entry.clone(),
+            );
+        let drift = ClusterDrift {
+            report,
+            entry: &entry,
+            desired: &desired,
+            live: &live,
+        };
+        drift_pr::publish_cluster(ctx, &drift).await
+    }
+
+    /// The GitHub client, built per publish so a rotated token is read.
+    fn github_client(&self, gh: &GitHubConfig) -> Result<GithubClient, Error> {
+        let (owner, repo) = self.owner_repo.clone().unwrap_or_default();
+        let auth = match &gh.auth {
+            GitHubAuth::Token(source) => {
+                GithubAuth::Token(Secret::new(read_secret(source).map_err(github_auth_error)?))
+            }
+            GitHubAuth::App {
+                app_id,
+                key_file,
+                installation_id,
+            } => GithubAuth::App {
+                app_id: *app_id,
+                private_key_pem: Secret::new(
+                    std::fs::read_to_string(key_file).map_err(github_auth_error)?,
+                ),
+                installation_id: *installation_id,
+            },
+        };
+        let mut cfg = GithubConfig::new(owner, repo, auth);
+        cfg.api_url = Some(gh.url.clone());
+        cfg.retry = self.options.github_retry;
+        GithubClient::new(&cfg).map_err(|e| github_error(e))
+    }
+
+    /// Push credentials: the repo's own, else (GitHub App) an installation
+    /// token, else none.
+    async fn push_auth(&self, client: &GithubClient) -> Result<GitAuth, Error> {
+        match &self.config.repo.auth {
+            Some(auth) => git_auth(auth).map_err(|e| self.fetch_error(e)),
+            None => match self.config.pr.github.as_ref().map(|g| &g.auth) {
+                Some(GitHubAuth::App { .. }) => {
+                    let token = client.git_token().await.map_err(github_error)?;
+                    Ok(GitAuth::Token(token.expose().to_owned()))
+                }
+                _ => Ok(GitAuth::None),
+            },
+        }
+    }
+}
+
+impl CycleRunner for Runner {
+    async fn fetch(&self) -> Result<FetchOutcome, Error> {
+        let repo = self.config.repo.clone();
+        let auth = match &repo.auth {
+            Some(a) => git_auth(a).map_err(|e| self.fetch_error(e))?,
+            None => GitAuth::None,
+        };
+        let checkout = tokio::task::spawn_blocking(move || fetch_checkout(&repo, &auth))
+            .await
+            .map_err(|e| self.fetch_error(e))?
+            .map_err(|e| self.fetch_error(e))?;
+        let mut last = self.revision.lock().unwrap_or_else(PoisonError::into_inner);
+        let changed = last.as_deref() != Some(checkout.revision.as_str());
+        *last = Some(checkout.revision.clone());
+        Ok(FetchOutcome {
+            revision: checkout.revision,
+            changed,
+        })
+    }
+
+    async fn audit(&self, cluster: &str, revision: &str) -> Result<ClusterAudit, Error> {
+        let config = self.cluster(cluster)?;
+        let desired = self.render(config, revision).await?;
+        let scope = audit::scope_for(&desired);
+        let live = audit::read_live(&self.live_target(config), &scope)
+            .await
+            .map_err(|e| live_error(cluster, e))?;
+        let report = audit::report_for(cluster, &desired, &live, &self.diff);
+        let apiserver_requests = live.requests;
+        self.lock_audited().insert(
+            cluster.to_owned(),
+            Audited {
+                revision: revision.to_owned(),
+                desired,
+                live: Arc::new(live),
+            },
+        );
+        Ok(ClusterAudit {
+            report,
+            apiserver_requests,
+        })
+    }
+
+    async fn publish(&self, reports: &[ClusterReport]) -> Result<(), Error> {
+        let Some(gh) = self
+            .config
+            .pr
+            .github
+            .as_ref()
+            .filter(|_| self.config.pr.enabled)
+        else {
+            return Ok(());
+        };
+        let client = self.github_client(gh)?;
+        let push_auth = self.push_auth(&client).await?;
+        self.publish_all(&client, &push_auth, reports).await
+    }
+}
+
+/// Clone on first use, then fetch and check out the configured branch.
+fn fetch_checkout(
+    repo: &flotilla_auditor::serve::config::RepoConfig,
+    auth: &GitAuth,
+) -> Result<git::Checkout, git::Error> {
+    let dir = &repo.checkout_dir;
+    if dir.join(".git").exists() {
+        git::fetch_commit(dir, Some(&repo.branch), auth)?;
+        git::checkout_fetched(dir, Some(&repo.branch), auth)
+    } else {
+        git::checkout(&repo.url, Some(&repo.branch), auth, dir)
+    }
+}
+
+/// The value behind a secret reference, trimmed of the trailing newline
+/// files usually have.
+fn read_secret(source: &SecretSource) -> Result<String, std::io::Error> {
+    let value = match source {
+        SecretSource::File(path) => std::fs::read_to_string(path)?,
+        SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("environment variable {var} is not set"),
+            )
+        })?,
+    };
+    Ok(value.trim_end().to_owned())
+}
+
+fn git_auth(auth: &ConfigGitAuth) -> Result<GitAuth, std::io::Error> {
+    Ok(match auth {
+        ConfigGitAuth::SshKey { key_file, .. } => GitAuth::SshKey {
+            path: key_file.clone(),
+            passphrase: None,
+        },
+        ConfigGitAuth::Token(source) => GitAuth::Token(read_secret(source)?),
+    })
+}
+
+/// `owner/repo` from an https, ssh or scp-style GitHub URL (or any URL
+/// whose path ends in two segments).
+pub fn github_repo_of(url: &str) -> Option<(String, String)> {
+    let path = match url.split_once("://") {
+        Some((_, rest)) => rest.split_once('/')?.1,
+        None => url.split_once(':')?.1,
+    };
+    let mut segments = path.trim_end_matches('/').rsplit('/');
+    let repo = segments.next()?.trim_end_matches(".git");
+    let owner = segments.next()?;
+    (!owner.is_empty() && !repo.is_empty()).then(|| (owner.to_owned(), repo.to_owned()))
+}
+
+/// API server errors without an HTTP answer mean it is unreachable.
+fn live_error(cluster: &str, e: live::Error) -> Error {
+    let unreachable = matches!(e, live::Error::Discovery { .. } | live::Error::List { .. })
+        && e.http_status().is_none();
+    if unreachable {
+        Error::ApiServerUnreachable {
+            cluster: cluster.to_owned(),
+            source: Box::new(e),
+        }
+    } else {
+        Error::Audit {
+            cluster: cluster.to_owned(),
+            source: Box::new(e),
+        }
+    }
+}
+
+fn github_auth_error(e: std::io::Error) -> Error {
+    Error::GitHub {
+        kind: GitHubErrorKind::Auth,
+        retry_after: None,
+        source: Box::new(e),
+    }
+}
+
+/// The loop's view of a GitHub failure: its kind and how long to wait.
+fn github_error(e: github::Error) -> Error {
+    let (kind, retry_after) = match &e {
+        github::Error::RateLimited { retry_after, .. } => {
+            (GitHubErrorKind::RateLimited, Some(*retry_after))
+        }
+        github::Error::Unavailable { .. } | github::Error::Response { .. } => {
+            (GitHubErrorKind::ServerError, None)
+        }
+        github::Error::Api {
+            status: 401 | 403, ..
+        } => (GitHubErrorKind::Auth, None),
+        github::Error::Api { status: 429, .. } => (GitHubErrorKind::RateLimited, None),
+        github::Error::Transport { .. } => (GitHubErrorKind::Network, None),
+        _ => (GitHubErrorKind::Client, None),
+    };
+    Error::GitHub {
+        kind,
+        retry_after,
+        source: Box::new(e),
+    }
+}
+
+/// A cluster's publish failure as the loop counts it.
+fn publish_error(e: drift_pr::Error) -> Error {
+    match e {
+        drift_pr::Error::Github { source, .. } => github_error(source),
+        drift_pr::Error::Push { .. } => Error::GitFetch {
+            url: "the drift branch push".to_owned(),
+            source: Box::new(e),
+        },
+        other => {
+            let cluster = match &other {
+                drift_pr::Error::Branch { cluster, .. }
+                | drift_pr::Error::Read { cluster, .. }
+                | drift_pr::Error::Revision { cluster, .. }
+                | drift_pr::Error::Push { cluster, .. }
+                | drift_pr::Error::Github { cluster, .. } => cluster.clone(),
+            };
+            Error::Audit {
+                cluster,
+                source: Box::new(other),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_and_repo_come_from_any_url_form() {
+        let want = Some(("contoso".to_owned(), "fleet".to_owned()));
+        assert_eq!(github_repo_of("https://github.com/contoso/fleet.git"), want);
+        assert_eq!(
+            github_repo_of("ssh://git@github.com/contoso/fleet.git"),
+            want
+        );
+        assert_eq!(github_repo_of("git@github.com:contoso/fleet.git"), want);
+        assert_eq!(github_repo_of("git://127.0.0.1:9418/contoso/fleet"), want);
+        assert_eq!(github_repo_of("https://github.com/fleet"), None);
+    }
+}

@@ -1,0 +1,58 @@
+//! `flotilla serve`: audit on a schedule, serve metrics, open drift PRs.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use flotilla::bot::{Runner, RunnerOptions};
+use flotilla_auditor::serve::{self, config::ServeConfig};
+
+use super::{EXIT_ERROR, fail};
+
+/// Flags of `flotilla serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The service config file (see examples/serve.yaml).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Log JSON lines (default: when stderr is not a terminal, as in a Pod).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub json_logs: Option<bool>,
+}
+
+/// Run until SIGTERM/SIGINT; 0 after a clean stop, 2 when the config is
+/// wrong or the port cannot be bound.
+pub async fn run(args: &ServeArgs) -> ExitCode {
+    let config = match ServeConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => return fail(&error_text(&e)),
+    };
+    serve::init_logging(args.json_logs.unwrap_or(!std::io::stderr().is_terminal()));
+    let runner = match Runner::new(config.clone(), RunnerOptions::default()) {
+        Ok(r) => r,
+        Err(e) => {
+            return fail(&format!("{}: {}", args.config.display(), error_text(&e)));
+        }
+    };
+    let listener = match serve::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => return fail(&error_text(&e)),
+    };
+    let (trigger, shutdown) = serve::shutdown_channel();
+    tokio::spawn(async move {
+        if let Err(e) = serve::trigger_on_signal(trigger).await {
+            tracing::error!(error = %e, "cannot listen for signals");
+        }
+    });
+    match serve::run(&config, runner, Vec::new(), listener, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = error_text(&e), "flotilla serve stopped");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    serve::error_chain(e)
+}
