@@ -15,10 +15,8 @@ use flotilla_bootstrap::plan::Action;
 use flotilla_bootstrap::{Plan, Summary, Tree};
 use flotilla_repos::commit::{self, Signature};
 
-/// Exit code when `--check` finds the repository out of date.
-const EXIT_CHANGES: u8 = 1;
-/// Exit code for every error; nothing was written.
-const EXIT_ERROR: u8 = 2;
+use super::{EXIT_DRIFT, EXIT_ERROR, fail};
+
 /// Commit subjects list at most this many clusters by name.
 const NAMED_CLUSTERS: usize = 5;
 
@@ -153,7 +151,7 @@ fn check(plan: &Plan, out: &Path) -> ExitCode {
         "{} is out of date: run flotilla bootstrap to update it",
         out.display()
     );
-    ExitCode::from(EXIT_CHANGES)
+    ExitCode::from(EXIT_DRIFT)
 }
 
 /// One line per change (`create clusters/a/…`), then conflicts; or a note
@@ -349,11 +347,6 @@ fn fail_with(error: &dyn std::error::Error) -> ExitCode {
         source = cause.source();
     }
     fail(&message)
-}
-
-fn fail(message: &str) -> ExitCode {
-    eprintln!("flotilla: {message}");
-    ExitCode::from(EXIT_ERROR)
 }
 
 #[cfg(test)]

@@ -8,8 +8,10 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use support::{files, flotilla, flotilla_bin, workspace_root};
@@ -423,6 +425,26 @@ fn eventually(condition: impl Fn() -> bool) -> bool {
     condition()
 }
 
+/// Collect a child's output stream as it arrives, so the test can wait for
+/// a line instead of sleeping.
+fn capture(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            let mut text = sink.lock().expect("capture lock");
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    text
+}
+
+fn snapshot(text: &Arc<Mutex<String>>) -> String {
+    text.lock().expect("capture lock").clone()
+}
+
 #[test]
 fn watch_regenerates_on_spec_edits_survives_errors_and_stops_on_ctrl_c() {
     let sandbox = Sandbox::new();
@@ -435,8 +457,10 @@ fn watch_regenerates_on_spec_edits_survives_errors_and_stops_on_ctrl_c() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start watch");
+    let stdout = capture(child.stdout.take().expect("stdout"));
+    let stderr = capture(child.stderr.take().expect("stderr"));
 
-    let generated = eventually(|| file_containing(&sandbox.out(), PROD, "replicas: 3").is_some());
+    let generated = eventually(|| snapshot(&stdout).contains("created "));
     let patch_rel = file_containing(&sandbox.out(), PROD, "replicas: 3").unwrap_or_default();
     let patch = sandbox.out().join(&patch_rel);
     let contains = |needle: &str| {
@@ -444,39 +468,37 @@ fn watch_regenerates_on_spec_edits_survives_errors_and_stops_on_ctrl_c() {
             .map(|t| t.contains(needle))
             .unwrap_or(false)
     };
-    // Let the watcher settle past the first round's own writes.
-    std::thread::sleep(Duration::from_millis(500));
 
     let spec = sandbox.spec_text();
     sandbox.write_spec(&spec.replacen("replicas: 3", "replicas: three", 1));
-    std::thread::sleep(Duration::from_millis(1_000));
+    let error_printed = eventually(|| snapshot(&stderr).contains("fleet.yaml:"));
     let still_three = contains("replicas: 3");
     let alive_after_error = child.try_wait().expect("poll child").is_none();
 
     sandbox.write_spec(&spec.replacen("replicas: 3", "replicas: 4", 1));
     let regenerated = eventually(|| contains("replicas: 4"));
+    let reported = eventually(|| snapshot(&stdout).contains(&format!("updated {patch_rel}")));
 
     let interrupted = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .expect("kill -INT");
     let exit = wait_bounded(&mut child);
-    let output = child.wait_with_output().expect("collect output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (stdout, stderr) = (snapshot(&stdout), snapshot(&stderr));
 
-    assert!(generated, "initial generation; stderr: {stderr}");
+    assert!(
+        generated,
+        "initial generation; stdout: {stdout}; stderr: {stderr}"
+    );
+    assert!(!patch_rel.is_empty(), "a file carries replicas: 3");
+    assert!(error_printed, "spec error printed: {stderr}");
     assert!(still_three, "invalid spec wrote nothing");
     assert!(alive_after_error, "watch keeps running on spec errors");
     assert!(
         regenerated,
         "edit regenerated; stdout: {stdout}; stderr: {stderr}"
     );
-    assert!(stdout.contains(&format!("updated {patch_rel}")), "{stdout}");
-    assert!(
-        stderr.contains("fleet.yaml:"),
-        "spec error printed: {stderr}"
-    );
+    assert!(reported, "change printed: {stdout}");
     assert!(interrupted.success());
     assert_eq!(exit, Some(0), "clean exit on Ctrl-C; stderr: {stderr}");
     let leftovers: Vec<String> = files(&sandbox.out())
