@@ -62,17 +62,17 @@ fn main() {
     );
     let changed: usize = report.clusters.iter().map(|c| c.changes.len()).sum();
     println!(
-        "    clusters:                     {}",
+        "    clusters:                        {}",
         report.clusters.len()
     );
     println!("    objects per revision:            {base_objects} base, {head_objects} head");
     println!("    objects changed:                 {changed}");
     println!(
-        "    kustomize builds:                {cold_builds} ({} cache hits)",
+        "    kustomize builds, cold:          {cold_builds} ({} cache hits over both runs)",
         cache.hits()
     );
     println!("    wall time, cold:                 {}", ms(cold));
-    println!("    wall time, warm (no kustomize): {}", ms(warm));
+    println!("    wall time, warm (no kustomize):  {}", ms(warm));
     println!(
         "    kustomize share (cold - warm):   {}",
         ms(cold.saturating_sub(warm))
