@@ -280,7 +280,7 @@ fn markdown_output_is_a_table_per_cluster() {
         .find(|(n, _)| *n == "markdown")
         .unwrap();
     assert!(
-        out.starts_with("### aks-eastus2-01 &#64;&#8203; main&#64;&#8203;sha1&#58;255b005\n"),
+        out.starts_with("### aks-eastus2-01 &#64;&#8203; main&#64;&#8203;sha1:255b005\n"),
         "{out}"
     );
     let rows = out

@@ -150,11 +150,11 @@ pub fn escape(s: &str) -> String {
             '@' | '#' => {
                 out.push_str(&format!("&#{};&#8203;", c as u32));
             }
-            ':' if chars.peek().is_some_and(|n| !n.is_ascii_digit()) => {
+            ':' if chars.peek().is_some_and(|n| n.is_alphabetic() || *n == '/') => {
                 out.push_str("&#58;&#8203;")
             }
             '&' | '<' | '>' | '|' | '`' | '[' | ']' | '(' | ')' | '!' | '*' | '_' | '~' | '\\'
-            | '$' | ':' | '{' | '}' => out.push_str(&format!("&#{};", c as u32)),
+            | '$' | '{' | '}' => out.push_str(&format!("&#{};", c as u32)),
             c if c.is_control() => {}
             // Invisible and direction-changing characters could hide text.
             '\u{200b}'..='\u{200f}'
@@ -201,7 +201,7 @@ mod tests {
     #[test]
     fn table_and_markup_characters_are_entities() {
         for raw in [
-            "|", "`", "<", ">", "[", "]", "(", ")", "*", "_", "~", "\\", "$", "!", "&", ":",
+            "|", "`", "<", ">", "[", "]", "(", ")", "*", "_", "~", "\\", "$", "!", "&",
         ] {
             let e = escape(raw);
             assert!(e.starts_with("&#") && e.ends_with(';'), "{raw:?} → {e:?}");
