@@ -23,6 +23,10 @@ enum Command {
     Audit(commands::audit::AuditArgs),
     /// Show what a change to the GitOps repository does to each cluster.
     Preview(commands::preview::PreviewArgs),
+    /// Record a cluster's live state (read-only) for offline audits.
+    Snapshot(commands::snapshot::SnapshotArgs),
+    /// Audit continuously, serve metrics and open drift pull requests.
+    Serve(commands::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +34,8 @@ fn main() -> ExitCode {
         Command::Bootstrap(args) => commands::bootstrap::run(&args),
         Command::Audit(args) => block_on(commands::audit::run(&args)),
         Command::Preview(args) => block_on(commands::preview::run(&args)),
+        Command::Serve(args) => block_on(commands::serve::run(&args)),
+        Command::Snapshot(args) => block_on(commands::snapshot::run(&args)),
     }
 }
 

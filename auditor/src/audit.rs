@@ -156,6 +156,11 @@ pub fn report_for(
             if group.is_empty() { String::new() } else { format!(".{group}") }
         ));
     }
+    for group in &live.unavailable {
+        notes.push(format!(
+            "API group {group} could not be discovered and was skipped: objects of its kinds are not audited"
+        ));
+    }
     ClusterReport {
         cluster: cluster.to_owned(),
         revision: desired.revision.clone(),

@@ -29,13 +29,20 @@ pub fn seal_secret(obj: &mut Value) {
     if !is_secret(obj) {
         return;
     }
-    let Some(map) = obj.as_object_mut() else { return };
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
     let mut data: Map<String, Value> = match map.remove("data") {
         Some(Value::Object(d)) => d
             .into_iter()
-            .map(|(k, v)| {
-                let bytes = v.as_str().and_then(|s| STANDARD.decode(s).ok()).unwrap_or_default();
-                (k, Value::String(digest(&bytes)))
+            .map(|(k, v)| match v.as_str() {
+                // Already sealed (a snapshot recorded by flotilla): sealing
+                // again would digest nothing and hide every change.
+                Some(s) if s.starts_with(SEALED_PREFIX) => (k, v),
+                s => {
+                    let bytes = s.and_then(|s| STANDARD.decode(s).ok()).unwrap_or_default();
+                    (k, Value::String(digest(&bytes)))
+                }
             })
             .collect(),
         _ => Map::new(),
@@ -50,7 +57,10 @@ pub fn seal_secret(obj: &mut Value) {
         map.insert("data".into(), Value::Object(data));
     }
     // The last-applied annotation would carry the plain value.
-    if let Some(Value::Object(ann)) = map.get_mut("metadata").and_then(|m| m.get_mut("annotations")) {
+    if let Some(Value::Object(ann)) = map
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("annotations"))
+    {
         ann.remove("kubectl.kubernetes.io/last-applied-configuration");
     }
 }
@@ -80,6 +90,15 @@ mod tests {
         let text = a.to_string();
         assert!(!text.contains("admin:x"));
         assert!(!text.contains(&STANDARD.encode("admin:x")));
+    }
+
+    #[test]
+    fn sealing_twice_changes_nothing() {
+        let mut a = json!({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"data":{"k":STANDARD.encode("v1")}});
+        seal_secret(&mut a);
+        let once = a.clone();
+        seal_secret(&mut a);
+        assert_eq!(a, once);
     }
 
     #[test]

@@ -5,6 +5,8 @@ pub mod audit;
 pub mod bootstrap;
 pub mod git_source;
 pub mod preview;
+pub mod serve;
+pub mod snapshot;
 
 use std::process::ExitCode;
 
