@@ -1269,3 +1269,47 @@ async fn a_preview_too_long_for_one_comment_is_truncated_and_still_posted() {
     assert_eq!(statuses.len(), 1);
     assert_eq!(statuses[0].state, "success");
 }
+
+/// The shared `baseline-cluster` repository was applied to a real API
+/// server without complaint: its preview must find no problem at all (no
+/// false positives from the schemas, the CRDs or the baseline policies).
+#[test]
+fn the_baseline_fixture_previews_without_problems() {
+    let fixture = workspace_root().join("../shared/fixtures/baseline-cluster/repo.bundle");
+    let repo = FluxRepo {
+        dir: tempfile::tempdir().expect("temp dir"),
+    };
+    let out = Command::new("git")
+        .args(["clone", "--quiet", "--branch", "main"])
+        .arg(&fixture)
+        .arg(repo.path())
+        .output()
+        .expect("run git clone");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    repo.git(&["config", "user.name", "fleet dev"]);
+    repo.git(&["config", "user.email", "dev@contoso.example"]);
+    repo.git(&["config", "commit.gpgsign", "false"]);
+    let base = repo.head();
+    repo.edit(
+        "infrastructure/ingress/deployment.yaml",
+        "traefik:v3.4",
+        "traefik:v3.5",
+    );
+    let head = repo.commit("traefik v3.5");
+    let crds = crds_arg();
+    let (code, report) = preview_json(&repo, &base, &head, &["--crds", &crds]);
+    assert_eq!(code, 1, "{report:#?}");
+    assert_clean(&report);
+    assert_eq!(
+        changes_of(&report, "aks-eastus2-01"),
+        [(
+            ChangeKind::Changed,
+            "Deployment".into(),
+            "traefik-ingress-controller".into()
+        )]
+    );
+}

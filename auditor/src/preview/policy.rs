@@ -25,16 +25,25 @@ pub struct PolicyRules {
 
 impl PolicyRules {
     /// The AKS baseline's rules without a registry allow-list: limits
-    /// required, no privileged containers, no hostPath; system namespaces exempt.
+    /// required, no privileged containers, no hostPath; system namespaces
+    /// exempt, as in the fleet spec's defaults — including
+    /// `cluster-baseline-settings`, where the baseline runs Kured, which is
+    /// privileged by design.
     pub fn baseline() -> PolicyRules {
+        let exempt = [
+            "kube-system",
+            "gatekeeper-system",
+            "azure-arc",
+            "flux-system",
+            "cluster-baseline-settings",
+            "kured",
+        ];
         PolicyRules {
             allowed_registries: Vec::new(),
             require_limits: true,
             forbid_privileged: true,
             forbid_host_path: true,
-            exempt_namespaces: ["kube-system", "gatekeeper-system", "flux-system", "kured"]
-                .map(str::to_owned)
-                .to_vec(),
+            exempt_namespaces: exempt.map(str::to_owned).to_vec(),
         }
     }
 
