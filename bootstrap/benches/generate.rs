@@ -8,7 +8,9 @@
 //! - write: first plan + apply into an empty directory (every file written
 //!   atomically: temp file, fsync, rename);
 //! - rerun: plan of the same tree again, nothing to write (best of 3);
-//! - total: load + render + write, the cost of a first bootstrap.
+//! - total: load + render + write, the cost of a first bootstrap;
+//! - noop: load + render + rerun, the cost of `flotilla bootstrap` (or
+//!   `--check`) when nothing changed.
 //!
 //! Targets: 1,000 clusters in under 2 s total; a no-change re-run under 0.5 s.
 //!
@@ -31,8 +33,8 @@ fn main() {
         .map_or_else(std::env::temp_dir, std::path::PathBuf::from);
     println!("writing under {}", base.display());
     println!(
-        "{:>8} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9}",
-        "clusters", "files", "load ms", "render ms", "write ms", "rerun ms", "total ms"
+        "{:>8} {:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>8}",
+        "clusters", "files", "load ms", "render ms", "write ms", "rerun ms", "total ms", "noop ms"
     );
     for clusters in SIZES {
         bench_size(clusters, &base);
@@ -64,13 +66,14 @@ fn bench_size(clusters: usize, base: &std::path::Path) {
         .unwrap_or_default();
 
     println!(
-        "{clusters:>8} {:>7} {:>8.1} {:>10.1} {:>9.1} {:>9.1} {:>9.1}",
+        "{clusters:>8} {:>7} {:>8.1} {:>10.1} {:>9.1} {:>9.1} {:>9.1} {:>8.1}",
         tree.len(),
         ms(load),
         ms(render_time),
         ms(write),
         ms(rerun),
         ms(load + render_time + write),
+        ms(load + render_time + rerun),
     );
 }
 
