@@ -320,3 +320,93 @@ fn only_git_repository(desired: &Desired) -> Option<SourceRef> {
     let first = repos.next()?;
     repos.next().is_none().then_some(first)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::KustomizationRef;
+    use serde_json::json;
+
+    fn desired(objects: Vec<Value>) -> Desired {
+        let ks = KustomizationRef {
+            namespace: "flux-system".into(),
+            name: "apps".into(),
+        };
+        Desired {
+            objects: objects
+                .into_iter()
+                .map(|object| DesiredObject {
+                    object,
+                    kustomization: Some(ks.clone()),
+                })
+                .collect(),
+            ..Desired::default()
+        }
+    }
+
+    fn git_repo(name: &str, revision: &str) -> Value {
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+               "metadata": {"namespace": "flux-system", "name": name},
+               "status": {"artifact": {"revision": revision},
+                          "conditions": [{"type": "Ready", "status": "True"}]}})
+    }
+
+    #[test]
+    fn stale_needs_to_know_the_source() {
+        let old = "main@sha1:1111111111111111111111111111111111111111";
+        let audited = "main@sha1:2222222222222222222222222222222222222222";
+        let git = desired(vec![git_repo("a", audited), git_repo("b", audited)]);
+        let live = Live {
+            objects: vec![git_repo("a", old), git_repo("b", old)],
+            ..Live::default()
+        };
+        let mut opts = DiffOptions {
+            revision: Some(audited.into()),
+            ..DiffOptions::default()
+        };
+        assert!(
+            diff(&git, &live, &opts).is_empty(),
+            "two sources: which one is audited is unknown"
+        );
+        opts.source = Some(SourceRef {
+            namespace: "flux-system".into(),
+            name: "b".into(),
+        });
+        let found = diff(&git, &live, &opts);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (found[0].class, found[0].name.as_str()),
+            (FindingClass::FluxStale, "b")
+        );
+    }
+
+    #[test]
+    fn objects_of_types_not_read_are_not_missing() {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"namespace": "a", "name": "x"}});
+        let git = desired(vec![cm]);
+        let mut live = Live::default();
+        live.listed.insert(("".into(), "Secret".into()));
+        assert!(diff(&git, &live, &DiffOptions::default()).is_empty());
+        live.unserved.push(("".into(), "ConfigMap".into()));
+        assert_eq!(
+            diff(&git, &live, &DiffOptions::default())[0].class,
+            FindingClass::Missing
+        );
+    }
+
+    #[test]
+    fn cluster_scoped_objects_match_without_namespace() {
+        let git = desired(vec![
+            json!({"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer",
+                                      "metadata": {"namespace": "apps", "name": "le"}, "spec": {"acme": {}}}),
+        ]);
+        let live = Live {
+            objects: vec![
+                json!({"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer",
+                                 "metadata": {"name": "le"}, "spec": {"acme": {}}}),
+            ],
+            ..Live::default()
+        };
+        assert!(diff(&git, &live, &DiffOptions::default()).is_empty());
+    }
+}

@@ -67,6 +67,9 @@ fn is_tool_metadata(key: &str) -> bool {
 pub fn is_noise(path: &[&str]) -> bool {
     match path {
         ["status" | "apiVersion" | "kind"] => true,
+        // Identity: already matched (a namespace Git gives a cluster-scoped
+        // object is dropped by the server).
+        ["metadata", "name" | "namespace"] => true,
         ["metadata", key] => METADATA_NOISE.contains(key),
         ["metadata", "labels" | "annotations", key] => is_tool_metadata(key),
         _ => false,
