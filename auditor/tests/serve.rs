@@ -37,6 +37,8 @@ const PATIENCE: Duration = Duration::from_secs(20);
 struct FakeRunner {
     permits: Arc<Semaphore>,
     failures: u32,
+    /// The first `panics` audits panic instead.
+    panics: u32,
     audits: AtomicU32,
     fetches: AtomicU32,
     fetch_fails_from: u32,
@@ -49,6 +51,7 @@ impl FakeRunner {
         FakeRunner {
             permits: Arc::new(Semaphore::new(0)),
             failures,
+            panics: 0,
             audits: AtomicU32::new(0),
             fetches: AtomicU32::new(0),
             fetch_fails_from: u32::MAX,
@@ -99,6 +102,9 @@ impl CycleRunner for FakeRunner {
             .expect("semaphore open")
             .forget();
         let n = self.audits.fetch_add(1, Ordering::SeqCst);
+        if n < self.panics {
+            panic!("bug in the runner");
+        }
         if n < self.failures {
             let cause: BoxError = "tcp connect error: connection refused".into();
             return Err(Error::ApiServerUnreachable {
@@ -288,6 +294,36 @@ async fn failing_audits_then_recovery_show_in_metrics_and_probes() {
         .await
         .expect("loop and server stop promptly");
     ended.expect("no panic").expect("clean exit");
+}
+
+#[tokio::test]
+async fn a_panicking_audit_is_a_counted_failure_not_a_dead_service() {
+    let mut fake = FakeRunner::new(0);
+    fake.panics = 1;
+    let runner = Arc::new(fake);
+    let (addr, state, _requests, trigger, handle) = start(Arc::clone(&runner), &[CLUSTER]).await;
+    runner.permits.add_permits(1);
+    tokio::time::timeout(PATIENCE, state.wait_for_cycles(1))
+        .await
+        .expect("cycle 1");
+    let panics = format!("flotilla_audit_failures_total{{cluster=\"{CLUSTER}\",error=\"panic\"}}");
+    assert_eq!(sample(&get(addr, "/metrics").await.1, &panics), Some(1.0));
+    assert_eq!(
+        state.cluster(CLUSTER).unwrap().last_error.as_deref(),
+        Some("audit panicked for cluster aks-eus2-01")
+    );
+    // The retry works.
+    runner.permits.add_permits(1);
+    tokio::time::timeout(PATIENCE, state.wait_for_cycles(2))
+        .await
+        .expect("cycle 2");
+    assert!(state.cluster(CLUSTER).unwrap().last_good.is_some());
+    trigger.trigger();
+    tokio::time::timeout(PATIENCE, handle)
+        .await
+        .expect("stops")
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]

@@ -11,9 +11,12 @@ use super::{
     error_chain,
 };
 use crate::findings::ClusterReport;
+use futures::FutureExt;
 use futures::future::join_all;
 use jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -190,7 +193,7 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
     /// The revision to audit: freshly fetched, or on a fetch failure the
     /// previous one (live drift is still worth reporting against it).
     async fn fetch_revision(&mut self) -> Option<String> {
-        match self.runner.fetch().await {
+        match guarded("fetch", None, self.runner.fetch()).await {
             Ok(outcome) => {
                 self.git_backoff.reset();
                 self.state.record_fetch(&outcome.revision);
@@ -254,15 +257,18 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
         let started = Instant::now();
         let span = tracing::info_span!("cluster", cluster, revision);
         let limit = self.options.audit_timeout;
-        let result = tokio::time::timeout(limit, self.runner.audit(cluster, revision))
-            .instrument(span)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::Timeout {
-                    cluster: cluster.to_owned(),
-                    after: limit,
-                })
-            });
+        let result = tokio::time::timeout(
+            limit,
+            guarded("audit", Some(cluster), self.runner.audit(cluster, revision)),
+        )
+        .instrument(span)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::Timeout {
+                cluster: cluster.to_owned(),
+                after: limit,
+            })
+        });
         (cluster.to_owned(), result, started.elapsed())
     }
 
@@ -303,7 +309,7 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
     }
 
     async fn publish(&mut self, reports: &[ClusterReport]) {
-        match self.runner.publish(reports).await {
+        match guarded("publish", None, self.runner.publish(reports)).await {
             Ok(()) => self.github_backoff.reset(),
             Err(e) => {
                 let (kind, floor) = match &e {
@@ -323,4 +329,22 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
             }
         }
     }
+}
+
+/// Run a runner step, turning a panic into [`Error::Panicked`]: a bug in one
+/// step must not take the service, and the metrics it serves, down with it.
+async fn guarded<T>(
+    step: &'static str,
+    cluster: Option<&str>,
+    future: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    AssertUnwindSafe(future)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::Panicked {
+                step,
+                cluster: cluster.map(str::to_owned),
+            })
+        })
 }

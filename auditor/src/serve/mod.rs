@@ -106,6 +106,14 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// A runner step panicked (a bug); counted and retried like any failure.
+    #[error("{step} panicked{}", cluster.as_deref().map(|c| format!(" for cluster {c}")).unwrap_or_default())]
+    Panicked {
+        /// `fetch`, `audit` or `publish`.
+        step: &'static str,
+        /// The cluster, for `audit`.
+        cluster: Option<String>,
+    },
     /// The HTTP port could not be bound.
     #[error("cannot listen on {addr}")]
     Listen {
@@ -159,6 +167,7 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::GitFetch { .. } => "git-fetch",
             Error::GitHub { .. } => "github",
+            Error::Panicked { .. } => "panic",
             Error::Listen { .. } | Error::Http(_) => "http",
         }
     }
