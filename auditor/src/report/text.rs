@@ -150,14 +150,16 @@ fn print_change(c: &FieldChange, w: &mut dyn Write, p: &Painter) -> io::Result<(
     Ok(())
 }
 
-/// Control characters (ANSI escapes, carriage returns) printed escaped.
+/// Control characters (ANSI escapes, carriage returns) printed escaped;
+/// tabs are harmless and kept.
 pub fn clean(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
+    let unsafe_char = |c: char| c.is_control() && c != '\t';
+    if !s.chars().any(unsafe_char) {
         return s.to_owned();
     }
     s.chars()
         .map(|c| {
-            if c.is_control() {
+            if unsafe_char(c) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
@@ -173,7 +175,8 @@ mod tests {
     #[test]
     fn terminal_escapes_in_names_are_neutralised() {
         assert_eq!(clean("evil\x1b[2Jname"), "evil\\u{1b}[2Jname");
-        assert_eq!(clean("plain"), "plain");
+        assert_eq!(clean("plain\tcolumns"), "plain\tcolumns");
+        assert_eq!(clean("a\rb"), "a\\rb");
     }
 }
 
