@@ -61,18 +61,19 @@ pub enum Error {
 /// Result with this module's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Open the git repository whose work tree is exactly `dir`, or create one
-/// there. No discovery upwards: `--out` inside another checkout must not
-/// commit into that checkout.
-pub fn open_or_init(dir: &Path) -> Result<Repository> {
+/// Make `dir` a git work tree if it is not one; `true` if one was created.
+/// No discovery upwards: an `--out` inside another checkout gets its own
+/// repository rather than committing into that checkout.
+pub fn init_if_absent(dir: &Path) -> Result<bool> {
     let open_error = |source| Error::Open {
         repo: dir.to_owned(),
         source,
     };
     match Repository::open(dir) {
-        Ok(repo) => Ok(repo),
+        Ok(_) => Ok(false),
         Err(e) if e.code() == git2::ErrorCode::NotFound => {
-            Repository::init(dir).map_err(open_error)
+            Repository::init(dir).map_err(open_error)?;
+            Ok(true)
         }
         Err(e) => Err(open_error(e)),
     }
@@ -84,7 +85,7 @@ pub fn open_or_init(dir: &Path) -> Result<Repository> {
 /// Paths that exist are committed as in the work tree, missing ones are
 /// removed. Returns `None`, committing nothing, when the paths already match
 /// `HEAD`. Works on a fresh repository (unborn branch) too; `repo` must be
-/// the top of a work tree (see [`open_or_init`]).
+/// the top of a work tree (see [`init_if_absent`]).
 pub fn commit_paths(
     repo: &Path,
     paths: &[PathBuf],
@@ -220,7 +221,8 @@ mod tests {
     fn commits_only_given_paths_in_a_fresh_repo_then_removes_deleted_ones() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        open_or_init(root).unwrap();
+        assert!(init_if_absent(root).unwrap(), "created");
+        assert!(!init_if_absent(root).unwrap(), "already there");
         fs::create_dir_all(root.join("clusters/a")).unwrap();
         fs::write(root.join("clusters/a/k.yaml"), "a: 1\n").unwrap();
         fs::write(root.join("clusters/a/hand.yaml"), "mine\n").unwrap();
@@ -275,7 +277,7 @@ mod tests {
     #[test]
     fn escaping_paths_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        open_or_init(dir.path()).unwrap();
+        init_if_absent(dir.path()).unwrap();
         let err = commit_paths(dir.path(), &[PathBuf::from("../x")], &author(), "m").unwrap_err();
         assert!(matches!(err, Error::Path { .. }), "{err}");
     }

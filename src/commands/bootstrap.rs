@@ -187,8 +187,10 @@ fn commit_changes(plan: &Plan, summary: &Summary, out: &Path, author: &Signature
         println!("nothing to commit");
         return ExitCode::SUCCESS;
     }
-    if let Err(error) = commit::open_or_init(out) {
-        return fail_with(&error);
+    match commit::init_if_absent(out) {
+        Ok(true) => println!("initialised a git repository in {}", out.display()),
+        Ok(false) => {}
+        Err(error) => return fail_with(&error),
     }
     let paths: Vec<PathBuf> = plan
         .changes()

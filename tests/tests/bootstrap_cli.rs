@@ -364,6 +364,11 @@ fn commit_records_only_generated_paths_and_names_the_clusters() {
 
     let run = ok(sandbox.bootstrap(&["--commit", "--author", author]));
     assert!(run.stdout.contains("committed "), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("initialised a git repository in"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(
         git(&out, &["log", "-1", "--format=%s"]).trim(),
         "flotilla: bootstrap aks-eus2-prod-01, aks-eus2-stg-01, aksh-store-042"
