@@ -229,6 +229,144 @@ pub fn foreign_commits_on(repo_dir: &Path, branch: &str, base: &str, email: &str
 mod tests {
     use super::*;
 
+    fn bot() -> Identity {
+        Identity {
+            name: "flotilla".into(),
+            email: "flotilla@localhost".into(),
+        }
+    }
+
+    /// A bare repository with one commit, and the bot's clone of it.
+    fn repos(tmp: &Path) -> (Repository, String) {
+        let base = {
+            let origin = Repository::init_bare(tmp.join("origin.git")).unwrap();
+            let sig = Signature::now("someone", "someone@example.com").unwrap();
+            let mut update = TreeUpdateBuilder::new();
+            let blob = origin.blob(b"a: 1\n").unwrap();
+            update.upsert("clusters/c/kustomization.yaml", blob, FileMode::Blob);
+            let empty = origin.treebuilder(None).unwrap().write().unwrap();
+            let empty = origin.find_tree(empty).unwrap();
+            let tree = update.create_updated(&origin, &empty).unwrap();
+            let tree = origin.find_tree(tree).unwrap();
+            origin
+                .commit(Some("refs/heads/main"), &sig, &sig, "base", &tree, &[])
+                .unwrap()
+                .to_string()
+        };
+        let url = tmp.join("origin.git").display().to_string();
+        let checkout = Repository::clone(&url, tmp.join("checkout")).unwrap();
+        (checkout, base)
+    }
+
+    fn fetch(checkout: &Repository) {
+        checkout
+            .find_remote("origin")
+            .unwrap()
+            .fetch(&["+refs/heads/*:refs/remotes/origin/*"], None, None)
+            .unwrap();
+    }
+
+    fn push(checkout: &Repository, branch: &str) {
+        let spec = format!("+refs/heads/{branch}:refs/heads/{branch}");
+        checkout
+            .find_remote("origin")
+            .unwrap()
+            .push(&[spec.as_str()], None)
+            .unwrap();
+        fetch(checkout);
+    }
+
+    #[test]
+    fn same_edits_on_the_same_parent_are_not_committed_twice() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (checkout, base) = repos(tmp.path());
+        let dir = tmp.path().join("checkout");
+        let edits = BTreeMap::from([(
+            "clusters/c/flotilla-drift/p.yaml".to_owned(),
+            "x: 1\n".to_owned(),
+        )]);
+        let id = bot();
+        let c = BranchCommit {
+            branch: "flotilla/drift/c",
+            parent: &base,
+            edits: &edits,
+            message: "m",
+            identity: &id,
+        };
+        let BranchUpdate::Created(first) = commit_edits(&dir, &c).unwrap() else {
+            panic!("first commit must be created");
+        };
+        let commit = checkout
+            .find_commit(Oid::from_str(&first).unwrap())
+            .unwrap();
+        let tree = commit.tree().unwrap();
+        assert!(
+            tree.get_path(Path::new("clusters/c/flotilla-drift/p.yaml"))
+                .is_ok()
+        );
+        assert!(
+            tree.get_path(Path::new("clusters/c/kustomization.yaml"))
+                .is_ok()
+        );
+        assert!(
+            !dir.join("clusters/c/flotilla-drift").exists(),
+            "work tree touched"
+        );
+        push(&checkout, "flotilla/drift/c");
+        assert_eq!(
+            commit_edits(&dir, &c).unwrap(),
+            BranchUpdate::Unchanged(first)
+        );
+        let other = BTreeMap::from([(
+            "clusters/c/flotilla-drift/p.yaml".to_owned(),
+            "x: 2\n".to_owned(),
+        )]);
+        let changed = BranchCommit { edits: &other, ..c };
+        assert!(matches!(
+            commit_edits(&dir, &changed).unwrap(),
+            BranchUpdate::Created(_)
+        ));
+    }
+
+    #[test]
+    fn a_commit_by_someone_else_on_the_remote_branch_is_foreign() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (checkout, base) = repos(tmp.path());
+        let dir = tmp.path().join("checkout");
+        let edits = BTreeMap::from([("clusters/c/x.md".to_owned(), "x\n".to_owned())]);
+        let id = bot();
+        let c = BranchCommit {
+            branch: "b",
+            parent: &base,
+            edits: &edits,
+            message: "m",
+            identity: &id,
+        };
+        let BranchUpdate::Created(bot_sha) = commit_edits(&dir, &c).unwrap() else {
+            panic!("created");
+        };
+        push(&checkout, "b");
+        assert!(!foreign_commits_on(&dir, "b", &base, &id.email).unwrap());
+        let alice = Signature::now("Alice", "alice@example.com").unwrap();
+        let parent = checkout
+            .find_commit(Oid::from_str(&bot_sha).unwrap())
+            .unwrap();
+        let tree = parent.tree().unwrap();
+        checkout
+            .commit(
+                Some("refs/heads/b"),
+                &alice,
+                &alice,
+                "mine",
+                &tree,
+                &[&parent],
+            )
+            .unwrap();
+        push(&checkout, "b");
+        assert!(foreign_commits_on(&dir, "b", &base, &id.email).unwrap());
+        assert!(!foreign_commits_on(&dir, "missing", &base, &id.email).unwrap());
+    }
+
     #[test]
     fn edit_paths_must_stay_inside() {
         assert!(is_inside("clusters/a/flotilla-drift/x.yaml"));
