@@ -56,10 +56,38 @@ const BASE: &str = "infrastructure/base";
 /// and only if a cluster uses it) and every cluster's folder.
 pub fn render(fleet: &Fleet) -> Tree {
     let mut tree = render_bases(fleet);
-    for cluster in &fleet.clusters {
-        tree.extend(render_cluster(cluster));
+    for part in render_clusters_in_parallel(&fleet.clusters) {
+        tree.extend(part);
     }
     tree
+}
+
+/// Clusters render independently, so large fleets use every core. The
+/// result does not depend on the split: trees are merged into one ordered map.
+fn render_clusters_in_parallel(clusters: &[Cluster]) -> Vec<Tree> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || clusters.len() < 64 {
+        return clusters.iter().map(render_cluster).collect();
+    }
+    let chunk = clusters.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = clusters
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut tree = Tree::new();
+                    for cluster in part {
+                        tree.extend(render_cluster(cluster));
+                    }
+                    tree
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a render thread panicked"))
+            .collect()
+    })
 }
 
 /// The folder `clusters/<name>/` of one cluster. Its overlays refer to the
