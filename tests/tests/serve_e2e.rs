@@ -21,6 +21,9 @@ use flotilla_repos::github::RetryPolicy;
 use flotilla_tests::github_double::{DOUBLE_TOKEN, DoubleCommit, GithubDouble, sha_of};
 use flotilla_tests::replay::ReplayServer;
 
+#[path = "../support/mod.rs"]
+mod support;
+
 const CLUSTER: &str = "aks-eastus2-01";
 const BRANCH: &str = "flotilla/drift/aks-eastus2-01";
 const OWNER: &str = "contoso";
@@ -40,7 +43,11 @@ fn secret_values() -> Vec<String> {
     let list: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     for item in list["items"].as_array().unwrap() {
-        for value in item["data"].as_object().into_iter().flat_map(|d| d.values()) {
+        for value in item["data"]
+            .as_object()
+            .into_iter()
+            .flat_map(|d| d.values())
+        {
             let b64 = value.as_str().unwrap().to_owned();
             use base64::Engine;
             let plain = base64::engine::general_purpose::STANDARD
@@ -141,7 +148,12 @@ impl GitServer {
     /// The branch's commit on the server.
     fn head(&self, branch: &str) -> Option<String> {
         let out = Command::new("git")
-            .args(["rev-parse", "--verify", "-q", &format!("refs/heads/{branch}")])
+            .args([
+                "rev-parse",
+                "--verify",
+                "-q",
+                &format!("refs/heads/{branch}"),
+            ])
             .current_dir(&self.bare)
             .output()
             .unwrap();
@@ -175,7 +187,10 @@ done
 fn wait_for_port(port: u16) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "port {port} never opened");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "port {port} never opened"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -385,7 +400,10 @@ async fn drift_pr_lifecycle_against_real_git_and_the_github_double() {
     assert!(pr.body.contains("flotilla:fingerprint="), "{}", pr.body);
     assert_no_secret(&pr.body, "the pr body");
     let pushed = world.git.head(BRANCH).expect("drift branch pushed");
-    assert_eq!(world.double.ref_sha(&format!("heads/{BRANCH}")), Some(pushed.clone()));
+    assert_eq!(
+        world.double.ref_sha(&format!("heads/{BRANCH}")),
+        Some(pushed.clone())
+    );
 
     // The pushed branch settles every adopted finding.
     let after = audit_branch(&world).await;
@@ -413,15 +431,28 @@ async fn drift_pr_lifecycle_against_real_git_and_the_github_double() {
     );
 
     // 2. Same drift again: no push, no new PR, nothing edited.
-    let posts = world.double.requests_to("POST", "/repos/contoso/fleet/pulls");
-    let patches = world.double.requests_to("PATCH", &format!("/repos/contoso/fleet/pulls/{}", pr.number));
+    let posts = world
+        .double
+        .requests_to("POST", "/repos/contoso/fleet/pulls");
+    let patches = world.double.requests_to(
+        "PATCH",
+        &format!("/repos/contoso/fleet/pulls/{}", pr.number),
+    );
     cycle(&runner).await;
     assert_eq!(world.git.head(BRANCH), Some(pushed.clone()));
     assert_eq!(world.double.pulls().len(), 1);
     assert_eq!(world.double.open_pulls()[0].body, pr.body);
-    assert_eq!(world.double.requests_to("POST", "/repos/contoso/fleet/pulls"), posts);
     assert_eq!(
-        world.double.requests_to("PATCH", &format!("/repos/contoso/fleet/pulls/{}", pr.number)),
+        world
+            .double
+            .requests_to("POST", "/repos/contoso/fleet/pulls"),
+        posts
+    );
+    assert_eq!(
+        world.double.requests_to(
+            "PATCH",
+            &format!("/repos/contoso/fleet/pulls/{}", pr.number)
+        ),
         patches
     );
 
@@ -433,12 +464,17 @@ async fn drift_pr_lifecycle_against_real_git_and_the_github_double() {
 
     // 4. A person pushed to the branch: no force-push, one comment.
     let human = push_human_commit(&world);
-    world
-        .double
-        .push(BRANCH, DoubleCommit::human(&sha_of("alice"), "Alice", "alice@example.com"));
+    world.double.push(
+        BRANCH,
+        DoubleCommit::human(&sha_of("alice"), "Alice", "alice@example.com"),
+    );
     cycle(&restarted).await;
     cycle(&restarted).await;
-    assert_eq!(world.git.head(BRANCH), Some(human), "force-pushed over a person's commit");
+    assert_eq!(
+        world.git.head(BRANCH),
+        Some(human),
+        "force-pushed over a person's commit"
+    );
     let held: Vec<_> = world
         .double
         .comments(pr.number)
@@ -449,7 +485,9 @@ async fn drift_pr_lifecycle_against_real_git_and_the_github_double() {
     assert_no_secret(&held[0].body, "the comment");
 
     // 3. Drift gone: the PR is closed with a comment naming the revision.
-    let clean = ReplayServer::start(fixture().join("snapshot-clean")).await.unwrap();
+    let clean = ReplayServer::start(fixture().join("snapshot-clean"))
+        .await
+        .unwrap();
     world.point_at(&clean.url);
     let report = cycle(&restarted).await;
     assert!(report.findings.is_empty(), "{:#?}", summary(&report));
@@ -468,7 +506,9 @@ async fn http_get(addr: SocketAddr, path: &str) -> String {
     s.write_all(req.as_bytes()).await.unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
 }
 
 /// The value of the first sample whose line starts with `series`.
@@ -488,7 +528,10 @@ async fn wait_for_metrics(addr: SocketAddr, what: &str, check: impl Fn(&str) -> 
         if check(&m) {
             return m;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}:\n{m}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}:\n{m}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -505,7 +548,9 @@ async fn service_backs_off_on_github_errors_and_survives_an_api_server_outage() 
     let config = world.config.clone();
     let runner = world.runner("checkout");
     let service =
-        tokio::spawn(async move { serve::run(&config, runner, Vec::new(), listener, shutdown).await });
+        tokio::spawn(
+            async move { serve::run(&config, runner, Vec::new(), listener, shutdown).await },
+        );
 
     let up = format!("flotilla_up{{cluster=\"{CLUSTER}\"}}");
     let gh_errors = "flotilla_github_errors_total";
@@ -516,26 +561,35 @@ async fn service_backs_off_on_github_errors_and_survives_an_api_server_outage() 
     assert!(m.contains("rate-limited"), "{m}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while world.double.open_pulls().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "no pr after the backoff");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no pr after the backoff"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(world.double.open_pulls().len(), 1);
 
     // 6. The API server dies: the service keeps going and says so.
-    let before = wait_for_metrics(addr, "a successful audit", |m| sample(m, &up) == Some(1.0)).await;
-    let last_success = format!("flotilla_last_successful_audit_timestamp_seconds{{cluster=\"{CLUSTER}\"}}");
+    let before =
+        wait_for_metrics(addr, "a successful audit", |m| sample(m, &up) == Some(1.0)).await;
+    let last_success =
+        format!("flotilla_last_successful_audit_timestamp_seconds{{cluster=\"{CLUSTER}\"}}");
     let first_success = sample(&before, &last_success).unwrap();
     world.replay.kill();
     let down = wait_for_metrics(addr, "flotilla_up 0", |m| sample(m, &up) == Some(0.0)).await;
     assert!(
-        down.lines().any(|l| l.starts_with("flotilla_audit_failures_total")
-            && l.contains("apiserver-unreachable")
-            && !l.ends_with(" 0")),
+        down.lines()
+            .any(|l| l.starts_with("flotilla_audit_failures_total")
+                && l.contains("apiserver-unreachable")
+                && !l.ends_with(" 0")),
         "{down}"
     );
     world.replay.restart().await.unwrap();
     let back = wait_for_metrics(addr, "flotilla_up 1 again", |m| sample(m, &up) == Some(1.0)).await;
-    assert!(sample(&back, &last_success).unwrap() > first_success, "{back}");
+    assert!(
+        sample(&back, &last_success).unwrap() > first_success,
+        "{back}"
+    );
     assert_eq!(http_get(addr, "/healthz").await.trim().is_empty(), false);
 
     trigger.trigger();
@@ -544,5 +598,102 @@ async fn service_backs_off_on_github_errors_and_survives_an_api_server_outage() 
         .expect("service stops on shutdown")
         .unwrap()
         .unwrap();
-    assert_eq!(world.double.pulls().len(), 1, "no duplicate pr across cycles");
+    assert_eq!(
+        world.double.pulls().len(),
+        1,
+        "no duplicate pr across cycles"
+    );
+}
+
+#[test]
+fn serve_with_a_bad_config_exits_2_naming_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("serve.yaml");
+    std::fs::write(
+        &path,
+        "repo:\n  url: https://github.com/contoso/fleet.git\nclusters:\n  - name: a\n    inCluster: true\n    colour: blue\n",
+    )
+    .unwrap();
+    let run = support::flotilla(&["serve", "--config", path.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{run:?}");
+    let named = format!("{}:6:", path.display());
+    assert!(run.stderr.contains(&named), "{}", run.stderr);
+    assert!(run.stderr.contains("colour"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_binary_answers_probes_and_exits_0_on_sigterm() {
+    let world = World::start("1h").await;
+    let port = free_port();
+    let text = std::fs::read_to_string(world.tmp.path().join("serve.yaml"))
+        .unwrap()
+        .replace("listen: 127.0.0.1:0", &format!("listen: 127.0.0.1:{port}"));
+    let path = world.tmp.path().join("serve-bin.yaml");
+    std::fs::write(&path, text).unwrap();
+    let mut child = Command::new(support::flotilla_bin())
+        .args(["serve", "--config", path.to_str().unwrap(), "--json-logs"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = match tokio::net::TcpStream::connect(addr).await {
+            Ok(_) => http_get(addr, "/readyz").await,
+            Err(_) => String::new(),
+        };
+        if ready.trim() == "ready" {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "serve exited early");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never ready: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while world.double.open_pulls().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the binary opened no pr"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve ignored sigterm"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut logs = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{logs}");
+    let first = logs.lines().next().unwrap_or_default();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(first).is_ok(),
+        "json logs: {first}"
+    );
+    assert_no_secret(&logs, "the logs");
+    assert!(
+        !logs.contains(DOUBLE_TOKEN),
+        "the logs leak the github token"
+    );
 }
