@@ -792,14 +792,18 @@ fn a_changed_secret_shows_only_stars_in_every_format() {
     for output in ["text", "json", "markdown"] {
         let run = run_preview(&repo, &base, &head, &["--output", output], &[]);
         assert_eq!(run.code, 1, "{output}: {}", run.stderr);
-        // Markdown escapes the stars as `&#42;`.
-        let stars = run.stdout.contains("***") || run.stdout.contains("&#42;&#42;&#42;");
-        assert!(stars, "{output}:\n{}", run.stdout);
+        assert!(
+            unescape(&run.stdout).contains("***"),
+            "{output}:\n{}",
+            run.stdout
+        );
         // Not even the digest the renderer seals values into.
         assert!(!run.stdout.contains("sealed:"), "{output}:\n{}", run.stdout);
+        // Also after unescaping, so an entity cannot hide a value.
+        let shown = unescape(&run.stdout);
         for value in &forbidden {
             assert!(
-                !run.stdout.contains(value) && !run.stderr.contains(value),
+                !shown.contains(value) && !run.stderr.contains(value),
                 "{output} shows a secret value:\n{}\n{}",
                 run.stdout,
                 run.stderr
@@ -1156,6 +1160,18 @@ async fn preview_on_pr(
     .expect("preview run")
 }
 
+/// Markdown table cells carry punctuation as numeric entities.
+fn unescape(markdown: &str) -> String {
+    [
+        ("&#91;", "["),
+        ("&#93;", "]"),
+        ("&#58;", ":"),
+        ("&#42;", "*"),
+    ]
+    .iter()
+    .fold(markdown.to_owned(), |s, (from, to)| s.replace(from, to))
+}
+
 fn sticky(double: &GithubDouble, number: u64) -> Vec<flotilla_tests::github_double::DoubleComment> {
     double
         .comments(number)
@@ -1191,10 +1207,13 @@ async fn the_pr_gets_one_sticky_comment_and_a_status_per_head() {
         "{}",
         first.body
     );
-    // Markdown-escaped: `[` `]` and `:` become entities in table cells.
-    let image_field = IMAGE_FIELD.replace('[', "&#91;").replace(']', "&#93;");
-    assert!(first.body.contains(&image_field), "{}", first.body);
-    assert!(first.body.contains("web&#58;1.1.0"), "{}", first.body);
+    let shown = unescape(&first.body);
+    assert!(shown.contains(IMAGE_FIELD), "{}", first.body);
+    assert!(
+        shown.contains(&format!("{ACR}/web:1.1.0")),
+        "{}",
+        first.body
+    );
     assert!(!first.body.contains(SECRET_V1) && !first.body.contains(SECRET_V2));
     let statuses = double.statuses();
     assert_eq!(statuses.len(), 1);
@@ -1312,4 +1331,71 @@ fn the_baseline_fixture_previews_without_problems() {
             "traefik-ingress-controller".into()
         )]
     );
+}
+
+#[test]
+fn a_cluster_entry_that_does_not_build_is_a_problem_without_temp_paths() {
+    let repo = FluxRepo::new();
+    let base = repo.head();
+    repo.edit(
+        &format!("clusters/{STORE}/kustomization.yaml"),
+        "  - settings.yaml\n",
+        "  - settings.yaml\n  - site.yaml\n",
+    );
+    let head = repo.commit("store lists a file it lacks");
+    let (code, report) = preview_json(&repo, &base, &head, &[]);
+    assert_eq!(code, 2, "{report:#?}");
+    let store = cluster(&report, STORE);
+    assert_eq!(store.problems.len(), 1, "{store:#?}");
+    let p = &store.problems[0];
+    assert_eq!(p.class, ProblemClass::Build);
+    assert_eq!(p.path.as_deref(), Some(&*format!("./clusters/{STORE}")));
+    assert!(!p.preexisting);
+    assert!(p.message.contains("site.yaml"), "{}", p.message);
+    // The checkout's temp dir means nothing in a pull request.
+    assert!(!p.message.contains("flotilla-repo-"), "{}", p.message);
+    assert!(cluster(&report, PROD).problems.is_empty());
+
+    // Repairing it again is a change, not a failure for the base's fault.
+    repo.edit(
+        &format!("clusters/{STORE}/kustomization.yaml"),
+        "  - site.yaml\n",
+        "",
+    );
+    let fixed = repo.commit("repair the store");
+    let (code, report) = preview_json(&repo, &head, &fixed, &[]);
+    assert_eq!(code, 1, "{report:#?}");
+    let store = cluster(&report, STORE);
+    assert!(store.problems.is_empty(), "{store:#?}");
+    assert!(
+        store
+            .notes
+            .iter()
+            .any(|n| n.contains("base revision does not build")),
+        "{store:#?}"
+    );
+    assert!(store.changes.iter().all(|c| c.change == ChangeKind::Added));
+    assert!(!store.changes.is_empty());
+}
+
+#[test]
+fn a_broken_entry_the_base_already_had_is_preexisting() {
+    let repo = FluxRepo::new();
+    repo.edit(
+        &format!("clusters/{STORE}/kustomization.yaml"),
+        "  - settings.yaml\n",
+        "  - settings.yaml\n  - site.yaml\n",
+    );
+    let base = repo.commit("store broken already");
+    repo.edit(
+        "infrastructure/apps/deployment.yaml",
+        "web:1.0.0",
+        "web:1.1.0",
+    );
+    let head = repo.commit("web 1.1.0");
+    let (code, report) = preview_json(&repo, &base, &head, &[]);
+    assert_eq!(code, 1, "{report:#?}");
+    let store = cluster(&report, STORE);
+    assert_eq!(store.problems.len(), 1, "{store:#?}");
+    assert!(store.problems[0].preexisting);
 }

@@ -2,7 +2,8 @@
 
 use super::validate::mark_preexisting;
 use super::{
-    ClusterPreview, PREVIEW_VERSION, PreviewReport, Problem, Validator, compare, validate,
+    ClusterPreview, PREVIEW_VERSION, PreviewReport, Problem, ProblemClass, Validator, compare,
+    validate,
 };
 use crate::audit::{self, Checkout, LiveTarget};
 use crate::desired::{Desired, RenderOptions};
@@ -61,17 +62,27 @@ async fn preview_cluster(req: &PreviewRequest<'_>, name: &str) -> ClusterPreview
         render_at(req.base, &entry, req.render),
         render_at(req.head, &entry, req.render)
     );
-    let (base, head) = match (base, head) {
-        (Ok(b), Ok(h)) => (b, h),
-        (Err(e), _) => {
-            out.errors.push(format!("base revision: {e}"));
-            return out;
-        }
-        (_, Err(e)) => {
-            out.errors.push(format!("head revision: {e}"));
+    let base_failure = base
+        .as_ref()
+        .err()
+        .map(|e| without_checkout_root(e, &req.base.root));
+    let head = match head {
+        Ok(h) => h,
+        Err(e) => {
+            let message = without_checkout_root(&e, &req.head.root);
+            out.problems
+                .push(entry_problem(&entry, message, base_failure.as_deref()));
             return out;
         }
     };
+    // A change that repairs a cluster must not fail for the base's fault.
+    let base = base.unwrap_or_else(|_| {
+        out.notes.push(format!(
+            "the base revision does not build ({}): every object counts as added",
+            base_failure.as_deref().unwrap_or_default()
+        ));
+        Desired::default()
+    });
     out.changes = compare(&base, &head);
     let validator = (req.validator_for)(name);
     out.problems = validate(&head, &validator);
@@ -79,11 +90,24 @@ async fn preview_cluster(req: &PreviewRequest<'_>, name: &str) -> ClusterPreview
     let mut before = validate(&base, &validator);
     strip_checkout_root(&mut before, &req.base.root);
     mark_preexisting(&mut out.problems, &before);
-    out.notes = head.notes.clone();
+    out.notes.extend(head.notes.iter().cloned());
     if let Some(target) = req.live.get(name) {
         out.live = Some(live_drift(name, &head, target).await);
     }
     out
+}
+
+/// The cluster's entry path itself does not build at head: nothing below
+/// it renders. Pre-existing when the base failed the same way.
+fn entry_problem(entry: &str, message: String, base_failure: Option<&str>) -> Problem {
+    Problem {
+        class: ProblemClass::Build,
+        kustomization: None,
+        path: Some(format!("./{entry}")),
+        object: None,
+        preexisting: base_failure == Some(message.as_str()),
+        message,
+    }
 }
 
 /// Make kustomize's messages repository-relative: they name files under
@@ -91,20 +115,19 @@ async fn preview_cluster(req: &PreviewRequest<'_>, name: &str) -> ClusterPreview
 /// (so the same build error would never match as pre-existing) and means
 /// nothing to the reader of a pull request.
 fn strip_checkout_root(problems: &mut [Problem], root: &Path) {
+    for p in problems.iter_mut() {
+        p.message = without_checkout_root(&p.message, root);
+    }
+}
+
+fn without_checkout_root(message: &str, root: &Path) -> String {
     let mut roots = vec![root.to_path_buf()];
     // kustomize resolves symlinks (`/tmp` → `/private/tmp` on macOS).
     roots.extend(root.canonicalize().ok().filter(|c| c != root));
-    let prefixes: Vec<String> = roots
-        .iter()
-        .map(|r| format!("{}/", r.display().to_string().trim_end_matches('/')))
-        .collect();
-    for p in problems.iter_mut() {
-        for prefix in &prefixes {
-            if p.message.contains(prefix.as_str()) {
-                p.message = p.message.replace(prefix.as_str(), "");
-            }
-        }
-    }
+    roots.iter().fold(message.to_owned(), |m, r| {
+        let prefix = format!("{}/", r.display().to_string().trim_end_matches('/'));
+        m.replace(&prefix, "")
+    })
 }
 
 /// Render `entry` at a checkout; a cluster that does not exist there renders empty.
@@ -142,7 +165,6 @@ async fn live_drift(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::preview::ProblemClass;
 
     #[test]
     fn build_messages_lose_the_checkout_directory() {

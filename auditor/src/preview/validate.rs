@@ -92,13 +92,22 @@ pub fn validate(head: &Desired, validator: &Validator) -> Vec<Problem> {
 
 /// Mark the problems of `head` that `base` already had.
 pub fn mark_preexisting(head: &mut [Problem], base: &[Problem]) {
-    let before: BTreeSet<(ProblemClass, Option<&str>, &str)> = base
-        .iter()
-        .map(|p| (p.class, p.object.as_deref(), p.message.as_str()))
-        .collect();
+    let before: BTreeSet<_> = base.iter().map(preexisting_key).collect();
     for p in head.iter_mut() {
-        p.preexisting = before.contains(&(p.class, p.object.as_deref(), p.message.as_str()));
+        p.preexisting = before.contains(&preexisting_key(p));
     }
+}
+
+/// What makes two problems the same: an object's problem is the object's
+/// wherever it moves; a problem without an object (a build error, an
+/// unresolved variable) belongs to its Kustomization, so the same variable
+/// newly missing in another Kustomization is new.
+fn preexisting_key(p: &Problem) -> (ProblemClass, Option<&str>, Option<&str>, &str) {
+    let owner = match p.object {
+        Some(_) => None,
+        None => p.kustomization.as_deref(),
+    };
+    (p.class, owner, p.object.as_deref(), p.message.as_str())
 }
 
 /// `spec.path` of every Flux Kustomization, so a problem says where to look.
@@ -219,6 +228,24 @@ mod tests {
                "metadata":{"name":name,"namespace":"flux-system"},
                "spec":{"interval":"10m","path":format!("./infra/{name}"),"prune":true,
                        "sourceRef":{"kind":"GitRepository","name":"flux-system"},"dependsOn":deps}})
+    }
+
+    #[test]
+    fn a_problem_without_object_is_preexisting_only_in_its_kustomization() {
+        let unresolved = |ks: &str| Problem {
+            class: ProblemClass::UnresolvedVariable,
+            kustomization: Some(format!("flux-system/{ks}")),
+            path: None,
+            object: None,
+            message: "variable ${region} has no value: Flux substitutes an empty string".into(),
+            preexisting: false,
+        };
+        let mut head = vec![unresolved("apps"), unresolved("secrets")];
+        mark_preexisting(&mut head, &[unresolved("apps")]);
+        assert_eq!(
+            head.iter().map(|p| p.preexisting).collect::<Vec<_>>(),
+            [true, false]
+        );
     }
 
     #[test]
