@@ -45,9 +45,9 @@ pub enum Error {
     Github {
         /// Cluster.
         cluster: String,
-        /// Cause.
+        /// Cause (boxed: GitHub errors are large).
         #[source]
-        source: github::Error,
+        source: Box<github::Error>,
     },
     /// The drift commit could not be built or the remote branch read.
     #[error("cluster {cluster}: cannot build the drift branch")]
@@ -94,7 +94,7 @@ impl Error {
     /// The GitHub error behind this one, if any (for the retry policy).
     pub fn github(&self) -> Option<&github::Error> {
         match self {
-            Error::Github { source, .. } => Some(source),
+            Error::Github { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }
@@ -163,7 +163,7 @@ pub async fn publish_cluster(
     let cluster = drift.report.cluster.as_str();
     let gh = |source| Error::Github {
         cluster: cluster.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let branch = PrSpec::drift_branch(cluster);
     let title = pr_title(cluster);
@@ -233,7 +233,7 @@ async fn close_if_gone(
     }
     let gh = |source| Error::Github {
         cluster: report.cluster.clone(),
-        source,
+        source: Box::new(source),
     };
     let Some(pr) = ctx.client.find_pr(branch, title).await.map_err(gh)? else {
         return Ok(Published::Clean);
@@ -286,7 +286,7 @@ async fn is_held(
             .await
             .map_err(|source| Error::Github {
                 cluster: cluster.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         if human {
             return Ok(true);

@@ -274,7 +274,7 @@ impl Runner {
         let mut cfg = GithubConfig::new(owner, repo, auth);
         cfg.api_url = Some(gh.url.clone());
         cfg.retry = self.options.github_retry;
-        GithubClient::new(&cfg).map_err(|e| github_error(e))
+        GithubClient::new(&cfg).map_err(github_error)
     }
 
     /// Push credentials: the repo's own, else (GitHub App) an installation
@@ -455,7 +455,7 @@ fn github_error(e: github::Error) -> Error {
 /// A cluster's publish failure as the loop counts it.
 fn publish_error(e: drift_pr::Error) -> Error {
     match e {
-        drift_pr::Error::Github { source, .. } => github_error(source),
+        drift_pr::Error::Github { source, .. } => github_error(*source),
         drift_pr::Error::Push { .. } => Error::GitFetch {
             url: "the drift branch push".to_owned(),
             source: Box::new(e),
