@@ -24,7 +24,7 @@ use flotilla_auditor::serve::config::{
 };
 use flotilla_auditor::serve::state::DesiredCache;
 use flotilla_auditor::serve::{
-    BoxError, ClusterAudit, CycleRunner, Error, FetchOutcome, GitHubErrorKind,
+    BoxError, ClusterAudit, CycleRunner, Error, FetchOutcome, GitHubErrorKind, WatchTarget,
 };
 use flotilla_repos::branch::Identity;
 use flotilla_repos::git::{self, GitAuth};
@@ -291,6 +291,81 @@ impl Runner {
             },
         }
     }
+}
+
+impl Runner {
+    /// What to watch on each cluster for `flotilla serve`'s change-driven
+    /// audits: every resource type Git declares for it at `revision`
+    /// (one discovery request per group version). Objects of other types
+    /// (unmanaged ones in governed namespaces) are caught by the schedule.
+    /// A cluster that cannot be discovered now is left to the schedule.
+    pub async fn watch_targets(&self, revision: &str) -> Vec<WatchTarget> {
+        let mut targets = Vec::new();
+        for cluster in &self.config.clusters {
+            match self.watch_target(cluster, revision).await {
+                Ok(t) => targets.push(t),
+                Err(e) => tracing::warn!(
+                    cluster = %cluster.name,
+                    error = flotilla_auditor::serve::error_chain(e.as_ref()),
+                    "not watching this cluster; the schedule still audits it"
+                ),
+            }
+        }
+        targets
+    }
+
+    async fn watch_target(
+        &self,
+        cluster: &ClusterConfig,
+        revision: &str,
+    ) -> Result<WatchTarget, BoxError> {
+        let LiveTarget::Cluster {
+            context,
+            kubeconfig,
+        } = self.live_target(cluster)
+        else {
+            return Err("a snapshot cannot be watched".into());
+        };
+        let desired = self.render(cluster, revision).await?;
+        let client = live::client_for(context.as_deref(), kubeconfig.as_deref()).await?;
+        let mut resources = Vec::new();
+        for ((group, version), kinds) in declared_kinds(&desired) {
+            let gv = kube::core::GroupVersion::gv(&group, &version);
+            let found = kube::discovery::pinned_group(&client, &gv).await?;
+            resources.extend(
+                found
+                    .versioned_resources(&version)
+                    .into_iter()
+                    .map(|(ar, _)| ar)
+                    .filter(|ar| kinds.contains(&ar.kind)),
+            );
+        }
+        Ok(WatchTarget {
+            cluster: cluster.name.clone(),
+            client,
+            resources,
+        })
+    }
+}
+
+/// `(group, version)` → kinds of the objects Git declares.
+fn declared_kinds(
+    desired: &Desired,
+) -> BTreeMap<(String, String), std::collections::BTreeSet<String>> {
+    let mut out: BTreeMap<(String, String), std::collections::BTreeSet<String>> = BTreeMap::new();
+    for d in &desired.objects {
+        let (Some(api_version), Some(kind)) = (
+            d.object.get("apiVersion").and_then(|v| v.as_str()),
+            d.object.get("kind").and_then(|v| v.as_str()),
+        ) else {
+            continue;
+        };
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        out.entry((group.to_owned(), version.to_owned()))
+            .or_default()
+            .insert(kind.to_owned());
+    }
+    out
 }
 
 impl CycleRunner for Runner {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use flotilla::bot::{Runner, RunnerOptions};
-use flotilla_auditor::serve::{self, config::ServeConfig};
+use flotilla_auditor::serve::{self, CycleRunner, WatchTarget, config::ServeConfig};
 
 use super::{EXIT_ERROR, fail};
 
@@ -44,11 +44,31 @@ pub async fn run(args: &ServeArgs) -> ExitCode {
             tracing::error!(error = %e, "cannot listen for signals");
         }
     });
-    match serve::run(&config, runner, Vec::new(), listener, shutdown).await {
+    let watches = watch_targets(&config, &runner).await;
+    match serve::run(&config, runner, watches, listener, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = error_text(&e), "flotilla serve stopped");
             ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// With `watch.enabled`, the types to watch per cluster, found from a first
+/// fetch and render (which the first audit then reuses). A failure here
+/// only means no watching: the schedule still audits.
+async fn watch_targets(config: &ServeConfig, runner: &Runner) -> Vec<WatchTarget> {
+    if !config.watch.enabled {
+        return Vec::new();
+    }
+    match runner.fetch().await {
+        Ok(fetched) => runner.watch_targets(&fetched.revision).await,
+        Err(e) => {
+            tracing::warn!(
+                error = error_text(&e),
+                "not watching: the first fetch failed"
+            );
+            Vec::new()
         }
     }
 }

@@ -697,3 +697,36 @@ async fn serve_binary_answers_probes_and_exits_0_on_sigterm() {
         "the logs leak the github token"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_targets_are_the_types_git_declares() {
+    let world = World::start("1h").await;
+    let runner = world.runner("checkout");
+    let fetched = runner.fetch().await.unwrap();
+    let targets = runner.watch_targets(&fetched.revision).await;
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0].cluster, CLUSTER);
+    let kinds: Vec<(&str, &str)> = targets[0]
+        .resources
+        .iter()
+        .map(|r| (r.api_version.as_str(), r.kind.as_str()))
+        .collect();
+    for want in [
+        ("apps/v1", "DaemonSet"),
+        ("v1", "ConfigMap"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"),
+    ] {
+        assert!(kinds.contains(&want), "{want:?} not watched: {kinds:?}");
+    }
+    assert!(
+        !kinds.contains(&("v1", "Pod")),
+        "pods are not declared: {kinds:?}"
+    );
+
+    // Unreachable at start: not watched, no error.
+    world.replay.kill();
+    let fresh = world.runner("checkout-2");
+    let fetched = fresh.fetch().await.unwrap();
+    assert!(fresh.watch_targets(&fetched.revision).await.is_empty());
+}
