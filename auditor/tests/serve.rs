@@ -436,6 +436,40 @@ async fn fetch_failure_audits_the_last_revision_and_counts_the_error() {
 }
 
 #[tokio::test]
+async fn no_revision_yet_fails_every_cluster_as_git_fetch_without_auditing() {
+    let mut fake = FakeRunner::new(0);
+    fake.fetch_fails_from = 0;
+    let runner = Arc::new(fake);
+    let (addr, state, _requests, trigger, handle) = start(Arc::clone(&runner), &[CLUSTER]).await;
+    tokio::time::timeout(PATIENCE, state.wait_for_cycles(1))
+        .await
+        .expect("cycle 1");
+    let body = get(addr, "/metrics").await.1;
+    let git_fetch =
+        format!("flotilla_audit_failures_total{{cluster=\"{CLUSTER}\",error=\"git-fetch\"}}");
+    assert!(sample(&body, &git_fetch).unwrap() >= 1.0, "{body}");
+    assert!(sample(&body, "flotilla_git_fetch_errors_total").unwrap() >= 1.0);
+    let durations = format!("flotilla_audit_duration_seconds_count{{cluster=\"{CLUSTER}\"}}");
+    assert_eq!(
+        sample(&body, &durations),
+        None,
+        "no audit ran, so no duration: {body}"
+    );
+    assert_eq!(runner.audits.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        get(addr, "/readyz").await.0,
+        200,
+        "the first cycle is done, if failed"
+    );
+    trigger.trigger();
+    tokio::time::timeout(PATIENCE, handle)
+        .await
+        .expect("stops")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
 async fn github_rate_limit_is_counted_and_the_service_keeps_going() {
     let mut fake = FakeRunner::new(0);
     fake.publish_error = Some(GitHubErrorKind::RateLimited);

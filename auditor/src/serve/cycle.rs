@@ -224,8 +224,7 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
         for c in clusters {
             self.state
                 .record_failure(c, "no revision fetched yet".into(), now);
-            self.metrics
-                .record_failure(c, "git-fetch", Duration::ZERO, false);
+            self.metrics.record_failure(c, "git-fetch", None, false);
         }
     }
 
@@ -301,8 +300,12 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
             retry_in_ms = delay.as_millis() as u64,
             "cluster audit failed"
         );
-        self.metrics
-            .record_failure(cluster, error.metric_label(), took, error.is_unreachable());
+        self.metrics.record_failure(
+            cluster,
+            error.metric_label(),
+            Some(took),
+            error.is_unreachable(),
+        );
         self.state
             .record_failure(cluster, message, Timestamp::now());
         self.retry_later(Target::Cluster(cluster.to_owned()), delay);

@@ -188,14 +188,24 @@ impl Metrics {
         self.replace_findings(report);
     }
 
-    /// Count a failed audit. `unreachable` sets `flotilla_up` to 0; other
-    /// failures (a render error, say) say nothing about the API server.
-    pub fn record_failure(&self, name: &str, error: &str, took: Duration, unreachable: bool) {
+    /// Count a failed audit. `took` is `None` when no audit ran (nothing
+    /// fetched yet), so the duration histogram only holds real audits.
+    /// `unreachable` sets `flotilla_up` to 0; other failures (a render
+    /// error, say) say nothing about the API server.
+    pub fn record_failure(
+        &self,
+        name: &str,
+        error: &str,
+        took: Option<Duration>,
+        unreachable: bool,
+    ) {
         let labels = cluster(name);
         self.runs.get_or_create(&labels).inc();
-        self.audit_duration
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
+        if let Some(took) = took {
+            self.audit_duration
+                .get_or_create(&labels)
+                .observe(took.as_secs_f64());
+        }
         self.failures
             .get_or_create(&FailureLabels {
                 cluster: name.to_owned(),
