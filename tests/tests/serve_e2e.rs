@@ -27,6 +27,7 @@ mod support;
 const CLUSTER: &str = "aks-eastus2-01";
 const BRANCH: &str = "flotilla/drift/aks-eastus2-01";
 const OWNER: &str = "contoso";
+const ADOPT: &str = "    modified: adopt\n    unmanaged: adopt";
 const REPO: &str = "fleet";
 
 fn fixture() -> PathBuf {
@@ -214,6 +215,11 @@ struct World {
 
 impl World {
     async fn start(interval: &str) -> World {
+        World::start_with(interval, ADOPT).await
+    }
+
+    /// `actions` is the YAML of `pr.actions` (indented under it).
+    async fn start_with(interval: &str, actions: &str) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let double = GithubDouble::start(OWNER, REPO).await;
         let git = GitServer::start(&tmp.path().join("srv"), &double);
@@ -241,8 +247,7 @@ pr:
   enabled: true
   labels: [drift, flotilla]
   actions:
-    modified: adopt
-    unmanaged: adopt
+{actions}
   github:
     url: {api}
     auth:
@@ -403,6 +408,26 @@ async fn drift_pr_lifecycle_against_real_git_and_the_github_double() {
     assert_eq!(
         world.double.ref_sha(&format!("heads/{BRANCH}")),
         Some(pushed.clone())
+    );
+
+    // One commit by the bot, on top of the audited commit, only under the
+    // cluster's folder.
+    let who = git(
+        &world.git.bare,
+        &["log", "-1", "--format=%an <%ae> %ce", &pushed],
+    );
+    assert_eq!(who, "flotilla <flotilla@localhost> flotilla@localhost");
+    let main = world.git.head("main").unwrap();
+    assert_eq!(
+        git(&world.git.bare, &["rev-parse", &format!("{pushed}^")]),
+        main
+    );
+    let changed = git(&world.git.bare, &["diff", "--name-only", &main, &pushed]);
+    assert!(
+        changed
+            .lines()
+            .all(|p| p.starts_with("clusters/aks-eastus2-01/")),
+        "{changed}"
     );
 
     // The pushed branch settles every adopted finding.
@@ -729,4 +754,39 @@ async fn watch_targets_are_the_types_git_declares() {
     let fresh = world.runner("checkout-2");
     let fetched = fresh.fetch().await.unwrap();
     assert!(fresh.watch_targets(&fetched.revision).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_only_drift_gets_a_pr_whose_only_change_is_the_report() {
+    let world = World::start_with("1h", "    modified: report-only").await;
+    let runner = world.runner("checkout");
+    cycle(&runner).await;
+    let pulls = world.double.open_pulls();
+    assert_eq!(pulls.len(), 1, "{pulls:#?}");
+    assert!(
+        pulls[0].body.contains("0 of 10 findings"),
+        "{}",
+        pulls[0].body
+    );
+    assert!(
+        pulls[0].body.contains("report-only by configuration"),
+        "{}",
+        pulls[0].body
+    );
+    let changed = git(
+        &world.git.bare,
+        &[
+            "diff",
+            "--name-only",
+            "main",
+            &format!("refs/heads/{BRANCH}"),
+        ],
+    );
+    assert_eq!(changed, "clusters/aks-eastus2-01/flotilla-drift/REPORT.md");
+    let report = git(
+        &world.git.bare,
+        &["show", &format!("refs/heads/{BRANCH}:{changed}")],
+    );
+    assert!(report.contains("traefik-basic-auth"), "{report}");
+    assert_no_secret(&report, "REPORT.md");
 }
