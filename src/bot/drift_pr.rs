@@ -195,7 +195,7 @@ pub async fn publish_cluster(
         title,
         body: pr_body(drift.report, &adoption),
         labels: ctx.pr.labels.clone(),
-        fingerprint: fingerprint.clone(),
+        fingerprint,
     };
     let max_open = usize::try_from(ctx.pr.max_open).unwrap_or(usize::MAX);
     let outcome = ctx
@@ -204,21 +204,27 @@ pub async fn publish_cluster(
         .await
         .map_err(gh)?;
     match (held, number_of(outcome)) {
-        (true, Some(number)) => {
-            let text = held_comment(&fingerprint);
-            ctx.client
-                .upsert_sticky_comment(number, HELD_MARKER, &text)
-                .await
-                .map_err(gh)?;
-            tracing::info!(
-                cluster,
-                number,
-                "a person pushed to the drift branch: commented, not pushed"
-            );
-            Ok(Published::Held(number))
-        }
+        (true, Some(number)) => comment_held(ctx, &spec, number).await,
         _ => Ok(Published::Pr { outcome, pushed }),
     }
+}
+
+/// Say once (per drift) that a person holds the branch.
+async fn comment_held(ctx: &Context<'_>, spec: &PrSpec, number: u64) -> Result<Published, Error> {
+    let text = held_comment(&spec.fingerprint);
+    ctx.client
+        .upsert_sticky_comment(number, HELD_MARKER, &text)
+        .await
+        .map_err(|source| Error::Github {
+            cluster: spec.cluster.clone(),
+            source: Box::new(source),
+        })?;
+    tracing::info!(
+        cluster = %spec.cluster,
+        number,
+        "a person pushed to the drift branch: commented, not pushed"
+    );
+    Ok(Published::Held(number))
 }
 
 /// No findings: close the PR, unless the audit was incomplete.
