@@ -279,7 +279,10 @@ backoff:
     /// A runner as a fresh pod would build it (own checkout dir when
     /// `checkout` differs), with quick GitHub retries.
     fn runner(&self, checkout: &str) -> Runner {
-        let mut config = self.config.clone();
+        self.runner_for(self.config.clone(), checkout)
+    }
+
+    fn runner_for(&self, mut config: ServeConfig, checkout: &str) -> Runner {
         config.repo.checkout_dir = self.tmp.path().join(checkout);
         let options = RunnerOptions {
             github_retry: RetryPolicy {
@@ -797,4 +800,57 @@ async fn report_only_drift_gets_a_pr_whose_only_change_is_the_report() {
     );
     assert!(report.contains("traefik-basic-auth"), "{report}");
     assert_no_secret(&report, "REPORT.md");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_clusters_github_failure_does_not_stop_the_others() {
+    let world = World::start("1h").await;
+    let mut config = world.config.clone();
+    let mut second = config.clusters[0].clone();
+    second.name = "zz-second".to_owned();
+    config.clusters.push(second);
+    let runner = world.runner_for(config, "checkout");
+    let fetched = runner.fetch().await.unwrap();
+    let mut reports = Vec::new();
+    for cluster in [CLUSTER, "zz-second"] {
+        reports.push(
+            runner
+                .audit(cluster, &fetched.revision)
+                .await
+                .unwrap()
+                .report,
+        );
+    }
+    // Every attempt of the first cluster's first call fails (502).
+    world
+        .double
+        .fail_next_to("GET", "/repos/contoso/fleet/pulls", 2, 502);
+    let err = runner.publish(&reports).await.unwrap_err();
+    assert_eq!(err.metric_label(), "github", "{err}");
+    assert!(
+        matches!(
+            err,
+            serve::Error::GitHub {
+                kind: serve::GitHubErrorKind::ServerError,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let heads: Vec<_> = world
+        .double
+        .open_pulls()
+        .into_iter()
+        .map(|p| p.head)
+        .collect();
+    assert_eq!(heads, ["flotilla/drift/zz-second"]);
+    assert_eq!(
+        world.git.head(BRANCH),
+        None,
+        "the failed cluster pushed nothing"
+    );
+
+    // The next publish completes the first cluster too.
+    runner.publish(&reports).await.unwrap();
+    assert_eq!(world.double.open_pulls().len(), 2);
 }
