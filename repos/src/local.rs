@@ -16,6 +16,15 @@ pub fn head_revision(dir: &Path) -> Option<String> {
     })
 }
 
+/// The commit `rev` names in the repository at `dir`, with git's full
+/// revision syntax (`HEAD~2`, `main^`, `origin/main`, short hashes), for
+/// revisions a checkout of that repository as a remote cannot resolve.
+pub fn resolve_commit(dir: &Path, rev: &str) -> Option<String> {
+    let repo = git2::Repository::discover(dir).ok()?;
+    let commit = repo.revparse_single(rev).ok()?.peel_to_commit().ok()?;
+    Some(commit.id().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,8 +42,26 @@ mod tests {
         let sig = git2::Signature::now("t", "t@example.com").unwrap();
         let tree = repo.treebuilder(None).unwrap().write().unwrap();
         let tree = repo.find_tree(tree).unwrap();
-        let oid = repo.commit(Some("HEAD"), &sig, &sig, "init", &tree, &[]).unwrap();
+        let oid = repo
+            .commit(Some("HEAD"), &sig, &sig, "init", &tree, &[])
+            .unwrap();
         let branch = repo.head().unwrap().shorthand().unwrap().to_owned();
-        assert_eq!(head_revision(dir.path()), Some(format!("{branch}@sha1:{oid}")));
+        assert_eq!(
+            head_revision(dir.path()),
+            Some(format!("{branch}@sha1:{oid}"))
+        );
+        let second = repo
+            .commit(
+                Some("HEAD"),
+                &sig,
+                &sig,
+                "two",
+                &tree,
+                &[&repo.find_commit(oid).unwrap()],
+            )
+            .unwrap();
+        assert_ne!(second, oid);
+        assert_eq!(resolve_commit(dir.path(), "HEAD~1"), Some(oid.to_string()));
+        assert_eq!(resolve_commit(dir.path(), "no-such-rev"), None);
     }
 }

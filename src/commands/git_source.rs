@@ -2,7 +2,7 @@
 //! GitOps repository (`audit`, `preview`).
 
 use flotilla_repos::git::{self, GitAuth};
-use flotilla_repos::local::head_revision;
+use flotilla_repos::local::{head_revision, resolve_commit};
 use std::path::{Path, PathBuf};
 
 /// Where the GitOps repository is, and how to reach it.
@@ -65,12 +65,34 @@ pub fn checkout_at(args: &GitSourceArgs, rev: Option<&str>) -> Result<OpenedRepo
             path: std::env::temp_dir(),
             message: e.to_string(),
         })?;
-    let checkout = git::checkout(&args.repo, rev, &auth_of(args), tmp.path())?;
+    let auth = auth_of(args);
+    let checkout = match git::checkout(&args.repo, rev, &auth, tmp.path()) {
+        // `HEAD~2`, `origin/main`, short hashes: resolve them in a local
+        // source repository, then check out the commit.
+        Err(git::Error::RevisionNotFound { .. }) if rev.is_some() && is_local(&args.repo) => {
+            match resolve_commit(Path::new(&args.repo), rev.unwrap_or_default()) {
+                Some(commit) => git::checkout(&args.repo, Some(&commit), &auth, tmp.path())?,
+                None => return Err(not_found(args, rev)),
+            }
+        }
+        other => other?,
+    };
     Ok(OpenedRepo {
         root: checkout.path,
         revision: Some(checkout.revision),
         _tmp: Some(tmp),
     })
+}
+
+fn is_local(repo: &str) -> bool {
+    !repo.contains("://") && Path::new(repo).is_dir()
+}
+
+fn not_found(args: &GitSourceArgs, rev: Option<&str>) -> git::Error {
+    git::Error::RevisionNotFound {
+        rev: rev.unwrap_or("HEAD").to_owned(),
+        url: args.repo.clone(),
+    }
 }
 
 fn auth_of(args: &GitSourceArgs) -> GitAuth {
