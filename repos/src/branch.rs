@@ -184,17 +184,6 @@ fn is_by(commit: &git2::Commit<'_>, email: &str) -> bool {
     same(commit.author()) && same(commit.committer())
 }
 
-/// The head of `origin/<branch>` as last fetched, if the branch exists.
-pub fn remote_branch_head(repo_dir: &Path, branch: &str) -> Result<Option<String>> {
-    let repo = Repository::open(repo_dir).map_err(|source| Error::Git {
-        repo: repo_dir.to_owned(),
-        branch: branch.to_owned(),
-        step: "open",
-        source,
-    })?;
-    Ok(remote_head(&repo, branch).map(|c| c.id().to_string()))
-}
-
 /// Whether `origin/<branch>` (as last fetched) holds a commit, not in
 /// `base` (hex), that someone other than `email` authored or committed:
 /// a person pushed to the bot's branch.

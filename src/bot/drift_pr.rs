@@ -90,16 +90,6 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// The GitHub error behind this one, if any (for the retry policy).
-    pub fn github(&self) -> Option<&github::Error> {
-        match self {
-            Error::Github { source, .. } => Some(source.as_ref()),
-            _ => None,
-        }
-    }
-}
-
 /// What was done for one cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Published {
