@@ -14,6 +14,6 @@ pub mod preview;
 pub mod report;
 pub mod schema;
 pub mod secret;
-pub mod targets;
 #[cfg(feature = "serve")]
 pub mod serve;
+pub mod targets;

@@ -5,11 +5,11 @@
 //! applies the plan atomically. Only files that carry the generated-file
 //! [`header`] are ever rewritten or deleted.
 
-pub mod error;
 pub mod crds;
+pub mod error;
 pub mod header;
-pub mod render;
 pub mod plan;
+pub mod render;
 pub mod tree;
 pub mod watch;
 pub mod write;

@@ -103,10 +103,10 @@ pub async fn run(args: &PreviewArgs) -> ExitCode {
     if let Err(e) = print_report(&report, args.output) {
         return fail(&format!("cannot write the report: {e}"));
     }
-    if let Some(pr) = &args.github_pr {
-        if let Err(message) = post(&report, pr, args).await {
-            return fail(&message);
-        }
+    if let Some(pr) = &args.github_pr
+        && let Err(message) = post(&report, pr, args).await
+    {
+        return fail(&message);
     }
     for c in &report.clusters {
         for e in &c.errors {
