@@ -123,7 +123,9 @@ pub const TRAEFIK_TAG: &str = "v3.4.1";
 pub const KURED_TAG: &str = "1.20.0";
 /// Namespace of the workload and of Traefik in the AKS baseline (business unit 0001, app 0008).
 pub const WORKLOAD_NAMESPACE: &str = "a0008";
-/// Namespace of cluster-wide daemons such as Kured in the AKS baseline.
+/// Namespace of cluster-wide settings in the AKS baseline. (The baseline also
+/// runs Kured there, under Pod Security `baseline`, which rejects its pods;
+/// flotilla gives Kured a namespace of its own instead.)
 pub const BASELINE_NAMESPACE: &str = "cluster-baseline-settings";
 
 fn set<T>(value: T) -> Val<T> {
@@ -171,9 +173,9 @@ fn builtin_git(cluster: &str) -> GitSpec {
 }
 
 /// The baseline's two namespaces: the restricted workload namespace that
-/// also hosts Traefik, and the namespace of node daemons. The latter is
-/// `privileged` because Kured needs `hostPID` and a privileged container;
-/// Pod Security `baseline` would reject its pods.
+/// also hosts Traefik, and the cluster-settings namespace at `baseline`.
+/// Kured is not placed here: it needs `hostPID` and a privileged container,
+/// so the generator renders it into its own `kured` namespace (privileged).
 fn builtin_namespaces() -> Vec<NamespaceSpec> {
     vec![
         NamespaceSpec {
@@ -196,7 +198,7 @@ fn builtin_namespaces() -> Vec<NamespaceSpec> {
         },
         NamespaceSpec {
             name: text(BASELINE_NAMESPACE),
-            pod_security: set(PodSecuritySpec::Privileged),
+            pod_security: set(PodSecuritySpec::Baseline),
             quota: Val::Absent,
             limit_range: set(LimitRangeSpec {
                 default: map(&[("cpu", "500m"), ("memory", "128Mi")]),

@@ -28,6 +28,15 @@ impl Check<'_> {
                 Val::Set(_, o) => *o,
                 _ => OriginId::BUILTIN,
             };
+            if name == KURED_NAMESPACE {
+                self.report(
+                    origin,
+                    &format!("{field}.name"),
+                    Problem::Rule(format!(
+                        "namespace {name} is generated for Kured (Pod Security privileged); choose another name"
+                    )),
+                );
+            }
             if is_system_namespace(&name) {
                 self.report(
                     origin,
@@ -143,6 +152,11 @@ impl Check<'_> {
         self.map(val, field, &formats::RESOURCE_NAME, &formats::QUANTITY)
     }
 }
+
+/// The namespace the generator creates for Kured, whose pods need `hostPID`
+/// and a privileged container: a declared namespace of that name would be a
+/// second, conflicting Namespace object.
+const KURED_NAMESPACE: &str = "kured";
 
 /// Namespaces that exist on every cluster and belong to someone else.
 fn is_system_namespace(name: &str) -> bool {
