@@ -6,7 +6,7 @@ use flotilla_auditor::preview::run::{PreviewRequest, preview_all};
 use flotilla_auditor::preview::{PolicyRules, PreviewReport, Validator, print};
 use flotilla_auditor::schema::CrdSchemas;
 use flotilla_auditor::targets::load_targets;
-use flotilla_fleet::{Fleet, Policies};
+use flotilla_fleet::{Fleet, Policies, PolicyMode};
 use flotilla_repos::github::{GithubAuth, GithubClient, GithubConfig, Secret};
 use flotilla_repos::pr::{CommitState, GITHUB_BODY_LIMIT, PREVIEW_MARKER};
 use std::collections::BTreeMap;
@@ -182,6 +182,7 @@ fn rules_of(p: &Policies) -> PolicyRules {
         forbid_privileged: p.forbid_privileged,
         forbid_host_path: p.forbid_host_path,
         exempt_namespaces: exempt,
+        enforce: p.mode == PolicyMode::Deny,
     }
 }
 

@@ -982,15 +982,22 @@ fn an_image_outside_the_fleets_registries_breaks_policy() {
         "docker.io/library/nginx:1.27",
     );
     let head = repo.commit("pull from Docker Hub");
-    let p = same_on_every_cluster(new_problems(&repo, &base, &head));
-    assert_eq!(p.class, ProblemClass::Policy);
-    assert_eq!(p.object.as_deref(), Some("Deployment a0008/web"));
-    assert_eq!(
-        p.message,
-        format!(
-            "container web: image docker.io/library/nginx:1.27 is not from an allowed registry ({ACR})"
-        )
-    );
+    let problems = new_problems(&repo, &base, &head);
+    let clusters: Vec<_> = problems.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(clusters, CLUSTERS, "{problems:#?}");
+    for (cluster, p) in &problems {
+        assert_eq!(p.class, ProblemClass::Policy);
+        assert_eq!(p.object.as_deref(), Some("Deployment a0008/web"));
+        assert_eq!(
+            p.message,
+            format!(
+                "container web: image docker.io/library/nginx:1.27 is not from an allowed registry ({ACR})"
+            )
+        );
+        // The example fleet's staging environment is in `mode: audit`: its
+        // violations are reported but do not block; production's do.
+        assert_eq!(p.advisory, cluster == "aks-eus2-stg-01", "{cluster}");
+    }
 
     // Without --fleet the baseline has no registry list.
     let (code, report) = preview_json(&repo, &base, &head, &[]);

@@ -72,9 +72,12 @@ pub struct ClusterPreview {
 }
 
 impl ClusterPreview {
-    /// Problems this change introduces.
+    /// Problems this change introduces that block it (not pre-existing,
+    /// not advisory).
     pub fn new_problems(&self) -> impl Iterator<Item = &Problem> {
-        self.problems.iter().filter(|p| !p.preexisting)
+        self.problems
+            .iter()
+            .filter(|p| !p.preexisting && !p.advisory)
     }
 
     /// Whether this cluster fails the preview: new problems, or an error.
@@ -176,4 +179,41 @@ pub struct Problem {
     /// it, so it does not fail the preview.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub preexisting: bool,
+    /// A policy of a cluster in `audit` mode: reported, never blocking, as
+    /// the cluster itself would only audit it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub advisory: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(preexisting: bool, advisory: bool) -> Problem {
+        Problem {
+            class: ProblemClass::Policy,
+            kustomization: None,
+            path: None,
+            object: None,
+            message: "container c is privileged".into(),
+            preexisting,
+            advisory,
+        }
+    }
+
+    #[test]
+    fn only_new_blocking_problems_fail_a_cluster() {
+        let with = |p: Problem| ClusterPreview {
+            problems: vec![p],
+            ..ClusterPreview::default()
+        };
+        assert!(with(problem(false, false)).fails());
+        assert!(!with(problem(true, false)).fails(), "pre-existing");
+        assert!(!with(problem(false, true)).fails(), "audit mode");
+        let errored = ClusterPreview {
+            errors: vec!["x".into()],
+            ..ClusterPreview::default()
+        };
+        assert!(errored.fails());
+    }
 }

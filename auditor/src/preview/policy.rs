@@ -21,6 +21,9 @@ pub struct PolicyRules {
     pub forbid_host_path: bool,
     /// Namespaces the rules do not apply to.
     pub exempt_namespaces: Vec<String>,
+    /// Whether violations block (`mode: deny`); in `audit` mode they are
+    /// reported as advisory.
+    pub enforce: bool,
 }
 
 impl PolicyRules {
@@ -43,6 +46,7 @@ impl PolicyRules {
             require_limits: true,
             forbid_privileged: true,
             forbid_host_path: true,
+            enforce: true,
             exempt_namespaces: exempt.map(str::to_owned).to_vec(),
         }
     }

@@ -64,7 +64,11 @@ pub fn text(report: &PreviewReport, w: &mut dyn Write) -> io::Result<()> {
         }
         for p in &c.problems {
             let at = p.object.as_deref().or(p.path.as_deref()).unwrap_or("");
-            let old = if p.preexisting { " (pre-existing)" } else { "" };
+            let old = match (p.preexisting, p.advisory) {
+                (true, _) => " (pre-existing)",
+                (false, true) => " (audit mode)",
+                _ => "",
+            };
             writeln!(
                 w,
                 "  [{}]{old} {}: {}",
@@ -213,7 +217,11 @@ fn cluster_markdown(s: &mut String, c: &ClusterPreview, fields: bool) {
         );
         for p in &c.problems {
             let at = p.object.as_deref().or(p.path.as_deref()).unwrap_or("");
-            let old = if p.preexisting { "pre-existing" } else { "new" };
+            let old = match (p.preexisting, p.advisory) {
+                (true, _) => "pre-existing",
+                (false, true) => "new, audit mode",
+                _ => "new",
+            };
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {old} |",
@@ -311,6 +319,7 @@ mod tests {
                         object: None,
                         message: "m".into(),
                         preexisting: false,
+                        advisory: false,
                     }],
                     ..ClusterPreview::default()
                 },

@@ -106,6 +106,7 @@ fn entry_problem(entry: &str, message: String, base_failure: Option<&str>) -> Pr
         path: Some(format!("./{entry}")),
         object: None,
         preexisting: base_failure == Some(message.as_str()),
+        advisory: false,
         message,
     }
 }
@@ -176,6 +177,7 @@ mod tests {
             object: None,
             message: "open /tmp/flotilla-repo-abc123/infrastructure/x.yaml: no such file".into(),
             preexisting: false,
+            advisory: false,
         }];
         strip_checkout_root(&mut problems, root);
         assert_eq!(

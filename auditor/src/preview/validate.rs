@@ -43,6 +43,7 @@ pub fn validate(head: &Desired, validator: &Validator) -> Vec<Problem> {
             object: None,
             message: error.source.to_string(),
             preexisting: false,
+            advisory: false,
         });
     }
     for (k, vars) in &head.unresolved {
@@ -57,6 +58,7 @@ pub fn validate(head: &Desired, validator: &Validator) -> Vec<Problem> {
                 object: None,
                 message,
                 preexisting: false,
+                advisory: false,
             });
         }
     }
@@ -73,6 +75,7 @@ pub fn validate(head: &Desired, validator: &Validator) -> Vec<Problem> {
                 object: object.clone(),
                 message,
                 preexisting: false,
+                advisory: class == ProblemClass::Policy && !validator.policy.enforce,
             });
         };
         for message in schema_problems(&d.object, [&validator.schemas, &repo_schemas]) {
@@ -239,6 +242,7 @@ mod tests {
             object: None,
             message: "variable ${region} has no value: Flux substitutes an empty string".into(),
             preexisting: false,
+            advisory: false,
         };
         let mut head = vec![unresolved("apps"), unresolved("secrets")];
         mark_preexisting(&mut head, &[unresolved("apps")]);
