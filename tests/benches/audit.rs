@@ -475,6 +475,8 @@ struct Measured {
     findings_digest: u64,
     /// Resident memory once desired state is built, before the audit.
     desired_mb: f64,
+    /// Peak once live state is read, before the diff.
+    read_mb: f64,
     peak_mb: f64,
 }
 
@@ -506,6 +508,7 @@ fn run_case(case: &str) {
         let live = rt
             .block_on(read_live(&target, &scope))
             .expect("live state reads");
+        let read_mb = memory_mb("VmHWM:");
         let report = report_for("bench", &desired, &live, &DiffOptions::default());
         let (wall, cpu) = (start.elapsed(), process_cpu().saturating_sub(cpu_start));
         assert!(
@@ -525,6 +528,7 @@ fn run_case(case: &str) {
             findings: report.findings.len(),
             findings_digest: digest(&report.findings),
             desired_mb: 0.0,
+            read_mb,
             peak_mb: 0.0,
         };
         if round == 0 {
@@ -704,7 +708,7 @@ struct Row {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:>7} | {:<13} | {:>8} | {:>7} | {:>8} | {:>9} | {:>12} | {:>8} | {:>7} | {:>10}",
+        "{:>7} | {:<13} | {:>8} | {:>7} | {:>8} | {:>9} | {:>12} | {:>8} | {:>7} | {:>7} | {:>10}",
         "objects",
         "source",
         "live obj",
@@ -714,6 +718,7 @@ fn print_table(rows: &[Row]) {
         "types listed",
         "findings",
         "peak MB",
+        "read MB",
         "desired MB"
     );
     for r in rows {
@@ -724,7 +729,7 @@ fn print_table(rows: &[Row]) {
             format!("{} ({}d)", m.requests, r.discovery)
         };
         println!(
-            "{:>7} | {:<13} | {:>8} | {:>7.0} | {:>8.0} | {:>9} | {:>12} | {:>8} | {:>7.1} | {:>10.1}",
+            "{:>7} | {:<13} | {:>8} | {:>7.0} | {:>8.0} | {:>9} | {:>12} | {:>8} | {:>7.1} | {:>7.1} | {:>10.1}",
             r.objects,
             r.source,
             m.live_objects,
@@ -734,6 +739,7 @@ fn print_table(rows: &[Row]) {
             m.types,
             m.findings,
             m.peak_mb,
+            m.read_mb,
             m.desired_mb
         );
     }
