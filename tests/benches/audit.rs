@@ -3,7 +3,8 @@
 //! Prints a table; asserts the findings are exactly the planted drift (a
 //! bench measuring a broken audit would be worthless), never a time.
 //!
-//! `cargo bench -p flotilla-tests --bench audit` (release; part of `make bench`).
+//! `cargo bench -p flotilla-tests --bench audit` (release; part of `make bench`);
+//! `FLOTILLA_BENCH_SIZES=1000,10000` picks other sizes.
 //!
 //! Targets (issue): 10k objects audited in under 1 s of CPU after rendering;
 //! API requests no more than one LIST per resource type (plus discovery);
