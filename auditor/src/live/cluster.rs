@@ -6,6 +6,7 @@ use super::discovery::{
     AggregatedListDoc, ApiType, ApiVersionsDoc, Discovery, GroupListDoc, KindDoc, ResourceListDoc,
     group_version_path,
 };
+use super::slim::{may_slim, slim_if_owned};
 use super::{Error, Live, Result, Scope, listmap};
 use crate::secret::seal_secret;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -87,7 +88,14 @@ pub async fn read_cluster_with(
         ..
     } = discover(&reader, scope, false, options.concurrency).await?;
     let types = discovery.select(scope);
-    let lists = list_types(&reader, &types, options.page_size, options.concurrency).await?;
+    let lists = list_types(
+        &reader,
+        &types,
+        options.page_size,
+        options.concurrency,
+        Some(scope),
+    )
+    .await?;
     Ok(Live {
         objects: lists.into_iter().flatten().collect(),
         hints: listmap::builtin(),
@@ -310,10 +318,14 @@ pub(crate) async fn list_types(
     types: &[ApiType],
     page_size: u32,
     concurrency: usize,
+    slim_for: Option<&Scope>,
 ) -> Result<Vec<Vec<Value>>> {
     let lists: Vec<_> = types
         .iter()
-        .map(|t| list_type(reader, t, page_size))
+        .map(|t| {
+            let slim = slim_for.is_some_and(|s| may_slim(s, &t.group, &t.kind));
+            list_type(reader, t, page_size, slim)
+        })
         .collect();
     stream::iter(lists)
         .buffered(concurrency.max(1))
@@ -342,7 +354,12 @@ struct ListPageMeta {
 /// Gone, the server compacted past it), the LIST restarts from the first page
 /// once, since a LIST stitched from two resource versions could show an
 /// object twice or not at all.
-async fn list_type(reader: &ApiReader, t: &ApiType, page_size: u32) -> Result<Vec<Value>> {
+async fn list_type(
+    reader: &ApiReader,
+    t: &ApiType,
+    page_size: u32,
+    slim: bool,
+) -> Result<Vec<Value>> {
     let api_version = t.api_version();
     let mut restarted = false;
     'list: loop {
@@ -371,7 +388,8 @@ async fn list_type(reader: &ApiReader, t: &ApiType, page_size: u32) -> Result<Ve
                 }
             };
             for item in page.items.unwrap_or_default() {
-                objects.push(typed_item(item, &api_version, &t.kind));
+                let item = typed_item(item, &api_version, &t.kind);
+                objects.push(if slim { slim_if_owned(item) } else { item });
             }
             match page.metadata.continue_token {
                 Some(next) if !next.is_empty() => token = Some(next),

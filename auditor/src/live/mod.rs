@@ -10,6 +10,7 @@ mod cluster;
 pub mod discovery;
 mod error;
 pub mod listmap;
+mod slim;
 mod snapshot;
 mod source;
 

@@ -9,6 +9,7 @@
 
 use super::cluster::{ApiReader, discover, list_types};
 use super::discovery::{ApiVersionsDoc, Discovery, GroupListDoc, ResourceListDoc};
+use super::slim::{may_slim, slim_if_owned};
 use super::{Error, Live, Result, Scope, listmap};
 use crate::object::ObjectKey;
 use crate::secret::{SEALED_PREFIX, is_secret, seal_secret};
@@ -85,8 +86,10 @@ pub fn load_snapshot_scoped(dir: &Path, scope: Option<&Scope>) -> Result<Live> {
                 live.listed.insert(kind.clone());
                 last_kind = Some(kind);
             }
+            let slim = scope.is_some_and(|s| may_slim(s, &key.group, &key.kind));
             if seen.insert(key) {
-                live.objects.push(obj);
+                live.objects
+                    .push(if slim { slim_if_owned(obj) } else { obj });
             }
         }
     }
@@ -350,7 +353,7 @@ pub async fn record_snapshot(
         })?;
     let read = discover(&reader, scope, true, 8).await?;
     let types = read.discovery.select(scope);
-    let lists = list_types(&reader, &types, 500, 8).await?;
+    let lists = list_types(&reader, &types, 500, 8, None).await?;
 
     let staging = out.join(format!(".flotilla-snapshot-{}", std::process::id()));
     let mut summary = RecordSummary::default();

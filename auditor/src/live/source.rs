@@ -131,6 +131,18 @@ impl Scope {
         (self.flux && FLUX_GROUPS.contains(&group)) || self.kinds.iter().any(|(g, _)| g == group)
     }
 
+    /// Whether `(group, kind)` is named explicitly (desired state uses it).
+    pub fn names(&self, group: &str, kind: &str) -> bool {
+        self.kinds.contains(&(group.to_owned(), kind.to_owned()))
+    }
+
+    /// Whether owned objects of `(group, kind)` may be cut down on read (see
+    /// `live::slim`): in an audit, for kinds Git does not declare and that
+    /// are not Flux's; never in a full read such as a recording.
+    pub(crate) fn slims_owned(&self, group: &str, kind: &str) -> bool {
+        !self.everything && !self.names(group, kind) && !FLUX_GROUPS.contains(&group)
+    }
+
     /// The `(group, kind)` pairs named explicitly.
     pub fn named_kinds(&self) -> impl Iterator<Item = (&str, &str)> {
         self.kinds.iter().map(|(g, k)| (g.as_str(), k.as_str()))
