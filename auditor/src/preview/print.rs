@@ -2,16 +2,13 @@
 //! sticky pull-request comment.
 
 use super::{ChangeKind, ClusterPreview, FieldDelta, ObjectChange, PreviewReport};
-use crate::report::line_diff::{Line, first_changed_line, line_diff};
-use crate::report::markdown::escape;
+use crate::report::line_diff::{Line, line_diff};
+use crate::report::markdown::{cell, escape, value_cells};
 use crate::report::summary::{object_name, one_line, short_revision};
 use crate::report::text::clean;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::io::{self, Write};
-
-/// Longest value shown in a Markdown table cell.
-const MAX_CELL: usize = 120;
 
 /// One line per cluster: what changes and what is wrong.
 pub fn cluster_summary(c: &ClusterPreview) -> String {
@@ -204,7 +201,7 @@ fn cluster_markdown(s: &mut String, c: &ClusterPreview, fields: bool) {
             );
             if fields {
                 for f in &o.fields {
-                    let (base, head) = field_cells(f);
+                    let (base, head) = value_cells(f.base.as_ref(), f.head.as_ref());
                     let _ = writeln!(s, "| | | | {} | {base} | {head} |", cell(&f.field));
                 }
             }
@@ -243,23 +240,6 @@ fn cluster_markdown(s: &mut String, c: &ClusterPreview, fields: bool) {
     }
 }
 
-/// Table cells of a field: the first changed line of multi-line strings.
-fn field_cells(f: &FieldDelta) -> (String, String) {
-    if let (Some(Value::String(b)), Some(Value::String(h))) = (&f.base, &f.head)
-        && (b.contains('\n') || h.contains('\n'))
-        && let Some((n, bl, hl)) = first_changed_line(b, h)
-    {
-        return (
-            format!("line {n}: {}", cell(bl)),
-            format!("line {n}: {}", cell(hl)),
-        );
-    }
-    (
-        cell(&one_line(f.base.as_ref())),
-        cell(&one_line(f.head.as_ref())),
-    )
-}
-
 fn sign(k: ChangeKind) -> &'static str {
     match k {
         ChangeKind::Added => "+",
@@ -270,15 +250,6 @@ fn sign(k: ChangeKind) -> &'static str {
 
 fn object_of(o: &ObjectChange) -> String {
     object_name(&o.kind, o.namespace.as_deref(), &o.name)
-}
-
-fn cell(s: &str) -> String {
-    if s.chars().count() > MAX_CELL {
-        let cut: String = s.chars().take(MAX_CELL - 1).collect();
-        format!("{}…", escape(&cut))
-    } else {
-        escape(s)
-    }
 }
 
 #[cfg(test)]

@@ -93,22 +93,24 @@ fn print_rows(f: &Finding, w: &mut dyn Write) -> io::Result<()> {
     )
 }
 
-/// Cells for Git and live values; a multi-line string shows its first
-/// changed line.
+/// Cells for Git and live values.
 fn values(c: &FieldChange) -> (String, String) {
-    if let (Some(Value::String(d)), Some(Value::String(l))) = (&c.desired, &c.live)
-        && (d.contains('\n') || l.contains('\n'))
-        && let Some((n, dl, ll)) = first_changed_line(d, l)
+    value_cells(c.desired.as_ref(), c.live.as_ref())
+}
+
+/// Table cells for two values of one field (Git and live, or base and head):
+/// a multi-line string shows its first changed line.
+pub fn value_cells(a: Option<&Value>, b: Option<&Value>) -> (String, String) {
+    if let (Some(Value::String(x)), Some(Value::String(y))) = (a, b)
+        && (x.contains('\n') || y.contains('\n'))
+        && let Some((n, xl, yl)) = first_changed_line(x, y)
     {
         return (
-            format!("line {n}: {}", cell(dl)),
-            format!("line {n}: {}", cell(ll)),
+            format!("line {n}: {}", cell(xl)),
+            format!("line {n}: {}", cell(yl)),
         );
     }
-    (
-        cell(&one_line(c.desired.as_ref())),
-        cell(&one_line(c.live.as_ref())),
-    )
+    (cell(&one_line(a)), cell(&one_line(b)))
 }
 
 fn who(manager: Option<&str>, time: Option<&str>) -> String {
@@ -119,8 +121,8 @@ fn who(manager: Option<&str>, time: Option<&str>) -> String {
     }
 }
 
-/// Truncated to [`MAX_CELL`] characters, then escaped.
-fn cell(s: &str) -> String {
+/// A table cell: truncated to [`MAX_CELL`] characters, then escaped.
+pub fn cell(s: &str) -> String {
     if s.chars().count() > MAX_CELL {
         let cut: String = s.chars().take(MAX_CELL - 1).collect();
         format!("{}…", escape(&cut))
