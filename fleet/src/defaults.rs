@@ -86,7 +86,7 @@ macro_rules! merge_fields {
 }
 
 merge_fields! {
-    Settings { git, namespaces, ingress, secrets, kured, policies, images }
+    Settings { git, namespaces, ingress, secrets, kured, policies, images, auditor }
     GitSpec { url, branch, path, interval, kustomization_interval, secret_ref }
     IngressSpec { enabled, namespace, replicas, node_selector, load_balancer, upstream_cidrs, tls, domain }
     LoadBalancerSpec { ip, subnet, pool }
@@ -103,7 +103,8 @@ merge_fields! {
         mode, engine, allowed_registries, max_cpu, max_memory, read_only_root_filesystem,
         no_privileged, no_host_path, exempt_namespaces
     }
-    ImagesSpec { registry, traefik, kured }
+    ImagesSpec { registry, traefik, kured, flotilla }
+    AuditorSpec { enabled, interval, pr_enabled }
     ImageSpec { repository, tag, digest }
 }
 
@@ -119,6 +120,8 @@ pub(crate) fn resolve(kind: KindSpec, cluster: &str, layers: &[&Settings]) -> Se
 
 /// Traefik release the built-in defaults pin (the generator renders v3 configuration).
 pub const TRAEFIK_TAG: &str = "v3.4.1";
+/// flotilla release the built-in defaults pin for the in-cluster auditor.
+pub const FLOTILLA_TAG: &str = "0.1.0";
 /// Kured release the built-in defaults pin.
 pub const KURED_TAG: &str = "1.20.0";
 /// Namespace of the workload and of Traefik in the AKS baseline (business unit 0001, app 0008).
@@ -159,6 +162,7 @@ fn builtin(kind: KindSpec, cluster: &str) -> Settings {
         kured: set(builtin_kured()),
         policies: set(builtin_policies()),
         images: set(builtin_images()),
+        auditor: set(builtin_auditor()),
     }
 }
 
@@ -308,5 +312,21 @@ fn builtin_images() -> ImagesSpec {
             tag: text(KURED_TAG),
             digest: Val::Absent,
         }),
+        flotilla: set(ImageSpec {
+            repository: text("flotilla-dev/flotilla"),
+            tag: text(FLOTILLA_TAG),
+            digest: Val::Absent,
+        }),
+    }
+}
+
+/// The auditor is opt-in: it needs a Git credential the platform team
+/// provides (see the generated Deployment), and PRs also need a GitHub one.
+/// 15m keeps API-server load low; watch-driven audits catch changes sooner.
+fn builtin_auditor() -> AuditorSpec {
+    AuditorSpec {
+        enabled: set(false),
+        interval: text("15m"),
+        pr_enabled: set(false),
     }
 }

@@ -67,6 +67,8 @@ pub struct Cluster {
     pub policies: Policies,
     /// Container images, all pulled from the cluster's registry.
     pub images: Images,
+    /// flotilla itself, auditing the cluster it runs in.
+    pub auditor: Auditor,
 }
 
 /// The Git repository Flux reconciles from.
@@ -250,6 +252,19 @@ pub struct Kured {
     pub concurrency: u32,
 }
 
+/// flotilla as a component of the cluster: `flotilla serve` auditing the
+/// cluster it runs in against the cluster's own Git source. Its image is
+/// [`Images::flotilla`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Auditor {
+    /// Whether the auditor is deployed.
+    pub enabled: bool,
+    /// Time between timer-driven audits, e.g. `15m` (units ms, s, m, h, d).
+    pub interval: String,
+    /// Whether drift pull requests are opened (needs a GitHub credential).
+    pub pr_enabled: bool,
+}
+
 /// What policy violations do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyMode {
@@ -324,4 +339,6 @@ pub struct Images {
     pub traefik: Image,
     /// Kured.
     pub kured: Image,
+    /// flotilla, for the in-cluster auditor.
+    pub flotilla: Image,
 }

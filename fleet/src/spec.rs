@@ -23,7 +23,7 @@
 //! ```
 //!
 //! where `<settings>` is any of `git`, `namespaces`, `ingress`, `secrets`,
-//! `kured`, `policies` and `images`.
+//! `kured`, `policies`, `images` and `auditor`.
 
 use std::collections::BTreeMap;
 
@@ -68,6 +68,7 @@ pub(crate) struct Settings {
     pub kured: Val<KuredSpec>,
     pub policies: Val<PoliciesSpec>,
     pub images: Val<ImagesSpec>,
+    pub auditor: Val<AuditorSpec>,
 }
 
 /// One cluster: its identity plus the settings only it has.
@@ -91,6 +92,7 @@ pub(crate) struct ClusterSpec {
     pub kured: Val<KuredSpec>,
     pub policies: Val<PoliciesSpec>,
     pub images: Val<ImagesSpec>,
+    pub auditor: Val<AuditorSpec>,
 }
 
 impl ClusterSpec {
@@ -104,6 +106,7 @@ impl ClusterSpec {
             kured: self.kured.clone(),
             policies: self.policies.clone(),
             images: self.images.clone(),
+            auditor: self.auditor.clone(),
         }
     }
 }
@@ -303,6 +306,16 @@ pub(crate) struct ImagesSpec {
     pub registry: Val<String>,
     pub traefik: Val<ImageSpec>,
     pub kured: Val<ImageSpec>,
+    pub flotilla: Val<ImageSpec>,
+}
+
+/// flotilla itself, as a component of the cluster (`flotilla serve`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub(crate) struct AuditorSpec {
+    pub enabled: Val<bool>,
+    pub interval: Val<String>,
+    pub pr_enabled: Val<bool>,
 }
 
 /// One image inside the registry.

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use flotilla_fleet::{
-    Certificate, Cluster, ClusterKind, Fleet, GitSource, Image, Images, Ingress, KeyVaultIdentity,
-    Kured, LimitRange, LoadBalancer, Namespace, PodSecurityLevel, Policies, PolicyEngine,
-    PolicyMode, Secrets, Tls,
+    Auditor, Certificate, Cluster, ClusterKind, Fleet, GitSource, Image, Images, Ingress,
+    KeyVaultIdentity, Kured, LimitRange, LoadBalancer, Namespace, PodSecurityLevel, Policies,
+    PolicyEngine, PolicyMode, Secrets, Tls,
 };
 
 /// Three clusters: two aks (one with Gatekeeper in deny mode, one with
@@ -162,6 +162,16 @@ pub fn example_cluster(name: &str, kind: ClusterKind, octet: u8) -> Cluster {
                 tag: "1.17.1".to_owned(),
                 digest: None,
             },
+            flotilla: Image {
+                repository: "flotilla-dev/flotilla".to_owned(),
+                tag: "0.1.0".to_owned(),
+                digest: None,
+            },
+        },
+        auditor: Auditor {
+            enabled: true,
+            interval: "15m".to_owned(),
+            pr_enabled: kind == ClusterKind::Aks,
         },
     }
 }

@@ -3,8 +3,8 @@
 //! `fluxConfigurations` body, and the component Kustomizations in
 //! dependency order.
 //!
-//! Order: namespaces → policies → secrets → ingress, and kured after
-//! namespaces. Policies come before anything that runs pods, so no pod
+//! Order: namespaces → policies → secrets → ingress, and kured and the
+//! flotilla auditor after namespaces. Policies come before anything that runs pods, so no pod
 //! starts before its namespace's network policies and guardrails exist;
 //! the certificate (secrets) comes before Traefik, which mounts it. With
 //! Gatekeeper, the ConstraintTemplates get their own Kustomization that
@@ -70,6 +70,9 @@ fn steps(cluster: &Cluster) -> Vec<Step> {
     }
     if cluster.kured.enabled {
         steps.push(step("kured", "kured", vec!["namespaces"]));
+    }
+    if cluster.auditor.enabled {
+        steps.push(step("flotilla", "flotilla", vec!["namespaces"]));
     }
     steps
 }

@@ -6,6 +6,7 @@
 //! ```text
 //! infrastructure/base/traefik/          shared, cluster-independent manifests
 //! infrastructure/base/kured/            (rendered once per fleet, not per cluster)
+//! infrastructure/base/flotilla/         the in-cluster auditor, if any cluster enables it
 //! infrastructure/base/gatekeeper-templates/
 //! clusters/<name>/
 //!   kustomization.yaml                  entry of the `flux-system` Kustomization
@@ -19,6 +20,7 @@
 //!   traefik/       RoleBindings in the namespaces Traefik serves, and
 //!     controller/  overlay of the Traefik base: namespace, image, config, Service, identity
 //!   kured/         overlay of the Kured base: image and reboot window
+//!   flotilla/      overlay of the flotilla base: image and `flotilla serve` config
 //! ```
 //!
 //! Every folder has its own `kustomization.yaml`, so each is a valid
@@ -30,6 +32,7 @@
 //! and a reviewer reading a PR all see final values without re-implementing
 //! Flux's substitution, and no `${…}` in a config file can be mangled.
 
+mod auditor;
 mod flux;
 mod kured;
 mod namespaces;
@@ -108,6 +111,9 @@ pub fn render_cluster(cluster: &Cluster) -> Tree {
     if cluster.kured.enabled {
         kured::render_kured_overlay(cluster, &mut tree);
     }
+    if cluster.auditor.enabled {
+        auditor::render_auditor_overlay(cluster, &mut tree);
+    }
     tree
 }
 
@@ -121,6 +127,9 @@ pub fn render_bases(fleet: &Fleet) -> Tree {
     }
     if any(|c| c.kured.enabled) {
         kured::render_kured_base(&mut tree);
+    }
+    if any(|c| c.auditor.enabled) {
+        auditor::render_auditor_base(&mut tree);
     }
     if any(|c| c.policies.engine == PolicyEngine::Gatekeeper) {
         policy::render_gatekeeper_templates(&mut tree);

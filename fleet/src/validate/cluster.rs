@@ -47,6 +47,7 @@ pub(super) fn check_cluster(
             .within(&settings.secrets)
             .secrets(kind, &settings.secrets),
         kured: check.within(&settings.kured).kured(&settings.kured),
+        auditor: check.within(&settings.auditor).auditor(&settings.auditor),
         policies: check
             .within(&settings.policies)
             .policies(&settings.policies, &images.registry),

@@ -26,6 +26,12 @@ impl Check<'_> {
                 "1.",
                 "a Kured 1.x release (the generated flags are 1.x flags)",
             ),
+            flotilla: self.within(&i.flotilla).image(
+                &i.flotilla,
+                "images.flotilla",
+                "0.",
+                "a flotilla 0.x release (the generated serve config is 0.x syntax)",
+            ),
         }
     }
 

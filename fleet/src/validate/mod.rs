@@ -6,6 +6,7 @@
 //! recorded and replaced by an empty stand-in so the rest of the cluster is
 //! still checked; the fleet is only returned when nothing was recorded.
 
+mod auditor;
 mod check;
 mod cluster;
 mod git;
