@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use flotilla_auditor::schema::CrdSchemas;
+use flotilla_auditor::serve::config::{ClusterTarget, GitAuth, ServeConfig};
 use flotilla_bootstrap::Tree;
 use flotilla_bootstrap::header;
 use flotilla_bootstrap::render::example::example_fleet;
@@ -888,4 +889,186 @@ fn gatekeeper_rego_admits_the_platform_and_rejects_what_it_forbids() {
         &bad,
     );
     assert_eq!(found.len(), 2, "{found:?}");
+}
+
+/// The `flotilla serve` config a cluster's auditor ConfigMap carries, parsed
+/// by the service's own loader.
+fn auditor_serve_config(c: &BuiltCluster) -> ServeConfig {
+    let objects = &c.objects["flotilla"];
+    let deployment = c.find("Deployment", "flotilla");
+    let volumes = deployment["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .expect("volumes");
+    let config_map = volumes
+        .iter()
+        .find(|v| v["name"] == "config")
+        .and_then(|v| v["configMap"]["name"].as_str())
+        .expect("config volume");
+    assert!(
+        config_map.starts_with("flotilla-config-"),
+        "{}: config map name carries kustomize's content hash: {config_map}",
+        c.name
+    );
+    let cm = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == config_map)
+        .unwrap_or_else(|| panic!("{}: no ConfigMap {config_map}", c.name));
+    assert_eq!(cm["metadata"]["namespace"], "flotilla-system");
+    let text = cm["data"]["serve.yaml"].as_str().expect("serve.yaml key");
+    ServeConfig::parse(text, Path::new("serve.yaml"))
+        .unwrap_or_else(|e| panic!("{}: generated serve.yaml: {e}\n{text}", c.name))
+}
+
+/// No rule of the auditor's role reaches Secrets or writes anything.
+fn assert_read_only_without_secrets(role: &Value, cluster: &str) {
+    for rule in role["rules"].as_array().expect("rules") {
+        let verbs: BTreeSet<_> = rule["verbs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(
+            verbs.is_subset(&BTreeSet::from(["get", "list", "watch"])),
+            "{cluster}: {rule}"
+        );
+        let groups = rule["apiGroups"].as_array().cloned().unwrap_or_default();
+        let resources = rule["resources"].as_array().cloned().unwrap_or_default();
+        assert!(!groups.contains(&json!("*")), "{cluster}: {rule}");
+        if groups.contains(&json!("")) {
+            assert!(
+                !resources.contains(&json!("secrets")) && !resources.contains(&json!("*")),
+                "{cluster}: core rule reaches Secrets: {rule}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_auditor_component_is_restricted_read_only_and_configured_for_its_cluster() {
+    let fleets = [example_fleet(), example_yaml_fleet()];
+    let specs: BTreeMap<&str, &flotilla_fleet::Cluster> = fleets
+        .iter()
+        .flat_map(|f| &f.clusters)
+        .map(|c| (c.name.as_str(), c))
+        .collect();
+    for c in built() {
+        let spec = specs[c.name.as_str()];
+        assert!(spec.auditor.enabled, "both example fleets enable it");
+        let k = &c.kustomizations["flotilla"];
+        assert_eq!(k["spec"]["path"], format!("./clusters/{}/flotilla", c.name));
+        assert_eq!(k["spec"]["dependsOn"], json!([{"name": "namespaces"}]));
+        let kinds: BTreeSet<_> = c.objects["flotilla"]
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap())
+            .collect();
+        // No ServiceMonitor: its CRD may be absent from the cluster.
+        assert_eq!(
+            kinds,
+            BTreeSet::from([
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "ConfigMap",
+                "Deployment",
+                "Namespace",
+                "Service",
+                "ServiceAccount",
+            ]),
+            "{}",
+            c.name
+        );
+        let ns = c.find("Namespace", "flotilla-system");
+        assert_eq!(
+            ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+            "restricted"
+        );
+        assert_read_only_without_secrets(c.find("ClusterRole", "flotilla-read"), &c.name);
+        let binding = c.find("ClusterRoleBinding", "flotilla-read");
+        assert_eq!(
+            binding["subjects"],
+            json!([{"kind": "ServiceAccount", "name": "flotilla", "namespace": "flotilla-system"}])
+        );
+        let pod = &c.find("Deployment", "flotilla")["spec"]["template"]["spec"];
+        assert_eq!(
+            pod_security_failures(pod, "restricted"),
+            Vec::<String>::new()
+        );
+        let container = &pod["containers"][0];
+        assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+        assert_eq!(
+            container["image"],
+            spec.images.flotilla.reference(&spec.images.registry)
+        );
+        assert!(container["livenessProbe"]["httpGet"].is_object());
+        assert!(container["readinessProbe"]["httpGet"].is_object());
+        assert!(container["resources"]["limits"]["memory"].is_string());
+        let service = c.find("Service", "flotilla");
+        assert_eq!(service["spec"]["ports"][0]["port"], 8080);
+
+        let config = auditor_serve_config(c);
+        assert_eq!(config.repo.url, spec.source.url);
+        assert_eq!(config.repo.branch, spec.source.branch);
+        assert_eq!(config.clusters.len(), 1, "{}", c.name);
+        let only = &config.clusters[0];
+        assert_eq!(only.name, c.name);
+        assert_eq!(only.target, ClusterTarget::InCluster);
+        assert_eq!(
+            only.entry,
+            spec.source.path.trim_start_matches("./"),
+            "the entry is the path Flux syncs"
+        );
+        let interval = flotilla_auditor::serve::schedule::Schedule {
+            interval: Some(std::time::Duration::from_secs(15 * 60)),
+            cron: None,
+        };
+        assert_eq!(config.schedule, interval, "{}", c.name);
+        assert_eq!(config.pr.enabled, spec.auditor.pr_enabled);
+        assert_eq!(config.pr.github.is_some(), spec.auditor.pr_enabled);
+        // The Flux deploy key's Secret keys, by file: never a value.
+        assert!(
+            matches!(&config.repo.auth, Some(GitAuth::SshKey { key_file, .. })
+                if key_file == Path::new("/etc/flotilla/secret/identity")),
+            "{}: {:?}",
+            c.name,
+            config.repo.auth
+        );
+    }
+    let pr_flags: BTreeSet<bool> = specs.values().map(|c| c.auditor.pr_enabled).collect();
+    assert_eq!(pr_flags.len(), 2, "both PR settings are covered");
+}
+
+#[test]
+fn the_auditor_is_off_by_default_and_then_renders_nothing() {
+    let spec = r#"
+defaults:
+  git: { url: "https://github.com/contoso/fleet-gitops" }
+  images: { registry: acraksbaseline01.azurecr.io }
+  ingress: { domain: aks-ingress.contoso.com }
+  secrets:
+    keyvaultName: kv-aks-eus2-01
+    tenantId: 6f1c2a7e-3b4d-4c5e-9f80-1a2b3c4d5e6f
+    workloadIdentityClientId: 0e9d8c7b-6a5f-4e3d-8c2b-1a0f9e8d7c6b
+clusters:
+  - { name: aks-01, kind: aks, environment: production, region: eastus2 }
+"#;
+    let fleet = flotilla_fleet::load_str("fleet.yaml", spec).expect("valid spec");
+    assert!(!fleet.clusters[0].auditor.enabled);
+    let tree = render(&fleet);
+    let paths: Vec<&str> = tree.iter().map(|(p, _)| p).collect();
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.ends_with("/kured/kustomization.yaml"))
+    );
+    let flotilla: Vec<_> = paths.iter().filter(|p| p.contains("flotilla")).collect();
+    assert!(flotilla.is_empty(), "{flotilla:?}");
+    let infra = tree
+        .get("clusters/aks-01/infrastructure.yaml")
+        .expect("infrastructure.yaml");
+    let names: Vec<Value> = yaml_docs(infra)
+        .iter()
+        .map(|k| k["metadata"]["name"].clone())
+        .collect();
+    assert!(names.contains(&json!("kured")), "{names:?}");
+    assert!(!names.contains(&json!("flotilla")), "{names:?}");
 }
