@@ -1072,3 +1072,39 @@ clusters:
     assert!(names.contains(&json!("kured")), "{names:?}");
     assert!(!names.contains(&json!("flotilla")), "{names:?}");
 }
+
+#[test]
+fn gatekeeper_in_deny_mode_admits_the_auditor() {
+    let c = built()
+        .iter()
+        .find(|c| c.name == "aks-eus2-01")
+        .expect("gatekeeper cluster");
+    assert_eq!(c.engine, PolicyEngine::Gatekeeper);
+    let pod = json!({
+        "kind": "Pod",
+        "spec": c.find("Deployment", "flotilla")["spec"]["template"]["spec"],
+    });
+    let mut checked = 0;
+    for constraint in c.objects["policies"]
+        .iter()
+        .filter(|o| o["apiVersion"] == "constraints.gatekeeper.sh/v1beta1")
+    {
+        assert_eq!(constraint["spec"]["enforcementAction"], "deny");
+        let kind = constraint["kind"].as_str().unwrap();
+        let template = c
+            .all_objects()
+            .find(|t| {
+                t["kind"] == "ConstraintTemplate"
+                    && t["spec"]["crd"]["spec"]["names"]["kind"] == kind
+            })
+            .unwrap_or_else(|| panic!("no template for {kind}"));
+        let parameters = &constraint["spec"]["parameters"];
+        assert_eq!(
+            violations(template, parameters, &pod),
+            Vec::<String>::new(),
+            "{kind} rejects the auditor"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} constraints checked");
+}

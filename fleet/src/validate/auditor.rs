@@ -1,5 +1,6 @@
 //! `auditor`: flotilla serve as a component of each cluster.
 
+use crate::error::Problem;
 use crate::formats::Format;
 use crate::model::*;
 use crate::spec::*;
@@ -15,15 +16,42 @@ const SERVE_DURATION: Format = Format {
     secret: false,
 };
 
+/// The namespace the generator creates for the auditor: a declared
+/// namespace of that name would be a second, conflicting Namespace object.
+const AUDITOR_NAMESPACE: &str = "flotilla-system";
+
 impl Check<'_> {
-    pub(super) fn auditor(&self, val: &Val<AuditorSpec>) -> Auditor {
+    pub(super) fn auditor(
+        &self,
+        val: &Val<AuditorSpec>,
+        namespaces: &Val<Vec<NamespaceSpec>>,
+    ) -> Auditor {
         let a = val.get().cloned().unwrap_or_default();
+        let enabled = self.flag(&a.enabled, false);
+        if enabled {
+            self.reserve_auditor_namespace(namespaces);
+        }
         Auditor {
-            enabled: self.flag(&a.enabled, false),
+            enabled,
             interval: self
                 .text(&a.interval, "auditor.interval", &SERVE_DURATION, true)
                 .unwrap_or_default(),
             pr_enabled: self.flag(&a.pr_enabled, false),
+        }
+    }
+}
+
+impl Check<'_> {
+    fn reserve_auditor_namespace(&self, namespaces: &Val<Vec<NamespaceSpec>>) {
+        for (index, ns) in namespaces.get().into_iter().flatten().enumerate() {
+            if let Val::Set(name, origin) = &ns.name
+                && name == AUDITOR_NAMESPACE
+            {
+                let problem = Problem::Rule(format!(
+                    "namespace {name} is generated for the flotilla auditor (auditor.enabled); choose another name"
+                ));
+                self.report(*origin, &format!("namespaces[{index}].name"), problem);
+            }
         }
     }
 }

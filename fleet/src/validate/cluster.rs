@@ -47,7 +47,9 @@ pub(super) fn check_cluster(
             .within(&settings.secrets)
             .secrets(kind, &settings.secrets),
         kured: check.within(&settings.kured).kured(&settings.kured),
-        auditor: check.within(&settings.auditor).auditor(&settings.auditor),
+        auditor: check
+            .within(&settings.auditor)
+            .auditor(&settings.auditor, &settings.namespaces),
         policies: check
             .within(&settings.policies)
             .policies(&settings.policies, &images.registry),
