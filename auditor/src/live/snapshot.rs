@@ -14,11 +14,12 @@ use super::{Error, Live, Result, Scope, listmap};
 use crate::object::ObjectKey;
 use crate::secret::{SEALED_PREFIX, is_secret, seal_secret};
 use serde::Deserialize;
+use serde::de::{
+    DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Name of the discovery directory inside a snapshot.
 const DISCOVERY_DIR: &str = "discovery";
@@ -31,72 +32,98 @@ const OBJECTS_DIR: &str = "objects";
 /// `discovery/` aside) whose content is a `kind: List` (kubectl output, items
 /// carry `apiVersion`/`kind`) or a raw `<Kind>List` API response (items
 /// typed from the list) is read; other JSON files are skipped. Files are
-/// parsed in parallel. An object found in two files (same group, kind,
-/// namespace, name) is kept once, from the first file in path order.
+/// read one at a time in path order, their items one at a time. An object
+/// found in two files (same group, kind, namespace, name) is kept once, from
+/// the first file in path order.
 pub fn load_snapshot(dir: &Path) -> Result<Live> {
     load_snapshot_scoped(dir, None)
 }
 
 /// [`load_snapshot`], keeping only kinds `scope` admits. Whether a kind is
 /// namespaced comes from `discovery/` when present, else from the objects.
+///
+/// Files are read one at a time and their items taken one at a time: an
+/// item's full JSON lives only until it is checked, admitted and slimmed, so
+/// peak memory is the kept objects plus one file's bytes, not every file's
+/// items parsed whole.
 pub fn load_snapshot_scoped(dir: &Path, scope: Option<&Scope>) -> Result<Live> {
     let discovery = read_discovery_dir(&dir.join(DISCOVERY_DIR))?;
     let mut files = Vec::new();
     collect_json_files(dir, &mut files, true)?;
     files.sort();
-    let lists = parse_in_parallel(&files)?;
 
     let namespaced_kinds: HashMap<(&str, &str), bool> = discovery
         .types
         .iter()
         .map(|t| ((t.group.as_str(), t.kind.as_str()), t.namespaced))
         .collect();
-    let mut seen = HashSet::with_capacity(lists.iter().flatten().map(Vec::len).sum());
-    let mut live = Live {
-        hints: listmap::builtin(),
-        ..Live::default()
+    let mut keeper = Keeper {
+        scope,
+        namespaced_kinds: &namespaced_kinds,
+        seen: HashSet::new(),
+        live: Live {
+            hints: listmap::builtin(),
+            ..Live::default()
+        },
     };
-    for (path, list) in files.iter().zip(lists) {
-        let Some(items) = list else { continue };
-        live.lists += 1;
-        if items.is_empty() {
-            note_empty_list(&mut live, &discovery, path, scope);
-        }
-        let mut last_kind: Option<(String, String)> = None;
-        for obj in items {
-            let Some(key) = ObjectKey::of(&obj) else {
-                continue;
-            };
-            if let Some(scope) = scope {
-                let namespaced = namespaced_kinds
-                    .get(&(key.group.as_str(), key.kind.as_str()))
-                    .copied()
-                    .unwrap_or(key.namespace.is_some());
-                if !scope.admits(&key.group, &key.kind, namespaced) {
-                    continue;
-                }
-            }
-            // Items of one file are nearly always of one kind: note each kind
-            // once per run rather than once per object.
-            if last_kind
-                .as_ref()
-                .is_none_or(|(g, k)| *g != key.group || *k != key.kind)
-            {
-                let kind = (key.group.clone(), key.kind.clone());
-                live.listed.insert(kind.clone());
-                last_kind = Some(kind);
-            }
-            let slim = scope.is_some_and(|s| may_slim(s, &key.group, &key.kind));
-            if seen.insert(key) {
-                live.objects
-                    .push(if slim { slim_if_owned(obj) } else { obj });
-            }
+    for path in &files {
+        let taken = read_list_file(path, &mut keeper)?;
+        if taken == Some(0) {
+            note_empty_list(&mut keeper.live, &discovery, path, scope);
         }
     }
+    let mut live = keeper.live;
     if let Some(scope) = scope.filter(|_| !discovery.types.is_empty()) {
         live.unserved = discovery.unserved(scope);
     }
     Ok(live)
+}
+
+/// What is kept of the items read so far, across files.
+struct Keeper<'a> {
+    scope: Option<&'a Scope>,
+    namespaced_kinds: &'a HashMap<(&'a str, &'a str), bool>,
+    /// Keys kept: an object in two files is kept from the first.
+    seen: HashSet<ObjectKey>,
+    live: Live,
+}
+
+impl Keeper<'_> {
+    /// Keep `obj` (typed and sealed) if the scope admits its kind and no
+    /// earlier file held it; slimmed when its kind may be.
+    fn keep(&mut self, obj: Value, last_kind: &mut Option<(String, String)>) {
+        let Some(key) = ObjectKey::of(&obj) else {
+            return;
+        };
+        if let Some(scope) = self.scope {
+            let namespaced = self
+                .namespaced_kinds
+                .get(&(key.group.as_str(), key.kind.as_str()))
+                .copied()
+                .unwrap_or(key.namespace.is_some());
+            if !scope.admits(&key.group, &key.kind, namespaced) {
+                return;
+            }
+        }
+        // Items of one file are nearly always of one kind: note each kind
+        // once per run rather than once per object.
+        if last_kind
+            .as_ref()
+            .is_none_or(|(g, k)| *g != key.group || *k != key.kind)
+        {
+            let kind = (key.group.clone(), key.kind.clone());
+            self.live.listed.insert(kind.clone());
+            *last_kind = Some(kind);
+        }
+        let slim = self
+            .scope
+            .is_some_and(|s| may_slim(s, &key.group, &key.kind));
+        if self.seen.insert(key) {
+            self.live
+                .objects
+                .push(if slim { slim_if_owned(obj) } else { obj });
+        }
+    }
 }
 
 /// An empty list names no kind; a conventional file name
@@ -134,88 +161,192 @@ fn collect_json_files(dir: &Path, out: &mut Vec<PathBuf>, top: bool) -> Result<(
     Ok(())
 }
 
-/// A file's items, `None` when it is not a List.
-type ParsedFile = Result<Option<Vec<Value>>>;
-
-/// Parse files on all cores; results in the order of `files`.
-fn parse_in_parallel(files: &[PathBuf]) -> Result<Vec<Option<Vec<Value>>>> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len().max(1));
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<ParsedFile>>> =
-        Mutex::new((0..files.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
-                    let parsed = read_list_file(path);
-                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(parsed);
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .map(|r| r.unwrap_or(Ok(None)))
-        .collect()
-}
-
 /// What of a JSON file tells whether it is a List. Other fields are skipped
-/// unparsed: snapshot files are tool output, not user input.
+/// unparsed: snapshot files are tool output, not user input. Items are only
+/// checked to be an array here; they are taken one by one afterwards, once
+/// `kind` (which kubectl prints after `items`) says how.
 #[derive(Deserialize)]
-struct ListFile {
+struct ListHeader {
     #[serde(default)]
     kind: Option<String>,
     #[serde(rename = "apiVersion", default)]
     api_version: Option<String>,
     #[serde(default)]
-    items: Option<Vec<Value>>,
+    items: Option<AnyArray>,
 }
 
-/// Items of a List file (typed and sealed), or `None` when the file is JSON
-/// but not a List.
-fn read_list_file(path: &Path) -> ParsedFile {
+/// A JSON array, its elements skipped.
+struct AnyArray;
+
+impl<'de> Deserialize<'de> for AnyArray {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_seq(AnyArrayVisitor)
+    }
+}
+
+struct AnyArrayVisitor;
+
+impl<'de> Visitor<'de> for AnyArrayVisitor {
+    type Value = AnyArray;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<AnyArray, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(AnyArray)
+    }
+}
+
+/// How the items of a List file become objects.
+#[derive(Clone, Copy)]
+enum ItemForm<'a> {
+    /// kubectl `kind: List`: items say what they are.
+    Kubectl,
+    /// Raw `<Kind>List` API response: items typed from the list.
+    Raw { api_version: &'a str, kind: &'a str },
+}
+
+/// Read a List file's items into `keeper`, returning how many it held, or
+/// `None` when the file is JSON but not a List.
+fn read_list_file(path: &Path, keeper: &mut Keeper) -> Result<Option<usize>> {
     let bytes = std::fs::read(path).map_err(|source| Error::ReadSnapshot {
         path: path.to_path_buf(),
         source,
     })?;
-    let file: ListFile = match serde_json::from_slice(&bytes) {
-        Ok(file) => file,
+    let header: ListHeader = match serde_json::from_slice(&bytes) {
+        Ok(header) => header,
         Err(e) if e.is_data() => return Ok(None),
-        Err(source) => {
-            return Err(Error::ParseSnapshot {
-                path: path.to_path_buf(),
-                line: source.line(),
-                column: source.column(),
-                source,
-            });
-        }
+        Err(source) => return Err(parse_error(path, source)),
     };
-    let (Some(kind), Some(items)) = (file.kind, file.items) else {
+    let (Some(kind), Some(AnyArray)) = (header.kind, header.items) else {
         return Ok(None);
     };
-    if kind == "List" {
-        items
-            .into_iter()
-            .enumerate()
-            .map(|(index, item)| kubectl_item(path, index, item))
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+    let api_version = header.api_version.unwrap_or_else(|| "v1".to_owned());
+    let form = if kind == "List" {
+        ItemForm::Kubectl
     } else if let Some(item_kind) = kind.strip_suffix("List").filter(|k| !k.is_empty()) {
-        let api_version = file.api_version.unwrap_or_else(|| "v1".to_owned());
-        Ok(Some(
-            items
-                .into_iter()
-                .map(|item| super::cluster::typed_item(item, &api_version, item_kind))
-                .collect(),
-        ))
+        ItemForm::Raw {
+            api_version: &api_version,
+            kind: item_kind,
+        }
     } else {
-        Ok(None)
+        return Ok(None);
+    };
+    keeper.live.lists += 1;
+    let mut taker = ItemTaker {
+        path,
+        form,
+        keeper,
+        taken: 0,
+        failure: None,
+    };
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    match (&mut taker).deserialize(&mut de) {
+        Ok(()) => Ok(Some(taker.taken)),
+        Err(source) => Err(taker
+            .failure
+            .take()
+            .unwrap_or_else(|| parse_error(path, source))),
+    }
+}
+
+fn parse_error(path: &Path, source: serde_json::Error) -> Error {
+    Error::ParseSnapshot {
+        path: path.to_path_buf(),
+        line: source.line(),
+        column: source.column(),
+        source,
+    }
+}
+
+/// Walks a List file's top-level object, handing each element of `items` to
+/// the keeper as soon as it is parsed.
+struct ItemTaker<'p, 'k, 'a> {
+    path: &'p Path,
+    form: ItemForm<'p>,
+    keeper: &'k mut Keeper<'a>,
+    /// Items seen, kept or not.
+    taken: usize,
+    /// Why an item was refused: carried past serde, which only knows strings.
+    failure: Option<Error>,
+}
+
+impl ItemTaker<'_, '_, '_> {
+    fn take(&mut self, item: Value, last_kind: &mut Option<(String, String)>) -> Result<()> {
+        let obj = match self.form {
+            ItemForm::Kubectl => kubectl_item(self.path, self.taken, item)?,
+            ItemForm::Raw { api_version, kind } => {
+                super::cluster::typed_item(item, api_version, kind)
+            }
+        };
+        self.taken += 1;
+        self.keeper.keep(obj, last_kind);
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for &mut ItemTaker<'_, '_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut ItemTaker<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        while let Some(field) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if field == "items" {
+                map.next_value_seed(ItemsSeed(&mut *self))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `items` array of a List file, taken element by element.
+struct ItemsSeed<'t, 'p, 'k, 'a>(&'t mut ItemTaker<'p, 'k, 'a>);
+
+impl<'de> DeserializeSeed<'de> for ItemsSeed<'_, '_, '_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> std::result::Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemsSeed<'_, '_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of items")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        let mut last_kind = None;
+        while let Some(item) = seq.next_element::<Value>()? {
+            if let Err(e) = self.0.take(item, &mut last_kind) {
+                self.0.failure = Some(e);
+                return Err(A::Error::custom("item refused"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -443,6 +574,52 @@ mod tests {
         seal_unless_sealed(&mut secret);
         assert_eq!(secret, once);
         assert_ne!(once["data"]["k"], "YWRtaW4=");
+    }
+
+    /// `kind` printed after `items` (as sorted-key JSON has it) must still
+    /// type every item: items are taken only once the list kind is known.
+    #[test]
+    fn raw_lists_with_kind_after_items_are_typed_and_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("secrets.json"),
+            r#"{"apiVersion":"v1","items":[
+                {"metadata":{"name":"a","namespace":"y"},"data":{"k":"c2VjcmV0LXZhbHVl"}},
+                {"metadata":{"name":"b","namespace":"y"}}],
+              "kind":"SecretList","metadata":{}}"#,
+        )
+        .unwrap();
+        let live = load_snapshot(dir.path()).unwrap();
+        let names: Vec<&str> = live
+            .objects
+            .iter()
+            .filter(|o| o["kind"] == "Secret" && o["apiVersion"] == "v1")
+            .filter_map(|o| o["metadata"]["name"].as_str())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        let text = serde_json::to_string(&live.objects).unwrap();
+        assert!(!text.contains("c2VjcmV0LXZhbHVl"), "{text}");
+    }
+
+    /// A JSON file whose `items` is not an array is not a List: skipped, as
+    /// before items were streamed, not an error.
+    #[test]
+    fn files_whose_items_are_not_an_array_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("odd.json"),
+            r#"{"kind":"List","items":"nope"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("cms.json"),
+            r#"{"items":[{"metadata":{"name":"x","namespace":"y"}}],"kind":"ConfigMapList"}"#,
+        )
+        .unwrap();
+        let live = load_snapshot(dir.path()).unwrap();
+        assert_eq!(live.lists, 1);
+        assert_eq!(live.objects.len(), 1);
+        assert_eq!(live.objects[0]["kind"], "ConfigMap");
     }
 
     #[test]
