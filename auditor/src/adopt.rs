@@ -17,6 +17,7 @@
 //! edits. Secret values are never adopted (flotilla never has them), nor are
 //! `missing` objects or Flux health findings: those are for a person.
 
+use crate::desired::flux::{is_flux_kustomization, reference_of};
 use crate::desired::{Desired, KustomizationRef};
 use crate::findings::{FieldChange, Finding, FindingClass};
 use crate::live::Live;
@@ -189,7 +190,9 @@ impl<'a> Plan<'a> {
             .desired
             .objects
             .iter()
-            .find(|d| is_flux_kustomization(&d.object) && ref_of(&d.object).as_ref() == Some(k))?
+            .find(|d| {
+                is_flux_kustomization(&d.object) && reference_of(&d.object).as_ref() == Some(k)
+            })?
             .kustomization
             .clone()
     }
@@ -252,7 +255,9 @@ impl<'a> Plan<'a> {
             .desired
             .objects
             .iter()
-            .find(|d| is_flux_kustomization(&d.object) && ref_of(&d.object).as_ref() == Some(k))
+            .find(|d| {
+                is_flux_kustomization(&d.object) && reference_of(&d.object).as_ref() == Some(k)
+            })
             .and_then(|d| d.object.pointer("/spec/patches"))
             .is_some_and(|p| p.as_array().is_some_and(|a| !a.is_empty()));
         if has_patches {
@@ -298,23 +303,7 @@ fn entry_owner(desired: &Desired, entry: &str) -> Option<KustomizationRef> {
                 .map(norm)
                 == Some(norm(entry))
         })
-        .and_then(|d| ref_of(&d.object))
-}
-
-fn is_flux_kustomization(obj: &Value) -> bool {
-    obj.get("kind").and_then(Value::as_str) == Some("Kustomization")
-        && obj
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .is_some_and(|v| v.starts_with("kustomize.toolkit.fluxcd.io/"))
-}
-
-fn ref_of(obj: &Value) -> Option<KustomizationRef> {
-    let key = ObjectKey::of(obj)?;
-    Some(KustomizationRef {
-        namespace: key.namespace.unwrap_or_default(),
-        name: key.name,
-    })
+        .and_then(|d| reference_of(&d.object))
 }
 
 fn parse_ref(s: Option<&str>) -> Option<KustomizationRef> {

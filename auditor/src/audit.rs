@@ -12,7 +12,7 @@ use crate::live::{self, ClusterSource, Live, LiveSource, Scope, SnapshotSource};
 use crate::object::group_of;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where a cluster's live state comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,9 +179,4 @@ fn failed(target: &Target, checkout: &Checkout, error: String) -> ClusterReport 
         errors: vec![error],
         notes: Vec::new(),
     }
-}
-
-/// Whether `path` looks like a snapshot directory (has List JSON files).
-pub fn is_snapshot_dir(path: &Path) -> bool {
-    path.join("objects").is_dir() || path.join("discovery").is_dir()
 }

@@ -144,8 +144,9 @@ pub fn is_flux_kustomization(obj: &Value) -> bool {
         && obj.get("apiVersion").and_then(Value::as_str).map(group_of) == Some(KUSTOMIZE_GROUP)
 }
 
-/// `namespace/name` of a Flux Kustomization object.
-fn reference_of(obj: &Value) -> Option<KustomizationRef> {
+/// `namespace/name` of a Flux Kustomization object (namespace `default`
+/// when unset, as Flux reads it).
+pub fn reference_of(obj: &Value) -> Option<KustomizationRef> {
     let meta = obj.get("metadata")?;
     Some(KustomizationRef {
         namespace: meta

@@ -8,6 +8,7 @@
 use super::policy::PolicyRules;
 use super::typed::check_core;
 use super::{Problem, ProblemClass};
+use crate::desired::flux::{is_flux_kustomization, reference_of};
 use crate::desired::{Desired, KustomizationRef};
 use crate::object::ObjectKey;
 use crate::schema::{self, CrdSchemas};
@@ -117,17 +118,10 @@ fn preexisting_key(p: &Problem) -> (ProblemClass, Option<&str>, Option<&str>, &s
 fn kustomization_paths(head: &Desired) -> BTreeMap<KustomizationRef, String> {
     head.objects
         .iter()
-        .filter(|d| is_flux(&d.object, "kustomize.toolkit.fluxcd.io/", "Kustomization"))
+        .filter(|d| is_flux_kustomization(&d.object))
         .filter_map(|d| {
-            let key = ObjectKey::of(&d.object)?;
             let path = d.object.pointer("/spec/path")?.as_str()?.to_owned();
-            Some((
-                KustomizationRef {
-                    namespace: key.namespace.unwrap_or_default(),
-                    name: key.name,
-                },
-                path,
-            ))
+            Some((reference_of(&d.object)?, path))
         })
         .collect()
 }
