@@ -6,6 +6,8 @@
 //! collected in [`super::Desired::errors`] so the others still render.
 
 use super::KustomizationRef;
+use super::confine::{Refusal, shown_url};
+use super::stage::LinkTarget;
 use super::substitute::SubstituteError;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The entry path (or a Kustomization's `spec.path`) is not a directory of the repository.
-    #[error("path {path} not found in repository {root}")]
+    #[error("path ./{path} not found in the repository")]
     PathNotFound {
         /// Repository root.
         root: PathBuf,
@@ -29,6 +31,34 @@ pub enum Error {
     PathOutsideRepo {
         /// The offending path as written.
         path: String,
+    },
+    /// The entry path (or a `spec.path`) is, or goes through, a symbolic link.
+    #[error(
+        "path ./{path} goes through the symbolic link {link}, which {target}; \
+         Flux leaves symbolic links out of the source artifact"
+    )]
+    PathIsLink {
+        /// Repository-relative path.
+        path: String,
+        /// The link, repository-relative.
+        link: String,
+        /// Where it leads, in repository terms.
+        target: LinkTarget,
+    },
+    /// kustomize would read outside the repository, run a plugin or inflate
+    /// a Helm chart; it was not run.
+    #[error("refused: {0}")]
+    Refused(#[from] Refusal),
+    /// A remote base (a URL or kustomize remote spec): the Kustomization is
+    /// not rendered. Its objects are neither missing nor unmanaged.
+    #[error("not rendered: remote base {} in {file} {reason}", shown_url(url))]
+    RemoteBase {
+        /// The kustomization file naming it, repository-relative.
+        file: String,
+        /// The base as written (shown without credentials).
+        url: String,
+        /// Why it was not rendered.
+        reason: RemoteReason,
     },
     /// Neither `kustomize` nor `kubectl` could be started.
     #[error("cannot run {program}: {source}")]
@@ -44,7 +74,9 @@ pub enum Error {
     Kustomize {
         /// The directory built (repository-relative).
         path: String,
-        /// kustomize's standard error, trimmed.
+        /// What kustomize's standard error may show: the kind of failure
+        /// and the paths it names, never file content (see
+        /// [`super::failure`]).
         stderr: String,
     },
     /// Reading or writing a file.
@@ -100,6 +132,27 @@ pub enum Error {
         #[source]
         source: SubstituteError,
     },
+}
+
+/// Why a remote base was not rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteReason {
+    /// Remote bases are off (the default).
+    Off,
+    /// Remote bases are allowed, but fetching it failed.
+    Unreachable,
+}
+
+impl std::fmt::Display for RemoteReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RemoteReason::Off => {
+                "is not fetched: remote bases are off (--allow-remote-bases, or repo.allowRemoteBases \
+                 for flotilla serve, enables them)"
+            }
+            RemoteReason::Unreachable => "could not be fetched",
+        })
+    }
 }
 
 /// A failure of one Flux Kustomization; the rest of the render went on.

@@ -3,15 +3,20 @@
 //! Starting from the entry path, each build's output is scanned for
 //! `kustomize.toolkit.fluxcd.io` Kustomizations; each is a desired object of
 //! the Kustomization that rendered it *and* a new build (its `spec.path` with
-//! its overlay fields, then `postBuild`). Builds of one round run in
-//! parallel; substitution waits until every `substituteFrom` source the
+//! its overlay fields, then `postBuild`). A build starts as soon as its
+//! Kustomization is found (no rounds), in parallel with every other build of
+//! every render sharing the cache, which bounds the kustomize processes
+//! running at once; outputs are taken in the order their Kustomizations were
+//! found, so the render does not depend on which build ends first.
+//! Substitution waits until every `substituteFrom` source the
 //! Kustomization names has been rendered (any order of dependencies works),
 //! and a missing source ends as an error (or is skipped when `optional`).
 //! Each Kustomization is followed once, which also stops cycles.
 
 use super::cache::{CacheKey, RenderCache};
 use super::error::{Error, KustomizationError, KustomizationLabel, Result};
-use super::kustomize::{Kustomizer, Overlay, split_documents};
+use super::kustomize::{Built, Kustomizer, Overlay, split_documents};
+use super::stage::Stage;
 use super::substitute::{Vars, check_var_names, envsubst, flux_value, is_substitution_disabled};
 use super::{Desired, DesiredObject, KustomizationRef, RenderOptions};
 use crate::object::{ObjectKey, group_of};
@@ -20,10 +25,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, mpsc};
 
 /// Group of Flux Kustomizations.
 pub const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
@@ -290,40 +294,66 @@ struct Finished {
     unresolved: BTreeSet<String>,
 }
 
-/// The whole walk for one entry path.
-pub(super) struct Walk<'a> {
-    root: &'a Path,
-    commit: Option<String>,
-    kustomizer: &'a Kustomizer,
-    strict: bool,
+/// Runs the builds of one walk: shared by its build threads.
+struct Builder {
+    stage: Arc<Stage>,
+    /// Tree id keying the cache (commit, or the stage's own id).
+    tree: String,
+    kustomizer: Kustomizer,
+    allow_remote: bool,
     cache: Arc<RenderCache>,
-    parallelism: usize,
+}
+
+impl Builder {
+    fn build(&self, unit: &Unit) -> Result<Arc<Built>> {
+        let key = CacheKey {
+            commit: self.tree.clone(),
+            path: unit.path.clone(),
+            overlay: unit.overlay.fingerprint(),
+            remote: self.allow_remote,
+        };
+        self.cache.get_or_build(Some(key), || {
+            self.kustomizer
+                .build(&self.stage, &unit.path, &unit.overlay, self.allow_remote)
+        })
+    }
+}
+
+/// A finished build thread's report: queue position, unit, result (or the
+/// panic, which the walk resumes: a panic in a build is a bug).
+type Report = (u64, Unit, std::thread::Result<Result<Arc<Built>>>);
+
+/// The whole walk for one entry path.
+pub(super) struct Walk {
+    builder: Arc<Builder>,
+    strict: bool,
     audited: SourceRef,
     root_owner: Option<KustomizationRef>,
     visited: HashSet<KustomizationRef>,
     owners: HashMap<ObjectKey, Option<KustomizationRef>>,
     sources: SourceStore,
     to_build: Vec<Unit>,
-    built: Vec<(Unit, Arc<str>)>,
+    built: Vec<(Unit, Arc<Built>)>,
     helm_noted: bool,
     desired: Desired,
 }
 
-impl<'a> Walk<'a> {
+impl Walk {
     pub(super) fn new(
-        root: &'a Path,
-        commit: Option<String>,
-        opts: &'a RenderOptions,
+        stage: Arc<Stage>,
+        tree: String,
+        opts: &RenderOptions,
         cache: Arc<RenderCache>,
-        parallelism: usize,
-    ) -> Walk<'a> {
+    ) -> Walk {
         Walk {
-            root,
-            commit,
-            kustomizer: &opts.kustomizer,
+            builder: Arc::new(Builder {
+                stage,
+                tree,
+                kustomizer: opts.kustomizer.clone(),
+                allow_remote: opts.allow_remote_bases,
+                cache,
+            }),
             strict: opts.strict_substitution,
-            cache,
-            parallelism: parallelism.max(1),
             audited: bootstrap_source(),
             root_owner: None,
             visited: HashSet::new(),
@@ -343,8 +373,9 @@ impl<'a> Walk<'a> {
             path: entry.clone(),
             ..Unit::default()
         };
-        let raw = self.build_unit(&plain)?;
-        match self.entry_owner(&entry, &raw) {
+        let raw = self.builder.build(&plain)?;
+        self.note_build(&raw);
+        match self.entry_owner(&entry, &raw.output) {
             Some(found) => {
                 self.audited = found.source.clone();
                 self.root_owner = found.unit.owner.clone();
@@ -379,19 +410,53 @@ impl<'a> Walk<'a> {
     }
 
     /// Build and post-process until nothing is left.
+    ///
+    /// Each queued unit is built on a thread of its own as soon as it is
+    /// queued; the kustomize processes of every render sharing the cache
+    /// are bounded by its slots. Results are released in queue order (a
+    /// later build that ends first waits for the earlier ones), so which
+    /// objects, notes and owners the render keeps never depends on timing.
     fn drain(&mut self) {
-        loop {
-            if !self.to_build.is_empty() {
-                let units = std::mem::take(&mut self.to_build);
-                for (unit, result) in self.build_all(units) {
+        let (sender, reports) = mpsc::channel::<Report>();
+        let mut queued: u64 = 0;
+        let mut released: u64 = 0;
+        let mut arrived: BTreeMap<u64, (Unit, Result<Arc<Built>>)> = BTreeMap::new();
+        std::thread::scope(|scope| {
+            loop {
+                for unit in std::mem::take(&mut self.to_build) {
+                    let (builder, sender, seq) =
+                        (Arc::clone(&self.builder), sender.clone(), queued);
+                    queued += 1;
+                    scope.spawn(move || {
+                        let result =
+                            std::panic::catch_unwind(AssertUnwindSafe(|| builder.build(&unit)));
+                        // The walk holds the receiver until every report is in.
+                        let _ = sender.send((seq, unit, result));
+                    });
+                }
+                while let Some((unit, result)) = arrived.remove(&released) {
+                    released += 1;
                     match result {
-                        Ok(raw) => self.built.push((unit, raw)),
+                        Ok(raw) => {
+                            self.note_build(&raw);
+                            self.built.push((unit, raw));
+                        }
                         Err(e) => self.fail(&unit, e),
                     }
                 }
-            }
-            let progressed = self.finish_ready();
-            if self.to_build.is_empty() {
+                let progressed = self.finish_ready();
+                if !self.to_build.is_empty() {
+                    continue;
+                }
+                if released < queued {
+                    // The walk keeps a sender, so this waits for a report.
+                    if let Ok((seq, unit, result)) = reports.recv() {
+                        let result =
+                            result.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                        arrived.insert(seq, (unit, result));
+                    }
+                    continue;
+                }
                 if self.built.is_empty() {
                     return;
                 }
@@ -399,8 +464,17 @@ impl<'a> Walk<'a> {
                     // Nothing left can provide the missing sources: finish
                     // the oldest anyway (optional sources skipped, others errors).
                     let (unit, raw) = self.built.remove(0);
-                    self.finish(unit, &raw);
+                    self.finish(unit, &raw.output);
                 }
+            }
+        });
+    }
+
+    /// Keep what a build says it could not see (once per render).
+    fn note_build(&mut self, built: &Built) {
+        for note in &built.notes {
+            if !self.desired.notes.contains(note) {
+                self.desired.notes.push(note.clone());
             }
         }
     }
@@ -410,7 +484,7 @@ impl<'a> Walk<'a> {
         let mut progressed = false;
         while let Some(i) = self.built.iter().position(|(u, _)| self.sources_ready(u)) {
             let (unit, raw) = self.built.remove(i);
-            self.finish(unit, &raw);
+            self.finish(unit, &raw.output);
             progressed = true;
         }
         progressed
@@ -426,52 +500,6 @@ impl<'a> Walk<'a> {
             self.sources
                 .get(&from.kind, namespace, &from.name)
                 .is_some()
-        })
-    }
-
-    fn build_all(&self, units: Vec<Unit>) -> Vec<(Unit, Result<Arc<str>>)> {
-        let next = AtomicUsize::new(0);
-        let results: Vec<Mutex<Option<Result<Arc<str>>>>> =
-            units.iter().map(|_| Mutex::new(None)).collect();
-        let workers = self.parallelism.min(units.len());
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(unit) = units.get(i) else { break };
-                        let result = self.build_unit(unit);
-                        *results[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
-                    }
-                });
-            }
-        });
-        units
-            .into_iter()
-            .zip(results)
-            .map(|(unit, slot)| {
-                let result = slot.into_inner().unwrap_or_else(PoisonError::into_inner);
-                (
-                    unit,
-                    result.unwrap_or_else(|| {
-                        Err(Error::Spec {
-                            field: "spec".into(),
-                            message: "not built".into(),
-                        })
-                    }),
-                )
-            })
-            .collect()
-    }
-
-    fn build_unit(&self, unit: &Unit) -> Result<Arc<str>> {
-        let key = self.commit.as_ref().map(|commit| CacheKey {
-            commit: commit.clone(),
-            path: unit.path.clone(),
-            overlay: unit.overlay.fingerprint(),
-        });
-        self.cache.get_or_build(key, || {
-            self.kustomizer.build(self.root, &unit.path, &unit.overlay)
         })
     }
 

@@ -6,9 +6,15 @@
 //! Kustomization that owns it.
 //!
 //! - [`flux`]: the walk (which Kustomizations, in which order, who owns what).
-//! - [`kustomize`]: the kustomize process and Flux's kustomization generator.
+//! - [`stage`]: the private copy of the repository kustomize reads (no
+//!   symbolic links, as in Flux's artifact); nothing is written in the repository.
+//! - [`confine`]: what a build may read, checked before kustomize runs.
+//! - [`kustomize`]: the kustomize process (cleared environment) and Flux's
+//!   kustomization generator.
+//! - [`failure`]: kustomize's errors without the file content they quote.
 //! - [`substitute`]: Flux's envsubst rules for `postBuild`.
-//! - [`cache`]: builds shared across clusters and cycles, keyed by commit.
+//! - [`cache`]: stages and builds shared across clusters and cycles, keyed
+//!   by commit, and the slots kustomize processes run in.
 //!
 //! What Flux does on apply and is reproduced here: `commonMetadata`, the
 //! owner labels `kustomize.toolkit.fluxcd.io/name` and `…/namespace`, and
@@ -19,9 +25,12 @@
 //! `ssa: IfNotPresent|Ignore`) stay on the objects for it to decide.
 
 pub mod cache;
+pub mod confine;
 pub mod error;
+pub mod failure;
 pub mod flux;
 pub mod kustomize;
+pub mod stage;
 pub mod substitute;
 
 pub use cache::{CacheKey, RenderCache};
@@ -84,15 +93,22 @@ pub struct Desired {
 #[derive(Debug, Clone, Default)]
 pub struct RenderOptions {
     /// Flux-style revision of the checked-out tree (`main@sha1:<hex>`), copied
-    /// into [`Desired::revision`]; its commit keys the cache. Without it
-    /// nothing is cached (a working tree may change between renders).
+    /// into [`Desired::revision`]; its commit keys the cache. Without it the
+    /// folder is staged once per cache and its builds are reused only by
+    /// renders sharing that cache (one run).
     pub revision: Option<String>,
-    /// Builds shared between renders (and threads); a private one when `None`.
+    /// Stages and builds shared between renders (and threads), and the
+    /// limit on kustomize processes; a private one when `None`.
     pub cache: Option<Arc<RenderCache>>,
     /// How kustomize runs (default: `kustomize build`, else `kubectl kustomize`).
     pub kustomizer: Kustomizer,
-    /// Builds run at once; default: the available cores.
+    /// kustomize processes at once when `cache` is `None` (a given cache has
+    /// its own limit); default: the available cores.
     pub parallelism: Option<NonZeroUsize>,
+    /// Let kustomize fetch remote bases (URLs and remote specs in
+    /// `resources`/`components`). Off by default: such a Kustomization is
+    /// not rendered and [`Desired::errors`] says so in one line.
+    pub allow_remote_bases: bool,
     /// Fail a Kustomization whose output uses a variable without a value, as
     /// kustomize-controller does with `--feature-gates=StrictPostBuildSubstitutions=true`.
     /// Off by default, as in Flux: such variables become empty strings and
@@ -105,21 +121,21 @@ pub struct RenderOptions {
 /// `clusters/aks-eastus2-01`), following every Flux Kustomization reachable
 /// from it as kustomize-controller would.
 ///
-/// Returns `Err` only when the entry path itself cannot be built. A
-/// Kustomization that fails below it is recorded in [`Desired::errors`] and
-/// the others still render.
+/// The repository is only read: it is staged once per commit in `opts.cache`
+/// (see [`stage`]) and kustomize runs on the stage, confined ([`confine`]).
+///
+/// Returns `Err` only when the entry path itself cannot be built (or the
+/// repository cannot be staged). A Kustomization that fails below it is
+/// recorded in [`Desired::errors`] and the others still render.
 pub fn render(repo_root: &Path, entry: &str, opts: &RenderOptions) -> Result<Desired> {
-    let cache = opts.cache.clone().unwrap_or_default();
-    let parallelism = opts
-        .parallelism
-        .or_else(|| std::thread::available_parallelism().ok())
-        .map_or(1, NonZeroUsize::get);
-    let commit = opts
-        .revision
-        .as_deref()
-        .and_then(commit_of)
-        .map(str::to_owned);
-    let walk = flux::Walk::new(repo_root, commit, opts, cache, parallelism);
+    let cache = match (&opts.cache, opts.parallelism) {
+        (Some(cache), _) => Arc::clone(cache),
+        (None, Some(n)) => Arc::new(RenderCache::with_parallelism(n)),
+        (None, None) => Arc::new(RenderCache::new()),
+    };
+    let commit = opts.revision.as_deref().and_then(commit_of);
+    let (stage, tree) = cache.stage(repo_root, commit)?;
+    let walk = flux::Walk::new(stage, tree, opts, cache);
     let mut desired = walk.run(entry)?;
     desired.revision = opts.revision.clone();
     Ok(desired)
