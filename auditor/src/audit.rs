@@ -5,7 +5,7 @@
 //! the preview bot all audit the same way. A failing cluster never fails the
 //! run: its error lands in [`ClusterReport::errors`] and the others go on.
 
-use crate::desired::{self, Desired, RenderOptions};
+use crate::desired::{self, Desired, RenderCache, RenderOptions};
 use crate::diff::{self, DiffOptions};
 use crate::findings::{ClusterReport, REPORT_VERSION, Report};
 use crate::live::{self, ClusterSource, Live, LiveSource, Scope, SnapshotSource};
@@ -13,6 +13,7 @@ use crate::object::group_of;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Where a cluster's live state comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,12 +58,22 @@ pub struct Checkout {
 }
 
 /// Audit several clusters concurrently against one checkout.
+///
+/// Every cluster renders through one [`RenderCache`] (`render.cache`, or one
+/// made for this run): the repository is staged once, a path shared by
+/// several clusters is built once, and the kustomize processes of all
+/// clusters share the cores.
 pub async fn audit_all(
     checkout: &Checkout,
     targets: &[Target],
     render: &RenderOptions,
     diff_opts: &DiffOptions,
 ) -> Report {
+    let mut render = render.clone();
+    render
+        .cache
+        .get_or_insert_with(|| Arc::new(RenderCache::new()));
+    let render = &render;
     let runs = targets
         .iter()
         .map(|t| audit_target(checkout, t, render, diff_opts));

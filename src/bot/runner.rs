@@ -2,9 +2,11 @@
 //! GitHub for `publish`.
 //!
 //! The runner keeps what one cycle hands to the next: the checkout (fetched,
-//! never re-cloned), the rendered desired state per cluster (rendered again
-//! only when the commit changed) and the last desired and live state per
-//! cluster, which adoption needs when the drift PR is written. Credentials
+//! never re-cloned), one render cache (the commit's staged tree and its
+//! kustomize builds, shared by every cluster; other commits' are dropped when
+//! the commit changes), the rendered desired state per cluster (rendered
+//! again only when the commit changed) and the last desired and live state
+//! per cluster, which adoption needs when the drift PR is written. Credentials
 //! are read from their file or variable each time they are used, so a
 //! rotated Secret is picked up without a restart, and never logged.
 
@@ -14,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flotilla_auditor::audit::{self, Checkout, LiveTarget};
-use flotilla_auditor::desired::{Desired, RenderOptions};
+use flotilla_auditor::desired::{Desired, RenderCache, RenderOptions, commit_of};
 use flotilla_auditor::diff::{DiffOptions, IgnoreError, IgnoreRules};
 use flotilla_auditor::findings::ClusterReport;
 use flotilla_auditor::live::{self, Live};
@@ -92,6 +94,7 @@ pub struct Runner {
     diff: DiffOptions,
     owner_repo: Option<(String, String)>,
     desired: DesiredCache<Desired>,
+    render_cache: Arc<RenderCache>,
     audited: Mutex<BTreeMap<String, Audited>>,
     revision: Mutex<Option<String>>,
 }
@@ -118,9 +121,16 @@ impl Runner {
             },
             owner_repo,
             desired: DesiredCache::default(),
+            render_cache: Arc::new(RenderCache::new()),
             audited: Mutex::new(BTreeMap::new()),
             revision: Mutex::new(None),
         })
+    }
+
+    /// The render cache every cluster and cycle shares (its build and hit
+    /// counts show what kustomize ran).
+    pub fn render_cache(&self) -> &RenderCache {
+        &self.render_cache
     }
 
     fn checkout_dir(&self) -> PathBuf {
@@ -173,7 +183,16 @@ impl Runner {
             root: self.checkout_dir(),
             revision: Some(revision.to_owned()),
         };
-        let options = RenderOptions::default();
+        // Builds of the commit are shared by every cluster and kept across
+        // cycles; a new commit drops the previous one's stage and builds.
+        if let Some(commit) = commit_of(revision) {
+            self.render_cache.retain_commit(commit);
+        }
+        let options = RenderOptions {
+            cache: Some(Arc::clone(&self.render_cache)),
+            allow_remote_bases: self.config.repo.allow_remote_bases,
+            ..RenderOptions::default()
+        };
         self.desired
             .get_or_render(&cluster.name, revision, || {
                 audit::render_desired(&checkout, &cluster.entry, &options)

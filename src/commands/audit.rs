@@ -1,7 +1,7 @@
 //! `flotilla audit`: what differs between Git and the live clusters.
 
 use flotilla_auditor::audit::{self, Checkout, LiveTarget, Target};
-use flotilla_auditor::desired::RenderOptions;
+use flotilla_auditor::desired::{RenderCache, RenderOptions};
 use flotilla_auditor::diff::{DiffOptions, IgnoreRules};
 use flotilla_auditor::findings::Report;
 use flotilla_auditor::report;
@@ -9,6 +9,7 @@ use flotilla_auditor::targets::load_targets;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use super::git_source::{GitSourceArgs, open_repo};
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, fail};
@@ -79,6 +80,13 @@ pub struct AuditArgs {
     /// Colour the text report.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: Color,
+
+    /// Let kustomize fetch remote bases (URLs and remote specs such as
+    /// `github.com/org/repo//path?ref=v1` in `resources`/`components`).
+    /// Without it a Kustomization that has one is not rendered and the
+    /// report says so; its objects are neither missing nor unmanaged.
+    #[arg(long)]
+    pub allow_remote_bases: bool,
 }
 
 /// Run the audit and print the report.
@@ -98,7 +106,14 @@ async fn audit(args: &AuditArgs) -> Result<Report, String> {
         revision: repo.revision.clone(),
     };
     tracing::info!(revision = ?checkout.revision, clusters = targets.len(), "auditing");
-    Ok(audit::audit_all(&checkout, &targets, &RenderOptions::default(), &diff_opts).await)
+    // One cache for every cluster: the repository is staged once, shared
+    // paths are built once, kustomize processes share the cores.
+    let render = RenderOptions {
+        cache: Some(Arc::new(RenderCache::new())),
+        allow_remote_bases: args.allow_remote_bases,
+        ..RenderOptions::default()
+    };
+    Ok(audit::audit_all(&checkout, &targets, &render, &diff_opts).await)
 }
 
 fn targets_of(args: &AuditArgs) -> Result<Vec<Target>, String> {

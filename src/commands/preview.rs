@@ -92,6 +92,13 @@ pub struct PreviewArgs {
     /// Environment variable holding the GitHub token.
     #[arg(long, value_name = "VAR", default_value = "GITHUB_TOKEN")]
     pub github_token_env: String,
+
+    /// Let kustomize fetch remote bases (URLs and remote specs such as
+    /// `github.com/org/repo//path?ref=v1` in `resources`/`components`).
+    /// Off by default: the pull request's content decides what would be
+    /// fetched; a Kustomization with one is reported as not rendered.
+    #[arg(long)]
+    pub allow_remote_bases: bool,
 }
 
 /// Run the preview.
@@ -133,6 +140,7 @@ async fn preview(args: &PreviewArgs) -> Result<PreviewReport, String> {
     let head = checkout_at(&args.git, Some(&args.head)).map_err(|e| e.to_string())?;
     let render = RenderOptions {
         cache: Some(Arc::new(RenderCache::new())),
+        allow_remote_bases: args.allow_remote_bases,
         ..RenderOptions::default()
     };
     let validator_for = |cluster: &str| Validator {

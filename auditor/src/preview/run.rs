@@ -6,10 +6,11 @@ use super::{
     validate,
 };
 use crate::audit::{self, Checkout, LiveTarget};
-use crate::desired::{Desired, RenderOptions};
+use crate::desired::{Desired, RenderCache, RenderOptions};
 use crate::diff::DiffOptions;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 
 /// What to preview.
 pub struct PreviewRequest<'a> {
@@ -40,9 +41,20 @@ pub fn clusters_in(checkouts: [&Checkout; 2], clusters_dir: &str) -> BTreeSet<St
         .collect()
 }
 
-/// Preview every cluster, concurrently.
+/// Preview every cluster, concurrently. Both revisions and every cluster
+/// render through one [`RenderCache`] (`req.render.cache`, or one made for
+/// this preview): each revision is staged once, shared paths are built once,
+/// and kustomize processes share the cores.
 pub async fn preview_all(req: &PreviewRequest<'_>) -> PreviewReport {
     let clusters = clusters_in([req.base, req.head], req.clusters_dir);
+    let mut render = req.render.clone();
+    render
+        .cache
+        .get_or_insert_with(|| Arc::new(RenderCache::new()));
+    let req = &PreviewRequest {
+        render: &render,
+        ..*req
+    };
     let runs = clusters.iter().map(|name| preview_cluster(req, name));
     PreviewReport {
         version: PREVIEW_VERSION,

@@ -91,6 +91,8 @@ pub struct RepoConfig {
     pub auth: Option<GitAuth>,
     /// Where to keep the checkout (an emptyDir in the Deployment).
     pub checkout_dir: PathBuf,
+    /// Let kustomize fetch remote bases (`allowRemoteBases`, default false).
+    pub allow_remote_bases: bool,
 }
 
 /// Git credentials, by reference.
@@ -342,6 +344,8 @@ struct SpecRepo {
     auth: Option<Spanned<SpecGitAuth>>,
     #[serde(default)]
     checkout_dir: Option<PathBuf>,
+    #[serde(default)]
+    allow_remote_bases: bool,
 }
 
 #[derive(Deserialize)]
@@ -530,6 +534,7 @@ impl SpecRepo {
             checkout_dir: self
                 .checkout_dir
                 .unwrap_or_else(|| PathBuf::from("/var/lib/flotilla/checkout")),
+            allow_remote_bases: self.allow_remote_bases,
         })
     }
 }
