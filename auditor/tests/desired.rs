@@ -793,3 +793,204 @@ fn same_quantity(a: &Value, b: &Value) -> bool {
     }
     matches!((milli(a), milli(b)), (Some(x), Some(y)) if (x - y).abs() < 1e-6)
 }
+
+// ---- confinement and shared builds ---------------------------------------
+
+fn error_of(desired: &Desired, kustomization: &str) -> String {
+    desired
+        .errors
+        .iter()
+        .find(|e| e.kustomization.0.as_ref().map(|k| k.name.as_str()) == Some(kustomization))
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| panic!("no error for {kustomization}: {:?}", desired.errors))
+}
+
+#[test]
+fn symlinks_are_left_out_as_flux_does_and_named_when_a_build_needs_one() {
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(
+        outside.path().join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-outside\n  namespace: apps\n",
+    )
+    .unwrap();
+    let repo = Repo::new();
+    repo.write(
+        "clusters/c/apps.yaml",
+        &[
+            kustomization("outside", "./outside", ""),
+            kustomization("inside", "./inside", ""),
+            kustomization("plain", "./plain", ""),
+            kustomization("fine", "./fine", ""),
+        ]
+        .join("---\n"),
+    )
+    .write("outside/kustomization.yaml", "resources:\n  - cm.yaml\n")
+    .write("inside/kustomization.yaml", "resources:\n  - alias.yaml\n")
+    .write("inside/real.yaml", &configmap("real", "  k: v\n"))
+    .write("plain/own.yaml", &configmap("own", "  k: v\n"))
+    .write("fine/cm.yaml", &configmap("fine", "  k: v\n"));
+    std::os::unix::fs::symlink(
+        outside.path().join("cm.yaml"),
+        repo.path().join("outside/cm.yaml"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("real.yaml", repo.path().join("inside/alias.yaml")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), repo.path().join("plain/linked")).unwrap();
+    let desired = repo.render();
+
+    let outside_error = error_of(&desired, "outside");
+    assert!(outside_error.contains("outside/cm.yaml"), "{outside_error}");
+    assert!(
+        outside_error.contains("leads outside the repository"),
+        "{outside_error}"
+    );
+    assert!(
+        !outside_error.contains(&outside.path().display().to_string()),
+        "{outside_error}"
+    );
+    // Flux's artifact has no symlinks, so an inside one cannot be read either.
+    let inside_error = error_of(&desired, "inside");
+    assert!(
+        inside_error.contains("points to inside/real.yaml inside the repository"),
+        "{inside_error}"
+    );
+    let names: BTreeSet<&str> = desired
+        .objects
+        .iter()
+        .filter_map(|o| o.object["metadata"]["name"].as_str())
+        .collect();
+    assert!(names.contains("fine") && names.contains("own"), "{names:?}");
+    assert!(
+        !names.contains("from-outside"),
+        "read outside the repository: {names:?}"
+    );
+    assert!(
+        desired
+            .notes
+            .iter()
+            .any(|n| n.contains("plain/linked (leads outside the repository)")),
+        "the generated folder says what it left out: {:?}",
+        desired.notes
+    );
+}
+
+#[test]
+fn helm_charts_and_plugins_are_refused_and_nothing_runs() {
+    let marker_dir = tempfile::tempdir().unwrap();
+    let marker = marker_dir.path().join("ran");
+    let repo = Repo::new();
+    repo.write(
+        "clusters/c/apps.yaml",
+        &[
+            kustomization("helm", "./helm", ""),
+            kustomization("exec", "./exec", ""),
+            kustomization("fine", "./fine", ""),
+        ]
+        .join("---\n"),
+    )
+    .write(
+        "helm/kustomization.yaml",
+        "helmCharts:\n  - name: podinfo\n    repo: https://stefanprodan.github.io/podinfo\n    version: 6.0.0\n",
+    )
+    .write("exec/kustomization.yaml", "generators:\n  - gen.yaml\n")
+    .write(
+        "exec/gen.yaml",
+        "apiVersion: example.com/v1\nkind: Runner\nmetadata:\n  name: run\n  annotations:\n    config.kubernetes.io/function: |\n      exec:\n        path: ./run.sh\n",
+    )
+    .write("exec/run.sh", &format!("#!/bin/sh\ntouch '{}'\n", marker.display()))
+    .write("fine/cm.yaml", &configmap("fine", "  k: v\n"));
+    let desired = repo.render();
+    let helm = error_of(&desired, "helm");
+    assert!(helm.contains("Helm charts are not inflated"), "{helm}");
+    assert!(helm.contains("helm/kustomization.yaml"), "{helm}");
+    let exec = error_of(&desired, "exec");
+    assert!(
+        exec.contains("plugin Runner (example.com/v1) is not run"),
+        "{exec}"
+    );
+    assert!(exec.contains("exec/gen.yaml"), "{exec}");
+    assert!(!marker.exists(), "a plugin ran");
+    assert!(
+        desired
+            .objects
+            .iter()
+            .any(|o| o.object["metadata"]["name"] == "fine")
+    );
+}
+
+/// A `kubectl kustomize` wrapper that counts its runs in `count`.
+fn counting_kustomizer(dir: &Path) -> (flotilla_auditor::desired::Kustomizer, PathBuf) {
+    let kubectl = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("kubectl"))
+        .find(|p| p.is_file())
+        .expect("kubectl on PATH");
+    let count = dir.join("count");
+    let script = dir.join("kustomize-counting");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho run >> '{}'\nexec '{}' \"$@\"\n",
+            count.display(),
+            kubectl.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(
+        &script,
+        <fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+    )
+    .unwrap();
+    (
+        flotilla_auditor::desired::Kustomizer::with_program(script, vec!["kustomize".into()]),
+        count,
+    )
+}
+
+fn runs(count: &Path) -> usize {
+    fs::read_to_string(count).map_or(0, |t| t.lines().count())
+}
+
+#[tokio::test]
+async fn one_audit_builds_a_path_shared_by_two_clusters_once() {
+    use flotilla_auditor::audit::{Checkout, LiveTarget, Target, audit_all};
+    let tools = tempfile::tempdir().unwrap();
+    let (kustomizer, count) = counting_kustomizer(tools.path());
+    let repo = Repo::new();
+    for cluster in ["a", "b"] {
+        repo.write(
+            &format!("clusters/{cluster}/flux-system/sync.yaml"),
+            &kustomization("flux-system", &format!("./clusters/{cluster}"), ""),
+        )
+        .write(
+            &format!("clusters/{cluster}/apps.yaml"),
+            &kustomization(
+                "shared",
+                "./shared",
+                "  postBuild:\n    substitute:\n      x: y\n",
+            ),
+        );
+    }
+    repo.write("shared/cm.yaml", &configmap("shared", "  k: v\n"));
+    let targets: Vec<Target> = ["a", "b"]
+        .iter()
+        .map(|c| Target {
+            name: (*c).into(),
+            entry: format!("clusters/{c}"),
+            live: LiveTarget::Snapshot(fixture().join("snapshot-clean")),
+        })
+        .collect();
+    let checkout = Checkout {
+        root: repo.path().to_owned(),
+        revision: None,
+    };
+    let opts = RenderOptions {
+        kustomizer,
+        ..RenderOptions::default()
+    };
+    let report = audit_all(&checkout, &targets, &opts, &Default::default()).await;
+    for c in &report.clusters {
+        assert!(c.errors.is_empty(), "{}: {:?}", c.cluster, c.errors);
+    }
+    // Two entry paths, and ./shared once for both clusters.
+    assert_eq!(runs(&count), 3);
+}

@@ -854,3 +854,24 @@ async fn one_clusters_github_failure_does_not_stop_the_others() {
     runner.publish(&reports).await.unwrap();
     assert_eq!(world.double.open_pulls().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clusters_and_cycles_on_one_commit_share_the_kustomize_builds() {
+    let world = World::start("1h").await;
+    let mut config = world.config.clone();
+    let mut twin = config.clusters[0].clone();
+    twin.name = "aks-eastus2-01-twin".into();
+    config.clusters.push(twin);
+    let runner = world.runner_for(config, "checkout");
+    for _ in 0..2 {
+        let fetched = runner.fetch().await.unwrap();
+        for cluster in [CLUSTER, "aks-eastus2-01-twin"] {
+            let audit = runner.audit(cluster, &fetched.revision).await.unwrap();
+            assert!(audit.report.errors.is_empty(), "{:?}", audit.report.errors);
+        }
+    }
+    // The entry and its five component Kustomizations, once for both
+    // clusters and both cycles.
+    assert_eq!(runner.render_cache().builds(), 6);
+    assert_eq!(runner.render_cache().stages(), 1);
+}
