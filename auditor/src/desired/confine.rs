@@ -88,9 +88,11 @@ pub enum Refusal {
         /// Where it leads, in repository terms.
         target: LinkTarget,
     },
-    /// A `file://` URL: a clone of something outside the repository.
+    /// A `file://` URL (a clone of something outside the repository), or a
+    /// URL in an inline patch entry kustomize would first try to fetch.
     #[error(
-        "'{path}' is a file:// URL ({file}, {field}): kustomize may only read inside the repository"
+        "'{path}' is a file:// URL, or a URL where a patch is expected ({file}, {field}): \
+         kustomize may only read inside the repository"
     )]
     FileUrl {
         /// Kustomization file, repository-relative.
@@ -319,10 +321,33 @@ impl Inspector<'_> {
     }
 
     /// `patchesStrategicMerge` / a plugin's `paths`: paths, or inline patches.
+    ///
+    /// kustomize tries each entry as a file first and falls back to inline
+    /// YAML, so an inline entry must not name a file kustomize could read
+    /// either (`/tmp/x: y` is both a mapping and an absolute path). Inline
+    /// text is not recorded as a written path: it may be content.
     fn patch_paths(&mut self, dir: &str, file: &str, at: &str, value: &Value) -> Result<(), Stop> {
         for (i, entry) in strings(value) {
+            let field = format!("{at}[{i}]");
             if !is_inline_yaml(entry) {
-                self.file(dir, file, &format!("{at}[{i}]"), entry)?;
+                self.file(dir, file, &field, entry)?;
+                continue;
+            }
+            let refused = |make: fn(String, String, String) -> Refusal| {
+                Err(Stop::Refused(make(
+                    file.to_owned(),
+                    field.clone(),
+                    entry.to_owned(),
+                )))
+            };
+            if entry.starts_with('/') {
+                return refused(|file, field, path| Refusal::Absolute { file, field, path });
+            }
+            if is_remote(entry) || entry.to_ascii_lowercase().starts_with("file:") {
+                return refused(|file, field, path| Refusal::FileUrl { file, field, path });
+            }
+            if resolve_relative(dir, entry).is_none() {
+                return refused(|file, field, path| Refusal::Escapes { file, field, path });
             }
         }
         Ok(())
@@ -752,6 +777,7 @@ mod tests {
             ("openapi:\n  path: /x.json\n", "absolute"),
             ("crds: [/c.yaml]\n", "absolute"),
             ("patchesStrategicMerge: [/p.yaml]\n", "absolute"),
+            ("patchesStrategicMerge:\n- \"/tmp/x: y\"\n", "absolute"),
             ("Re\u{17F}ources: [/etc/passwd]\n", "absolute"),
             ("resources: [base]\n", "outside"),
             ("resources: [file:///etc]\n", "file://"),
