@@ -12,7 +12,9 @@
 use super::cache::{CacheKey, RenderCache};
 use super::error::{Error, KustomizationError, KustomizationLabel, Result};
 use super::kustomize::{Kustomizer, Overlay, split_documents};
-use super::substitute::{Vars, check_var_names, envsubst, flux_value, is_substitution_disabled};
+use super::substitute::{
+    self, Var, check_var_names, envsubst, flux_value, is_substitution_disabled,
+};
 use super::{Desired, DesiredObject, KustomizationRef, RenderOptions};
 use crate::object::{ObjectKey, group_of};
 use crate::secret::seal_secret;
@@ -20,10 +22,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+
+/// Variables as read here, name → value; [`substitute::Vars`] adds their origin.
+type Vars = BTreeMap<String, String>;
 
 /// Group of Flux Kustomizations.
 pub const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
@@ -511,7 +516,11 @@ impl<'a> Walk<'a> {
     }
 
     fn post_build(&self, unit: &Unit, raw: &str) -> Result<Finished> {
-        let vars = self.variables(unit)?;
+        let vars: substitute::Vars = self
+            .variables(unit)?
+            .into_iter()
+            .map(|(name, value)| (name, Var::plain(value)))
+            .collect();
         check_var_names(&vars).map_err(|source| Error::Substitute {
             object: "postBuild".into(),
             source,
@@ -537,12 +546,13 @@ impl<'a> Walk<'a> {
                 continue;
             }
             if !vars.is_empty() && !is_substitution_disabled(&obj) {
-                let text =
-                    envsubst(doc, &vars, &mut unresolved).map_err(|source| Error::Substitute {
+                let substituted =
+                    envsubst(doc, &vars, self.strict).map_err(|source| Error::Substitute {
                         object: describe(&obj),
                         source,
                     })?;
-                obj = parse(&text)?;
+                unresolved.extend(substituted.unresolved);
+                obj = parse(&substituted.text)?;
             }
             apply_metadata(&mut obj, unit);
             objects.push(obj);
