@@ -1,7 +1,7 @@
 //! The string functions behind each envsubst operator.
 //!
 //! A port of fluxcd/pkg `envsubst/funcs.go` (v1.7.0) on Go's byte strings
-//! (see [`super::runes`]): lengths, offsets and slices count bytes, case
+//! (see `runes.rs`): lengths, offsets and slices count bytes, case
 //! functions use Go's simple case mapping, `%`/`%%` reverse value and
 //! pattern by runes (which breaks `[…]` and `\c` in suffix patterns, as
 //! upstream does). Each function takes the variable's value and the
