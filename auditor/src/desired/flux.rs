@@ -17,7 +17,9 @@ use super::cache::{CacheKey, RenderCache};
 use super::error::{Error, KustomizationError, KustomizationLabel, Result};
 use super::kustomize::{Built, Kustomizer, Overlay, split_documents};
 use super::stage::Stage;
-use super::substitute::{Vars, check_var_names, envsubst, flux_value, is_substitution_disabled};
+use super::substitute::{
+    self, Var, check_var_names, envsubst, flux_value, is_substitution_disabled,
+};
 use super::{Desired, DesiredObject, KustomizationRef, RenderOptions};
 use crate::object::{ObjectKey, group_of};
 use crate::secret::seal_secret;
@@ -28,6 +30,9 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, mpsc};
+
+/// Variables as read here, name → value; [`substitute::Vars`] adds their origin.
+type Vars = BTreeMap<String, String>;
 
 /// Group of Flux Kustomizations.
 pub const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
@@ -539,7 +544,11 @@ impl Walk {
     }
 
     fn post_build(&self, unit: &Unit, raw: &str) -> Result<Finished> {
-        let vars = self.variables(unit)?;
+        let vars: substitute::Vars = self
+            .variables(unit)?
+            .into_iter()
+            .map(|(name, value)| (name, Var::plain(value)))
+            .collect();
         check_var_names(&vars).map_err(|source| Error::Substitute {
             object: "postBuild".into(),
             source,
@@ -565,12 +574,13 @@ impl Walk {
                 continue;
             }
             if !vars.is_empty() && !is_substitution_disabled(&obj) {
-                let text =
-                    envsubst(doc, &vars, &mut unresolved).map_err(|source| Error::Substitute {
+                let substituted =
+                    envsubst(doc, &vars, self.strict).map_err(|source| Error::Substitute {
                         object: describe(&obj),
                         source,
                     })?;
-                obj = parse(&text)?;
+                unresolved.extend(substituted.unresolved);
+                obj = parse(&substituted.text)?;
             }
             apply_metadata(&mut obj, unit);
             objects.push(obj);
