@@ -22,6 +22,7 @@ pub mod cache;
 pub mod error;
 pub mod flux;
 pub mod kustomize;
+pub mod sops;
 pub mod substitute;
 
 pub use cache::{CacheKey, RenderCache};
