@@ -529,3 +529,47 @@ fn canary_no_failure_shows_plaintext_or_ciphertext() {
     let doc = Document::parse(&read(&kc("patches/merge1.yaml")), Format::Yaml).unwrap();
     assert_clean("document debug", &format!("{doc:?}"));
 }
+
+#[test]
+fn dotenv_comments_decrypt_and_metadata_unflattens() {
+    // comments.enc.yaml rewritten as the dotenv store writes it: the values
+    // and comments keep their AAD (`lorem:`, `:` at top level), the metadata
+    // is flattened into `sops_*` lines, so the MAC still matches.
+    let doc = yaml(&sops_repo("functional-tests/res/comments.enc.yaml"));
+    let text =
+        String::from_utf8(read(&sops_repo("functional-tests/res/comments.enc.yaml"))).unwrap();
+    let comments: Vec<&str> = text.lines().filter(|l| l.starts_with("#ENC[")).collect();
+    assert_eq!(comments.len(), 2);
+    let meta = &doc["sops"];
+    let dotenv = format!(
+        "{}\nlorem={}\n{}\ndolor={}\nsops_lastmodified={}\nsops_mac={}\nsops_pgp__list_0__map_fp={}\nsops_pgp__list_0__map_enc={}\nsops_pgp__list_0__map_created_at={}\nsops_unencrypted_suffix=_unencrypted\nsops_version=3.6.1\n",
+        comments[0],
+        doc["lorem"].as_str().unwrap(),
+        comments[1],
+        doc["dolor"].as_str().unwrap(),
+        meta["lastmodified"].as_str().unwrap(),
+        meta["mac"].as_str().unwrap(),
+        meta["pgp"][0]["fp"].as_str().unwrap(),
+        meta["pgp"][0]["enc"].as_str().unwrap().replace('\n', "\\n"),
+        meta["pgp"][0]["created_at"].as_str().unwrap(),
+    );
+    assert!(sops::is_encrypted_bytes(dotenv.as_bytes()));
+    let parsed = Document::parse(dotenv.as_bytes(), Format::Dotenv).unwrap();
+    assert_eq!(
+        parsed.metadata().key_kinds(),
+        vec![KeyKind::Pgp],
+        "pgp key read from flattened metadata"
+    );
+    let key = DataKey::from_hex("61bec946f5783fd4cea3d1b1ce407fce2b6e81fc301cc539c422015e27f6d1be")
+        .unwrap();
+    let plain = parsed.decrypt_with(&key).unwrap();
+    assert!(plain.mac_ok);
+    assert_eq!(
+        plain.value.emit(Format::Dotenv).unwrap().as_bytes(),
+        b"# first comment in file\nlorem=ipsum\n# this-is-a-comment\ndolor=sit\n"
+    );
+    assert_eq!(
+        plain.value.emit(Format::Json).unwrap().as_bytes(),
+        b"{\n\t\"lorem\": \"ipsum\",\n\t\"dolor\": \"sit\"\n}\n"
+    );
+}

@@ -100,8 +100,9 @@ impl Keyring {
             ));
         }
         for (i, line) in text.lines().enumerate() {
-            // Go's bufio.ScanLines drops a \r before the \n too.
-            let line = line.strip_suffix('\r').unwrap_or(line);
+            // Go's bufio.ScanLines drops a \r before the \n too; surrounding
+            // blanks (an indented key in a config file) are dropped as well.
+            let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
