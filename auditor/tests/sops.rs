@@ -288,6 +288,13 @@ fn without_a_key_strip_keeps_every_key_and_no_ciphertext() {
         stripped,
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "age"}, "stringData": {"key": MARK}})
     );
+    // Ciphertext where the rules say clear is replaced all the same.
+    let odd = tampered(
+        "algorithms/age.yaml",
+        "name: age",
+        "name: ENC[AES256_GCM,data:eA==]",
+    );
+    assert_eq!(sops::strip(&odd, MARK).unwrap()["metadata"]["name"], MARK);
     let example = Document::parse(&read(&sops_repo("example.yaml")), Format::Yaml).unwrap();
     let stripped = example.strip(MARK);
     let text = stripped.to_string();

@@ -481,6 +481,14 @@ mod tests {
         let regex = rules_of(meta.as_object().unwrap()).unwrap();
         assert!(regex.should_encrypt(&["stringData".into(), "key".into()]));
         assert!(!regex.should_encrypt(&["metadata".into(), "name".into()]));
+        let meta = json!({"unencrypted_regex": "^public$"});
+        let unregex = rules_of(meta.as_object().unwrap()).unwrap();
+        assert!(!unregex.should_encrypt(&["public".into(), "x".into()]));
+        assert!(unregex.should_encrypt(&["private".into()]));
+        let meta = json!({"encrypted_suffix": "_secret"});
+        let suffix = rules_of(meta.as_object().unwrap()).unwrap();
+        assert!(suffix.should_encrypt(&["a_secret".into(), "b".into()]));
+        assert!(!suffix.should_encrypt(&["a".into()]));
         let two = json!({"encrypted_regex": "x", "unencrypted_suffix": "_u"});
         assert!(rules_of(two.as_object().unwrap()).is_err());
     }

@@ -66,6 +66,11 @@ use zeroize::{Zeroize, Zeroizing};
 /// (kustomize-controller `IsDecryptionDisabled`).
 pub const DECRYPT_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/decrypt";
 
+/// The largest encrypted source file (generator source, patch) Flux
+/// decrypts: 5 MiB (kustomize-controller `maxEncryptedFileSize`; larger files
+/// fail the build). Resources and Secret data values have no such limit.
+pub const MAX_ENCRYPTED_FILE_SIZE: u64 = 5 << 20;
+
 /// A SOPS store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
