@@ -30,6 +30,7 @@ pub mod error;
 pub mod failure;
 pub mod flux;
 pub mod kustomize;
+pub mod sops;
 pub mod stage;
 pub mod substitute;
 
