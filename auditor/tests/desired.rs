@@ -151,7 +151,7 @@ fn fixture_objects_carry_flux_labels_substituted_values_and_sealed_secrets() {
     let secret = find(&desired, "Secret", "traefik-basic-auth");
     assert!(secret.get("stringData").is_none());
     let users = secret["data"]["users"].as_str().unwrap();
-    assert!(users.starts_with("sealed:sha256:"), "{users}");
+    assert!(users.starts_with("sealed:hmac-sha256:"), "{users}");
     let all = serde_json::to_string(
         &desired
             .objects
@@ -482,7 +482,7 @@ fn substitute_from_configmap_and_secret_in_the_repo_with_optional_missing() {
         secret["data"]["token"]
             .as_str()
             .unwrap()
-            .starts_with("sealed:sha256:")
+            .starts_with("sealed:hmac-sha256:")
     );
     let text = format!("{:?}{:?}", desired.notes, desired.errors);
     assert!(!text.contains("s3cr3t-value"));

@@ -15,7 +15,7 @@ use super::kustomize::{Kustomizer, Overlay, split_documents};
 use super::substitute::{Vars, check_var_names, envsubst, flux_value, is_substitution_disabled};
 use super::{Desired, DesiredObject, KustomizationRef, RenderOptions};
 use crate::object::{ObjectKey, group_of};
-use crate::secret::seal_secret;
+use crate::secret::Sealer;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
@@ -296,6 +296,7 @@ pub(super) struct Walk<'a> {
     commit: Option<String>,
     kustomizer: &'a Kustomizer,
     strict: bool,
+    sealer: &'a Sealer,
     cache: Arc<RenderCache>,
     parallelism: usize,
     audited: SourceRef,
@@ -322,6 +323,7 @@ impl<'a> Walk<'a> {
             commit,
             kustomizer: &opts.kustomizer,
             strict: opts.strict_substitution,
+            sealer: &opts.sealer,
             cache,
             parallelism: parallelism.max(1),
             audited: bootstrap_source(),
@@ -500,7 +502,7 @@ impl<'a> Walk<'a> {
         }
         for mut obj in finished.objects {
             self.sources.record(&obj);
-            seal_secret(&mut obj);
+            self.sealer.seal(&mut obj);
             self.note_helm_release(&obj);
             self.note_sops(&obj);
             if is_flux_kustomization(&obj) {
