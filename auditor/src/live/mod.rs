@@ -22,7 +22,8 @@ pub use error::{Error, Result};
 pub use record::{RecordOptions, RecordSummary, record_snapshot};
 pub use snapshot::{
     MANIFEST_FILE, MANIFEST_VERSION, SecretValues, SnapshotManifest, load_snapshot,
-    load_snapshot_scoped, load_snapshot_with, read_manifest, snapshot_sealer,
+    load_snapshot_scoped, load_snapshot_streamed, load_snapshot_with, read_manifest,
+    snapshot_sealer,
 };
 pub use source::{ClusterSource, FLUX_GROUPS, LiveSource, NOISE_KINDS, Scope, SnapshotSource};
 

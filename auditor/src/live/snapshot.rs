@@ -263,6 +263,22 @@ pub fn load_snapshot_scoped(dir: &Path, scope: Option<&Scope>) -> Result<Live> {
 /// have made (unsalted ones under a keyed sealer, or the reverse) is an
 /// error naming its file and item, never a silent "changed".
 pub fn load_snapshot_with(dir: &Path, scope: Option<&Scope>, sealer: &Sealer) -> Result<Live> {
+    load_with_limit(dir, scope, sealer, READ_WHOLE_UP_TO)
+}
+
+/// [`load_snapshot_with`] with every file streamed, however small: the fuzz
+/// target checks that both readers give the same result.
+#[doc(hidden)]
+pub fn load_snapshot_streamed(dir: &Path, scope: Option<&Scope>, sealer: &Sealer) -> Result<Live> {
+    load_with_limit(dir, scope, sealer, 0)
+}
+
+fn load_with_limit(
+    dir: &Path,
+    scope: Option<&Scope>,
+    sealer: &Sealer,
+    read_whole_up_to: u64,
+) -> Result<Live> {
     let manifest = read_manifest(dir)?;
     if let Some(own) = manifest.as_ref().and_then(SnapshotManifest::sealer)
         && own.id() != sealer.id()
@@ -293,7 +309,7 @@ pub fn load_snapshot_with(dir: &Path, scope: Option<&Scope>, sealer: &Sealer) ->
         },
     };
     for path in &files {
-        let taken = read_list_file(path, &mut keeper)?;
+        let taken = read_list_file(path, &mut keeper, read_whole_up_to)?;
         if taken == Some(0) {
             note_empty_list(&mut keeper.live, &discovery, path, scope);
         }
@@ -477,7 +493,11 @@ enum ItemForm {
 /// Read a List file's items into `keeper`, returning how many it held, or
 /// `None` when the file is JSON but not a List. Files above
 /// [`READ_WHOLE_UP_TO`] are streamed; smaller ones are read whole (faster).
-fn read_list_file(path: &Path, keeper: &mut Keeper) -> Result<Option<usize>> {
+fn read_list_file(
+    path: &Path,
+    keeper: &mut Keeper,
+    read_whole_up_to: u64,
+) -> Result<Option<usize>> {
     let read_error = |source| Error::ReadSnapshot {
         path: path.to_path_buf(),
         source,
@@ -485,7 +505,7 @@ fn read_list_file(path: &Path, keeper: &mut Keeper) -> Result<Option<usize>> {
     let file = std::fs::File::open(path).map_err(read_error)?;
     let size = file.metadata().map_err(read_error)?.len();
     let mut taker = ListTaker::new(path, keeper);
-    let outcome = if size <= READ_WHOLE_UP_TO {
+    let outcome = if size <= read_whole_up_to {
         let mut bytes = Vec::with_capacity(size as usize);
         BufReader::new(file)
             .read_to_end(&mut bytes)
