@@ -69,9 +69,13 @@ fn find<'a>(desired: &'a Desired, kind: &str, name: &str) -> &'a Value {
 }
 
 fn render_fixture(cache: Option<Arc<RenderCache>>) -> Desired {
+    // One key for every render, so two renders compare equal.
+    static SEALER: std::sync::LazyLock<flotilla_auditor::secret::Sealer> =
+        std::sync::LazyLock::new(flotilla_auditor::secret::Sealer::random);
     let opts = RenderOptions {
         revision: Some(REVISION.into()),
         cache,
+        sealer: SEALER.clone(),
         ..RenderOptions::default()
     };
     render(&fixture().join("repo"), "clusters/aks-eastus2-01", &opts).expect("fixture renders")

@@ -478,6 +478,12 @@ mod tests {
         assert_eq!(discovery_file_name("/version"), "version.json");
     }
 
+    #[test]
+    fn recorded_at_is_rfc_3339_to_the_second() {
+        let t = jiff::Timestamp::from_second(1_795_000_000).unwrap();
+        assert_eq!(format!("{t:.0}"), "2026-11-18T11:06:40Z");
+    }
+
     fn manifest(files: &[&str]) -> SnapshotManifest {
         SnapshotManifest {
             comment: SnapshotManifest::COMMENT.to_owned(),
