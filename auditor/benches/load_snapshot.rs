@@ -8,18 +8,43 @@
 //! from `/proc/self/stat`, 100 ticks/s) and, as the floor, a single-threaded
 //! `serde_json::from_slice::<Value>` of the same bytes.
 //!
+//! A third case is one huge List file: 1,000,000 Events (a kind the audit
+//! never reads) with a few ConfigMaps among them, loaded with an audit
+//! [`Scope`]. It runs in a fresh child process (this binary re-executed with
+//! [`CASE_ENV`] set) so its peak resident memory (`VmHWM`) is its own, and
+//! prints wall time, CPU and that peak: memory must follow what is kept, not
+//! the file. `FLOTILLA_BENCH_HUGE=N` picks another item count;
+//! `FLOTILLA_BENCH_ONLY=huge` runs only that case.
+//!
 //! `cargo bench -p flotilla-auditor --bench load_snapshot`
 
-use flotilla_auditor::live::load_snapshot;
+use flotilla_auditor::live::{Scope, load_snapshot, load_snapshot_scoped};
 use serde_json::{Value, json};
+use std::io::Write;
 use std::path::Path;
+use std::process::Command;
 use std::time::Instant;
+
+/// Set in the child: the snapshot directory of the huge-list case.
+const CASE_ENV: &str = "FLOTILLA_BENCH_HUGE_CASE";
+/// Items of the huge List file.
+const HUGE_ITEMS: usize = 1_000_000;
 
 const TARGET_OBJECTS: usize = 50_000;
 const ITEMS_PER_FILE: usize = 500;
 const RUNS: usize = 3;
 
 fn main() {
+    if let Ok(dir) = std::env::var(CASE_ENV) {
+        return run_huge_case(Path::new(&dir));
+    }
+    let only = std::env::var("FLOTILLA_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "huge" {
+        bench_huge();
+    }
+    if only == "huge" {
+        return;
+    }
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/fixtures/baseline-cluster/snapshot-drifted");
     let all = load_snapshot(&fixture).expect("fixture loads").objects;
@@ -113,6 +138,116 @@ fn write_replicated(fixture: &Path, base: &[Value], dir: &Path) -> (usize, usize
         std::fs::write(dir.join(format!("part-{i:04}.json")), body).unwrap();
     }
     (items.len(), bytes)
+}
+
+/// The audit's scope in the huge case: ConfigMaps and Namespaces declared,
+/// namespaces governed (so every namespaced kind is read), Events never.
+fn huge_scope() -> Scope {
+    Scope::for_audit([("", "ConfigMap"), ("", "Namespace")], true)
+}
+
+/// Write the huge List, run the load in a child, print its figures.
+fn bench_huge() {
+    let items = std::env::var("FLOTILLA_BENCH_HUGE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(HUGE_ITEMS);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bytes = write_huge(dir.path(), items);
+    println!(
+        "load_snapshot, one List of {items} Events (never read by an audit) and 3 ConfigMaps: {} MB of JSON",
+        bytes / 1_000_000
+    );
+    let exe = std::env::current_exe().expect("current exe");
+    let out = Command::new(exe)
+        .env(CASE_ENV, dir.path())
+        .output()
+        .expect("child runs");
+    assert!(
+        out.status.success(),
+        "huge case failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// In the child: load with the audit scope, print wall, CPU and peak RSS.
+fn run_huge_case(dir: &Path) {
+    let scope = huge_scope();
+    let cpu_before = process_cpu_seconds();
+    let start = Instant::now();
+    let live = load_snapshot_scoped(dir, Some(&scope)).expect("huge snapshot loads");
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds() - cpu_before;
+    let kept: Vec<&str> = live
+        .objects
+        .iter()
+        .filter_map(|o| o["kind"].as_str())
+        .collect();
+    assert_eq!(kept, ["ConfigMap"; 3], "only the ConfigMaps are kept");
+    println!(
+        "  huge list: wall {wall:.2} s, cpu {cpu:.2} s, peak RSS {:.0} MB, {} objects kept",
+        peak_rss_mb(),
+        kept.len()
+    );
+}
+
+/// One kubectl-style List: Events (as `kubectl get events -A -o json` prints
+/// them, managed fields included) with a ConfigMap first, in the middle and
+/// last. Written item by item; returns its size in bytes.
+fn write_huge(dir: &Path, items: usize) -> usize {
+    let path = dir.join("objects.json");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+    out.write_all(b"{\n    \"apiVersion\": \"v1\",\n    \"items\": [\n")
+        .expect("write");
+    for i in 0..items {
+        let item = if i == 0 || i == items / 2 || i + 1 == items {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": format!("settings-{i}"), "namespace": "team-01"},
+                   "data": {"LOG_LEVEL": "info"}})
+        } else {
+            event(i)
+        };
+        if i > 0 {
+            out.write_all(b",\n").expect("write");
+        }
+        serde_json::to_writer_pretty(&mut out, &item).expect("write item");
+    }
+    out.write_all(
+        b"\n    ],\n    \"kind\": \"List\",\n    \"metadata\": {\"resourceVersion\": \"\"}\n}\n",
+    )
+    .expect("write");
+    out.flush().expect("flush");
+    std::fs::metadata(&path).expect("written").len() as usize
+}
+
+fn event(i: usize) -> Value {
+    let pod = format!("web-7d9f8c6b5-{i:06x}");
+    json!({"apiVersion": "v1", "kind": "Event",
+        "count": 1, "firstTimestamp": "2026-11-20T09:00:00Z", "lastTimestamp": "2026-11-20T09:00:00Z",
+        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": pod, "namespace": "team-01",
+                           "fieldPath": "spec.containers{web}", "resourceVersion": "4242",
+                           "uid": format!("0b6e1c2a-0000-4000-8000-{i:012}")},
+        "message": "Successfully pulled image \"registry.example/team/web:1.4.2\" in 1.2s",
+        "metadata": {"name": format!("{pod}.17a3c5e0d{i:07x}"), "namespace": "team-01",
+                     "creationTimestamp": "2026-11-20T09:00:00Z", "resourceVersion": (100_000 + i).to_string(),
+                     "uid": format!("5f0c1d2e-0000-4000-8000-{i:012}"),
+                     "managedFields": [{"apiVersion": "v1", "fieldsType": "FieldsV1",
+                        "fieldsV1": {"f:count": {}, "f:firstTimestamp": {}, "f:involvedObject": {}, "f:lastTimestamp": {},
+                                     "f:message": {}, "f:reason": {}, "f:source": {"f:component": {}, "f:host": {}}, "f:type": {}},
+                        "manager": "kubelet", "operation": "Update", "time": "2026-11-20T09:00:00Z"}]},
+        "reason": "Pulled", "reportingComponent": "kubelet", "reportingInstance": "aks-nodepool1-0",
+        "source": {"component": "kubelet", "host": "aks-nodepool1-0"}, "type": "Normal"})
+}
+
+/// Peak resident memory of this process (`VmHWM` in `/proc/self/status`), MB.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// User + system CPU seconds of this process so far (Linux `/proc`).

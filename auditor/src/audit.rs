@@ -4,12 +4,17 @@
 //! This is the only place the three halves meet, so the CLI, the service and
 //! the preview bot all audit the same way. A failing cluster never fails the
 //! run: its error lands in [`ClusterReport::errors`] and the others go on.
+//!
+//! Both halves seal Secrets with one [`Sealer`] per target, picked by
+//! [`sealer_for`]: a flotilla snapshot's own key when the live side is one
+//! (its digests were made with it), else the run's random key.
 
 use crate::desired::{self, Desired, RenderCache, RenderOptions};
 use crate::diff::{self, DiffOptions};
 use crate::findings::{ClusterReport, REPORT_VERSION, Report};
 use crate::live::{self, ClusterSource, Live, LiveSource, Scope, SnapshotSource};
 use crate::object::group_of;
+use crate::secret::{Sealer, is_secret};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -91,12 +96,20 @@ pub async fn audit_target(
     diff_opts: &DiffOptions,
 ) -> ClusterReport {
     let _span = tracing::info_span!("audit", cluster = %target.name).entered();
-    let desired = match render_desired(checkout, &target.entry, render).await {
+    let sealer = match sealer_for(&target.live, &render.sealer) {
+        Ok(s) => s,
+        Err(e) => return failed(target, checkout, format!("read live state: {e}")),
+    };
+    let render = RenderOptions {
+        sealer: sealer.clone(),
+        ..render.clone()
+    };
+    let desired = match render_desired(checkout, &target.entry, &render).await {
         Ok(d) => d,
         Err(e) => return failed(target, checkout, format!("render {}: {e}", target.entry)),
     };
     let scope = scope_for(&desired);
-    let live = match read_live(&target.live, &scope).await {
+    let live = match read_live(&target.live, &scope, &sealer).await {
         Ok(l) => l,
         Err(e) => return failed(target, checkout, format!("read live state: {e}")),
     };
@@ -139,16 +152,38 @@ fn kind_of(obj: &Value) -> Option<(String, String)> {
     Some((group_of(api_version).to_owned(), kind.to_owned()))
 }
 
-/// Read live state from a snapshot or an API server.
-pub async fn read_live(target: &LiveTarget, scope: &Scope) -> Result<Live, live::Error> {
+/// The sealer both halves of an audit of `target` use: a flotilla
+/// snapshot's own (keyed with its recorded key, or unsalted for a snapshot
+/// recorded before keys), else `run` (the run's random key).
+pub fn sealer_for(target: &LiveTarget, run: &Sealer) -> Result<Sealer, live::Error> {
     match target {
-        LiveTarget::Snapshot(dir) => SnapshotSource { dir: dir.clone() }.read(scope).await,
+        LiveTarget::Snapshot(dir) => Ok(live::snapshot_sealer(dir)?.unwrap_or_else(|| run.clone())),
+        LiveTarget::Cluster { .. } => Ok(run.clone()),
+    }
+}
+
+/// Read live state from a snapshot or an API server, Secrets sealed with
+/// `sealer` (the one desired state was sealed with, see [`sealer_for`]).
+pub async fn read_live(
+    target: &LiveTarget,
+    scope: &Scope,
+    sealer: &Sealer,
+) -> Result<Live, live::Error> {
+    match target {
+        LiveTarget::Snapshot(dir) => {
+            SnapshotSource {
+                dir: dir.clone(),
+                sealer: sealer.clone(),
+            }
+            .read(scope)
+            .await
+        }
         LiveTarget::Cluster {
             context,
             kubeconfig,
         } => {
             let client = live::client_for(context.as_deref(), kubeconfig.as_deref()).await?;
-            ClusterSource::new(client).read(scope).await
+            ClusterSource::new(client, sealer.clone()).read(scope).await
         }
     }
 }
@@ -172,13 +207,39 @@ pub fn report_for(
             "API group {group} could not be discovered and was skipped: objects of its kinds are not audited"
         ));
     }
+    notes.extend(live.notes.iter().cloned());
+    // A snapshot recorded with values omitted: compare which keys each
+    // Secret has, not their values.
+    let omitted;
+    let desired_compared = if live.secret_values_not_compared > 0 {
+        notes.push(format!(
+            "secret values were not compared: the snapshot records only their key names ({} values); \
+             added or removed keys are still found",
+            live.secret_values_not_compared
+        ));
+        omitted = without_secret_values(desired);
+        &omitted
+    } else {
+        desired
+    };
     ClusterReport {
         cluster: cluster.to_owned(),
         revision: desired.revision.clone(),
-        findings: diff::diff(desired, live, opts),
+        findings: diff::diff(desired_compared, live, opts),
         errors: desired.errors.iter().map(|e| e.to_string()).collect(),
         notes,
     }
+}
+
+/// `desired` with every Secret value replaced by the marker an omitting
+/// snapshot holds, so only key names differ.
+fn without_secret_values(desired: &Desired) -> Desired {
+    let omit = Sealer::omitting();
+    let mut copy = desired.clone();
+    for d in copy.objects.iter_mut().filter(|d| is_secret(&d.object)) {
+        omit.seal(&mut d.object);
+    }
+    copy
 }
 
 fn failed(target: &Target, checkout: &Checkout, error: String) -> ClusterReport {

@@ -6,8 +6,10 @@ use flotilla_auditor::adopt::{Actions, AdoptInput, adopt};
 use flotilla_auditor::desired::{self, RenderOptions};
 use flotilla_auditor::diff::{DiffOptions, diff};
 use flotilla_auditor::findings::{Finding, FindingClass};
-use flotilla_auditor::live::load_snapshot;
+use flotilla_auditor::live::load_snapshot_with;
+use flotilla_auditor::secret::Sealer;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 const ENTRY: &str = "clusters/aks-eastus2-01";
 
@@ -28,10 +30,21 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// One key for both sides, as an audit uses.
+static SEALER: LazyLock<Sealer> = LazyLock::new(Sealer::random);
+
+fn load_drifted() -> flotilla_auditor::live::Live {
+    load_snapshot_with(&fixture().join("snapshot-drifted"), None, &SEALER).unwrap()
+}
+
 fn audit(repo: &Path) -> (desired::Desired, Vec<Finding>) {
-    let desired = desired::render(repo, ENTRY, &RenderOptions::default()).unwrap();
+    let opts = RenderOptions {
+        sealer: SEALER.clone(),
+        ..RenderOptions::default()
+    };
+    let desired = desired::render(repo, ENTRY, &opts).unwrap();
     assert!(desired.errors.is_empty(), "{:?}", desired.errors);
-    let live = load_snapshot(&fixture().join("snapshot-drifted")).unwrap();
+    let live = load_drifted();
     let findings = diff(&desired, &live, &DiffOptions::default());
     (desired, findings)
 }
@@ -53,7 +66,7 @@ fn adopted_drift_is_gone_on_the_next_audit() {
     let (desired, findings) = audit(&repo);
     assert_eq!(findings.len(), 10, "{:#?}", summary(&findings));
 
-    let live = load_snapshot(&fixture().join("snapshot-drifted")).unwrap();
+    let live = load_drifted();
     let kustomization =
         std::fs::read_to_string(repo.join(ENTRY).join("kustomization.yaml")).unwrap();
     let out = adopt(&AdoptInput {

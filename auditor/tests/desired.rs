@@ -69,9 +69,13 @@ fn find<'a>(desired: &'a Desired, kind: &str, name: &str) -> &'a Value {
 }
 
 fn render_fixture(cache: Option<Arc<RenderCache>>) -> Desired {
+    // One key for every render, so two renders compare equal.
+    static SEALER: std::sync::LazyLock<flotilla_auditor::secret::Sealer> =
+        std::sync::LazyLock::new(flotilla_auditor::secret::Sealer::random);
     let opts = RenderOptions {
         revision: Some(REVISION.into()),
         cache,
+        sealer: SEALER.clone(),
         ..RenderOptions::default()
     };
     render(&fixture().join("repo"), "clusters/aks-eastus2-01", &opts).expect("fixture renders")
@@ -151,7 +155,7 @@ fn fixture_objects_carry_flux_labels_substituted_values_and_sealed_secrets() {
     let secret = find(&desired, "Secret", "traefik-basic-auth");
     assert!(secret.get("stringData").is_none());
     let users = secret["data"]["users"].as_str().unwrap();
-    assert!(users.starts_with("sealed:sha256:"), "{users}");
+    assert!(users.starts_with("sealed:hmac-sha256:"), "{users}");
     let all = serde_json::to_string(
         &desired
             .objects
@@ -482,7 +486,7 @@ fn substitute_from_configmap_and_secret_in_the_repo_with_optional_missing() {
         secret["data"]["token"]
             .as_str()
             .unwrap()
-            .starts_with("sealed:sha256:")
+            .starts_with("sealed:hmac-sha256:")
     );
     let text = format!("{:?}{:?}", desired.notes, desired.errors);
     assert!(!text.contains("s3cr3t-value"));

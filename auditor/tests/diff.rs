@@ -18,7 +18,7 @@ use flotilla_auditor::desired::{Desired, DesiredObject, KustomizationRef};
 use flotilla_auditor::diff::{DiffOptions, IgnoreRules, diff};
 use flotilla_auditor::findings::Finding;
 use flotilla_auditor::live::Live;
-use flotilla_auditor::secret::seal_secret;
+use flotilla_auditor::secret::Sealer;
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -39,7 +39,7 @@ fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     out
 }
 
-fn load_desired(dir: &Path) -> Desired {
+fn load_desired(dir: &Path, sealer: &Sealer) -> Desired {
     let kustomization = KustomizationRef {
         namespace: "flux-system".into(),
         name: "apps".into(),
@@ -50,7 +50,7 @@ fn load_desired(dir: &Path) -> Desired {
         let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         for mut object in docs.into_iter().filter(|d| !d.is_null()) {
-            seal_secret(&mut object);
+            sealer.seal(&mut object);
             objects.push(DesiredObject {
                 object,
                 kustomization: Some(kustomization.clone()),
@@ -63,7 +63,7 @@ fn load_desired(dir: &Path) -> Desired {
     }
 }
 
-fn load_live(dir: &Path) -> Live {
+fn load_live(dir: &Path, sealer: &Sealer) -> Live {
     let mut objects = Vec::new();
     for file in files(dir, "json") {
         let value: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
@@ -72,7 +72,7 @@ fn load_live(dir: &Path) -> Live {
             _ => vec![value],
         };
         for mut item in items {
-            seal_secret(&mut item);
+            sealer.seal(&mut item);
             objects.push(item);
         }
     }
@@ -83,8 +83,9 @@ fn load_live(dir: &Path) -> Live {
 }
 
 fn run_case(case: &Path) -> Vec<Finding> {
-    let desired = load_desired(&case.join("desired"));
-    let live = load_live(&case.join("live"));
+    let sealer = Sealer::random();
+    let desired = load_desired(&case.join("desired"), &sealer);
+    let live = load_live(&case.join("live"), &sealer);
     let options: CaseOptions = std::fs::read_to_string(case.join("options.yaml"))
         .map(|t| serde_saphyr::from_str(&t).expect("options.yaml"))
         .unwrap_or_default();
@@ -157,8 +158,9 @@ fn no_drift_cases_are_not_vacuous() {
         let case = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("testdata/diff")
             .join(name);
-        let mut desired = load_desired(&case.join("desired"));
-        let live = load_live(&case.join("live"));
+        let sealer = Sealer::random();
+        let mut desired = load_desired(&case.join("desired"), &sealer);
+        let live = load_live(&case.join("live"), &sealer);
         for d in &mut desired.objects {
             d.object["metadata"]["labels"]["flotilla.test/changed"] = Value::String("yes".into());
         }

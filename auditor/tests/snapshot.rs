@@ -1,9 +1,12 @@
 //! Loading recorded snapshots: the shared `baseline-cluster` fixture as
 //! recorded by `record.sh`, and the same files under arbitrary names.
 
-use flotilla_auditor::live::{Error, LiveSource, Scope, SnapshotSource, load_snapshot};
+use flotilla_auditor::live::{
+    Error, LiveSource, Scope, SnapshotSource, load_snapshot, load_snapshot_scoped,
+    load_snapshot_with,
+};
 use flotilla_auditor::object::ObjectKey;
-use flotilla_auditor::secret::SEALED_PREFIX;
+use flotilla_auditor::secret::{KEYED_PREFIX, Sealer};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -42,8 +45,10 @@ const SECRET_VALUES: [&str; 4] = [
 
 #[test]
 fn both_fixture_snapshots_load_every_object_with_secrets_sealed() {
-    let clean = load_snapshot(&fixture("snapshot-clean")).unwrap();
-    let drifted = load_snapshot(&fixture("snapshot-drifted")).unwrap();
+    // One key for both, as one audit run has: equal values, equal digests.
+    let sealer = Sealer::random();
+    let clean = load_snapshot_with(&fixture("snapshot-clean"), None, &sealer).unwrap();
+    let drifted = load_snapshot_with(&fixture("snapshot-drifted"), None, &sealer).unwrap();
     // Counted with python over objects/*.json: 78 lists, 284 and 289 items.
     assert_eq!((clean.objects.len(), clean.lists), (284, 78));
     assert_eq!((drifted.objects.len(), drifted.lists), (289, 78));
@@ -60,7 +65,7 @@ fn both_fixture_snapshots_load_every_object_with_secrets_sealed() {
             .filter(|o| o["kind"] == "Secret")
             .count();
         assert_eq!(secrets, 1);
-        assert!(secret_users(&live.objects).starts_with(SEALED_PREFIX));
+        assert!(secret_users(&live.objects).starts_with(KEYED_PREFIX));
         let text = serde_json::to_string(&live.objects).unwrap();
         for value in SECRET_VALUES {
             assert!(!text.contains(value), "{value} leaked");
@@ -243,6 +248,7 @@ fn a_kubectl_list_item_without_kind_is_an_error_naming_the_item() {
 async fn snapshot_source_applies_the_audit_scope() {
     let source = SnapshotSource {
         dir: fixture("snapshot-drifted"),
+        sealer: Sealer::random(),
     };
     let scope = Scope::for_audit([("", "Namespace")], true);
     let live = source.read(&scope).await.unwrap();
@@ -269,4 +275,221 @@ async fn snapshot_source_applies_the_audit_scope() {
     );
     let all = load_snapshot(&fixture("snapshot-drifted")).unwrap();
     assert!(live.objects.len() < all.objects.len());
+}
+
+/// Write a kubectl-style List of `events` Events (a kind no audit reads)
+/// with a ConfigMap first, in the middle and last, item by item.
+fn write_event_list(path: &Path, events: usize) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    out.write_all(br#"{"apiVersion":"v1","items":["#).unwrap();
+    let total = events + 3;
+    for i in 0..total {
+        if i > 0 {
+            out.write_all(b",").unwrap();
+        }
+        if i == 0 || i == total / 2 || i + 1 == total {
+            write!(
+                out,
+                r#"{{"apiVersion":"v1","data":{{"k":"v"}},"kind":"ConfigMap","metadata":{{"name":"keep-{i}","namespace":"team-01"}}}}"#
+            )
+            .unwrap();
+        } else {
+            write!(
+                out,
+                r#"{{"apiVersion":"v1","count":1,"involvedObject":{{"kind":"Pod","name":"web-{i}"}},"kind":"Event","message":"Pulled image","metadata":{{"name":"web-{i}.17a3","namespace":"team-01"}},"reason":"Pulled","type":"Normal"}}"#
+            )
+            .unwrap();
+        }
+    }
+    out.write_all(br#"],"kind":"List","metadata":{"resourceVersion":""}}"#)
+        .unwrap();
+    out.flush().unwrap();
+}
+
+/// A List far larger than what is kept (200,000 Events, over 16 MB, so it
+/// is streamed): only the items the scope wants come out, in file order.
+/// Memory is measured in `benches/load_snapshot.rs`, not here.
+#[test]
+fn a_huge_list_of_a_kind_the_audit_skips_yields_only_the_wanted_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("everything.json");
+    write_event_list(&path, 200_000);
+    assert!(std::fs::metadata(&path).unwrap().len() > 16 << 20);
+    let scope = Scope::for_audit([("", "ConfigMap")], true);
+    let live = load_snapshot_scoped(dir.path(), Some(&scope)).unwrap();
+    let kept: Vec<(&str, &str)> = live
+        .objects
+        .iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().unwrap(),
+                o["metadata"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("ConfigMap", "keep-0"),
+            ("ConfigMap", "keep-100001"),
+            ("ConfigMap", "keep-200002")
+        ]
+    );
+    assert_eq!(live.lists, 1);
+    assert!(
+        live.listed
+            .contains(&(String::new(), "ConfigMap".to_owned()))
+    );
+    assert!(!live.listed.contains(&(String::new(), "Event".to_owned())));
+}
+
+/// A broken item deep inside a streamed file still names file, line and
+/// column.
+#[test]
+fn invalid_json_in_a_streamed_file_names_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.json");
+    write_event_list(&path, 200_000);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.insert_str(text.len() - 60, "\n  oops");
+    std::fs::write(&path, text).unwrap();
+    let err = load_snapshot(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, Error::ParseSnapshot { line: 2, .. }),
+        "{err:?}"
+    );
+}
+
+fn manifest(secret_values: &str, salt: Option<&str>, files: &[&str]) -> String {
+    let mut m = serde_json::json!({
+        "$comment": "Generated by flotilla snapshot.",
+        "version": 1,
+        "recordedAt": "2026-11-21T05:00:00Z",
+        "secretValues": secret_values,
+        "files": files,
+    });
+    if let Some(salt) = salt {
+        m["salt"] = salt.into();
+    }
+    m.to_string()
+}
+
+fn secret_list(data: Value) -> String {
+    serde_json::json!({"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Secret",
+        "metadata":{"name":"db","namespace":"team-01"},"data":data}]})
+    .to_string()
+}
+
+#[test]
+fn a_snapshot_recorded_without_values_says_how_many_were_not_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("objects")).unwrap();
+    std::fs::write(
+        dir.path().join("objects/core_v1_secrets.json"),
+        secret_list(serde_json::json!({"user":"sealed:omitted","password":"sealed:omitted"})),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("flotilla-snapshot.json"),
+        manifest("omit", None, &["objects/core_v1_secrets.json"]),
+    )
+    .unwrap();
+    assert!(
+        flotilla_auditor::live::snapshot_sealer(dir.path())
+            .unwrap()
+            .is_none()
+    );
+    let live = load_snapshot(dir.path()).unwrap();
+    assert_eq!(live.secret_values_not_compared, 2);
+    assert_eq!(
+        live.objects[0]["data"],
+        serde_json::json!({"user":"sealed:omitted","password":"sealed:omitted"})
+    );
+}
+
+#[test]
+fn a_snapshot_with_its_own_key_is_read_with_it_and_refuses_another() {
+    let key = [7u8; 32];
+    let sealer = Sealer::keyed(&key);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("objects")).unwrap();
+    let digest = sealer.digest(b"hunter2");
+    std::fs::write(
+        dir.path().join("objects/core_v1_secrets.json"),
+        secret_list(serde_json::json!({"password": digest})),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("flotilla-snapshot.json"),
+        manifest(
+            "digest",
+            Some(&"07".repeat(32)),
+            &["objects/core_v1_secrets.json"],
+        ),
+    )
+    .unwrap();
+    let own = flotilla_auditor::live::snapshot_sealer(dir.path())
+        .unwrap()
+        .expect("the snapshot's key");
+    assert_eq!(own.id(), sealer.id());
+    let live = load_snapshot(dir.path()).unwrap();
+    assert_eq!(live.objects[0]["data"]["password"], digest.as_str());
+    let err = load_snapshot_with(dir.path(), None, &Sealer::random()).unwrap_err();
+    assert!(matches!(err, Error::SealerMismatch { .. }), "{err:?}");
+}
+
+/// Snapshots recorded before keyed digests hold unsalted ones: they still
+/// compare (read with the unsalted sealer) and the audit says so.
+#[test]
+fn an_older_snapshot_with_unsalted_digests_still_compares_and_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("objects")).unwrap();
+    let legacy = Sealer::legacy();
+    std::fs::write(
+        dir.path().join("objects/core_v1_secrets.json"),
+        secret_list(serde_json::json!({"password": legacy.digest(b"hunter2")})),
+    )
+    .unwrap();
+    let sealer = flotilla_auditor::live::snapshot_sealer(dir.path())
+        .unwrap()
+        .expect("recognised as an older flotilla snapshot");
+    assert!(sealer.is_legacy());
+    let live = load_snapshot(dir.path()).unwrap();
+    let mut desired = serde_json::json!({"apiVersion":"v1","kind":"Secret",
+        "metadata":{"name":"db","namespace":"team-01"},"stringData":{"password":"hunter2"}});
+    sealer.seal(&mut desired);
+    assert_eq!(live.objects[0]["data"], desired["data"]);
+    assert!(
+        live.notes.iter().any(|n| n.contains("unsalted")),
+        "{:?}",
+        live.notes
+    );
+}
+
+#[test]
+fn a_manifest_with_an_unknown_field_or_a_path_outside_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flotilla-snapshot.json");
+    std::fs::write(
+        &path,
+        manifest("omit", None, &[]).replace("\"version\"", "\"verzion\":1,\"version\""),
+    )
+    .unwrap();
+    let err = load_snapshot(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::ParseManifest { .. }), "{err:?}");
+    assert!(format!("{:?}", err).contains("verzion"), "{err:?}");
+
+    std::fs::write(&path, manifest("omit", None, &["objects/../../etc.json"])).unwrap();
+    let err = load_snapshot(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, Error::ManifestField { ref field, .. } if field == "files[0]"),
+        "{err:?}"
+    );
+    std::fs::write(&path, manifest("digest", Some("abc"), &[])).unwrap();
+    let err = load_snapshot(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, Error::ManifestField { ref field, .. } if field == "salt"),
+        "{err:?}"
+    );
 }

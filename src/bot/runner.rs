@@ -20,6 +20,7 @@ use flotilla_auditor::desired::{Desired, RenderCache, RenderOptions, commit_of};
 use flotilla_auditor::diff::{DiffOptions, IgnoreError, IgnoreRules};
 use flotilla_auditor::findings::ClusterReport;
 use flotilla_auditor::live::{self, Live};
+use flotilla_auditor::secret::Sealer;
 use flotilla_auditor::serve::config::{
     ClusterConfig, ClusterTarget, GitAuth as ConfigGitAuth, GitHubAuth, GitHubConfig, SecretSource,
     ServeConfig,
@@ -97,6 +98,10 @@ pub struct Runner {
     render_cache: Arc<RenderCache>,
     audited: Mutex<BTreeMap<String, Audited>>,
     revision: Mutex<Option<String>>,
+    /// Seals Secrets on both sides of every audit of this process (one
+    /// random key per process), unless a cluster's live side is a flotilla
+    /// snapshot with its own key.
+    sealer: Sealer,
 }
 
 impl Runner {
@@ -124,6 +129,7 @@ impl Runner {
             render_cache: Arc::new(RenderCache::new()),
             audited: Mutex::new(BTreeMap::new()),
             revision: Mutex::new(None),
+            sealer: Sealer::random(),
         })
     }
 
@@ -178,7 +184,12 @@ impl Runner {
         self.audited.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn render(&self, cluster: &ClusterConfig, revision: &str) -> Result<Arc<Desired>, Error> {
+    async fn render(
+        &self,
+        cluster: &ClusterConfig,
+        revision: &str,
+        sealer: &Sealer,
+    ) -> Result<Arc<Desired>, Error> {
         let checkout = Checkout {
             root: self.checkout_dir(),
             revision: Some(revision.to_owned()),
@@ -191,10 +202,14 @@ impl Runner {
         let options = RenderOptions {
             cache: Some(Arc::clone(&self.render_cache)),
             allow_remote_bases: self.config.repo.allow_remote_bases,
+            sealer: sealer.clone(),
             ..RenderOptions::default()
         };
+        // Cached per revision and sealer: a snapshot recorded again brings
+        // another key, and desired state sealed with the old one never matches.
+        let cache_key = format!("{revision} {}", sealer.id());
         self.desired
-            .get_or_render(&cluster.name, revision, || {
+            .get_or_render(&cluster.name, &cache_key, || {
                 audit::render_desired(&checkout, &cluster.entry, &options)
             })
             .await
@@ -345,7 +360,8 @@ impl Runner {
         else {
             return Err("a snapshot cannot be watched".into());
         };
-        let desired = self.render(cluster, revision).await?;
+        // A cluster target: the process's sealer, as its audits use.
+        let desired = self.render(cluster, revision, &self.sealer).await?;
         let client = live::client_for(context.as_deref(), kubeconfig.as_deref()).await?;
         let mut resources = Vec::new();
         for ((group, version), kinds) in declared_kinds(&desired) {
@@ -409,9 +425,12 @@ impl CycleRunner for Runner {
 
     async fn audit(&self, cluster: &str, revision: &str) -> Result<ClusterAudit, Error> {
         let config = self.cluster(cluster)?;
-        let desired = self.render(config, revision).await?;
+        let target = self.live_target(config);
+        let sealer =
+            audit::sealer_for(&target, &self.sealer).map_err(|e| live_error(cluster, e))?;
+        let desired = self.render(config, revision, &sealer).await?;
         let scope = audit::scope_for(&desired);
-        let live = audit::read_live(&self.live_target(config), &scope)
+        let live = audit::read_live(&target, &scope, &sealer)
             .await
             .map_err(|e| live_error(cluster, e))?;
         let report = audit::report_for(cluster, &desired, &live, &self.diff);

@@ -30,7 +30,7 @@ use flotilla_auditor::audit::{LiveTarget, read_live, report_for, scope_for};
 use flotilla_auditor::desired::{Desired, DesiredObject, KustomizationRef};
 use flotilla_auditor::diff::DiffOptions;
 use flotilla_auditor::findings::{Finding, FindingClass};
-use flotilla_auditor::secret::seal_secret;
+use flotilla_auditor::secret::Sealer;
 use flotilla_tests::replay::ReplayServer;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -38,6 +38,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 /// Desired objects per cluster.
@@ -54,6 +55,10 @@ const PAGE: u64 = 500;
 const CASE_ENV: &str = "FLOTILLA_BENCH_CASE";
 /// Fixture whose discovery documents name the types served.
 const FIXTURE: &str = "../../shared/fixtures/baseline-cluster/snapshot-clean";
+
+/// Seals desired Secrets and the live ones read back: one key per process,
+/// as an audit has.
+static SEALER: LazyLock<Sealer> = LazyLock::new(Sealer::random);
 
 /// Drift planted in app `i`: each rule hits about one app in a hundred.
 #[derive(Debug, Default, Clone, Copy)]
@@ -148,7 +153,7 @@ fn app_objects(i: usize) -> [Value; PER_APP] {
         "data": {"app.properties": body, "LOG_LEVEL": "info"}});
     let mut secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
         "stringData": {"password": format!("pw-{i}"), "username": name}});
-    seal_secret(&mut secret);
+    SEALER.seal(&mut secret);
     let account = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta,
         "automountServiceAccountToken": false});
     [deployment, service, configmap, secret, account]
@@ -507,7 +512,7 @@ fn run_case(case: &str) {
         let (start, cpu_start) = (Instant::now(), process_cpu());
         let scope = scope_for(&desired);
         let live = rt
-            .block_on(read_live(&target, &scope))
+            .block_on(read_live(&target, &scope, &SEALER))
             .expect("live state reads");
         let read_mb = memory_mb("VmHWM:");
         let report = report_for("bench", &desired, &live, &DiffOptions::default());

@@ -2,10 +2,11 @@
 //! [`ReplayServer`] serving the `baseline-cluster` fixture.
 
 use flotilla_auditor::live::{
-    Error, ReadOptions, Scope, client_for, load_snapshot, read_cluster, read_cluster_with,
-    record_snapshot,
+    Error, ReadOptions, RecordOptions, Scope, client_for, load_snapshot, load_snapshot_with,
+    read_cluster, read_cluster_with, record_snapshot, snapshot_sealer,
 };
 use flotilla_auditor::object::ObjectKey;
+use flotilla_auditor::secret::Sealer;
 use flotilla_tests::replay::ReplayServer;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -83,10 +84,16 @@ fn expected_audit_requests(cluster_kinds: &[(&str, &str)]) -> (BTreeSet<String>,
 #[tokio::test]
 async fn cluster_read_matches_the_snapshot_it_replays() {
     let server = ReplayServer::start(drifted()).await.unwrap();
-    let live = read_cluster(server.client(), &Scope::everything())
-        .await
-        .unwrap();
-    let snapshot = load_snapshot(&drifted()).unwrap();
+    let sealer = Sealer::random();
+    let live = read_cluster_with(
+        server.client(),
+        &Scope::everything(),
+        &ReadOptions::default(),
+        &sealer,
+    )
+    .await
+    .unwrap();
+    let snapshot = load_snapshot_with(&drifted(), None, &sealer).unwrap();
     let (from_api, from_files) = (by_key(&live.objects), by_key(&snapshot.objects));
     assert_eq!(from_api.len(), 289);
     assert_eq!(
@@ -179,10 +186,16 @@ async fn aggregated_discovery_costs_two_requests_and_reads_the_same() {
     let scope = Scope::for_audit(cluster_kinds, true);
     let legacy_server = ReplayServer::start(drifted()).await.unwrap();
     legacy_server.set_aggregated_discovery(false);
-    let legacy = read_cluster(legacy_server.client(), &scope).await.unwrap();
+    let sealer = Sealer::random();
+    let options = ReadOptions::default();
+    let legacy = read_cluster_with(legacy_server.client(), &scope, &options, &sealer)
+        .await
+        .unwrap();
 
     let server = ReplayServer::start(drifted()).await.unwrap();
-    let live = read_cluster(server.client(), &scope).await.unwrap();
+    let live = read_cluster_with(server.client(), &scope, &options, &sealer)
+        .await
+        .unwrap();
     let log = server.request_log();
     let discovery: Vec<&String> = log.iter().filter(|l| !l.contains('?')).collect();
     assert_eq!(discovery, ["GET /api", "GET /apis"]);
@@ -261,7 +274,7 @@ async fn paging_follows_continue_within_one_logical_list() {
         page_size: 2,
         ..ReadOptions::default()
     };
-    let live = read_cluster_with(server.client(), &scope, &options)
+    let live = read_cluster_with(server.client(), &scope, &options, &Sealer::random())
         .await
         .unwrap();
 
@@ -292,7 +305,7 @@ async fn an_expired_continue_token_restarts_the_list_once() {
         page_size: 2,
         ..ReadOptions::default()
     };
-    let live = read_cluster_with(server.client(), &scope, &options)
+    let live = read_cluster_with(server.client(), &scope, &options, &Sealer::random())
         .await
         .unwrap();
     assert_eq!(live.objects.len(), 18, "whole list, nothing doubled");
@@ -301,7 +314,7 @@ async fn an_expired_continue_token_restarts_the_list_once() {
     assert_eq!(live.requests, 2 + 1 + 1 + 9);
 
     server.expire_continue_tokens(2);
-    let err = read_cluster_with(server.client(), &scope, &options)
+    let err = read_cluster_with(server.client(), &scope, &options, &Sealer::random())
         .await
         .unwrap_err();
     assert!(matches!(err, Error::List { page: 2, .. }), "{err:?}");
@@ -337,7 +350,7 @@ async fn no_secret_value_reaches_live_state_or_a_recorded_snapshot() {
     }
 
     let out = tempfile::tempdir().unwrap();
-    let summary = record_snapshot(server.client(), out.path(), None)
+    let summary = record_snapshot(server.client(), out.path(), &RecordOptions::default())
         .await
         .unwrap();
     assert_eq!(
@@ -358,7 +371,7 @@ async fn no_secret_value_reaches_live_state_or_a_recorded_snapshot() {
 async fn a_recorded_snapshot_has_the_fixture_layout_and_loads_to_the_same_objects() {
     let server = ReplayServer::start(drifted()).await.unwrap();
     let out = tempfile::tempdir().unwrap();
-    let summary = record_snapshot(server.client(), out.path(), None)
+    let summary = record_snapshot(server.client(), out.path(), &RecordOptions::default())
         .await
         .unwrap();
     let names = |dir: &Path| -> BTreeSet<String> {
@@ -378,26 +391,29 @@ async fn a_recorded_snapshot_has_the_fixture_layout_and_loads_to_the_same_object
     assert_eq!(summary.discovery_documents, 34);
     assert_eq!(summary.requests, server.requests());
 
-    // Sealed once when recorded, not sealed again when loaded: the digest
-    // matches sealing the original.
+    // Sealed once when recorded (with the snapshot's own key), not sealed
+    // again when loaded: the digest matches sealing the original with it.
     let recorded = load_snapshot(out.path()).unwrap();
-    let original = load_snapshot(&drifted()).unwrap();
+    let own = snapshot_sealer(out.path())
+        .unwrap()
+        .expect("a recording has its key");
+    let original = load_snapshot_with(&drifted(), None, &own).unwrap();
     let (recorded, original) = (by_key(&recorded.objects), by_key(&original.objects));
     assert_eq!(recorded.len(), original.len());
     for (key, obj) in &original {
         assert_eq!(recorded[key], *obj, "{key}");
     }
 
-    // Recording again replaces, never mixes.
+    // Recording again replaces its own files and keeps a hand-written one.
     std::fs::write(
         out.path().join("objects/stale_v1_things.json"),
         r#"{"kind":"List","items":[]}"#,
     )
     .unwrap();
-    record_snapshot(server.client(), out.path(), None)
+    record_snapshot(server.client(), out.path(), &RecordOptions::default())
         .await
         .unwrap();
-    assert!(!out.path().join("objects/stale_v1_things.json").exists());
+    assert!(out.path().join("objects/stale_v1_things.json").exists());
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@ use super::substitute::{
 };
 use super::{Desired, DesiredObject, KustomizationRef, RenderOptions};
 use crate::object::{ObjectKey, group_of};
-use crate::secret::seal_secret;
+use crate::secret::Sealer;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
@@ -332,6 +332,7 @@ type Report = (u64, Unit, std::thread::Result<Result<Arc<Built>>>);
 pub(super) struct Walk {
     builder: Arc<Builder>,
     strict: bool,
+    sealer: Sealer,
     audited: SourceRef,
     root_owner: Option<KustomizationRef>,
     visited: HashSet<KustomizationRef>,
@@ -359,6 +360,7 @@ impl Walk {
                 cache,
             }),
             strict: opts.strict_substitution,
+            sealer: opts.sealer.clone(),
             audited: bootstrap_source(),
             root_owner: None,
             visited: HashSet::new(),
@@ -533,7 +535,7 @@ impl Walk {
         }
         for mut obj in finished.objects {
             self.sources.record(&obj);
-            seal_secret(&mut obj);
+            self.sealer.seal(&mut obj);
             self.note_helm_release(&obj);
             self.note_sops(&obj);
             if is_flux_kustomization(&obj) {

@@ -18,8 +18,8 @@
 //!
 //! What Flux does on apply and is reproduced here: `commonMetadata`, the
 //! owner labels `kustomize.toolkit.fluxcd.io/name` and `…/namespace`, and
-//! Secret `stringData` folded into `data` (then sealed, see
-//! [`crate::secret::seal_secret`]), and `status` written in Git dropped
+//! Secret `stringData` folded into `data` (then sealed with
+//! [`RenderOptions::sealer`], see [`crate::secret`]), and `status` written in Git dropped
 //! (except on CRDs). Server defaults (port `protocol: TCP`, …)
 //! are left to the diff engine, and opt-outs (`reconcile: disabled`,
 //! `ssa: IfNotPresent|Ignore`) stay on the objects for it to decide.
@@ -64,7 +64,7 @@ impl fmt::Display for KustomizationRef {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredObject {
     /// The object as Flux would apply it (after kustomize and substitution;
-    /// Secrets sealed by [`crate::secret::seal_secret`]).
+    /// Secrets sealed by [`RenderOptions::sealer`]).
     pub object: Value,
     /// The Flux Kustomization that applies it (`None` for the entry path
     /// itself when it is not applied by any Kustomization in the repo).
@@ -115,6 +115,9 @@ pub struct RenderOptions {
     /// Off by default, as in Flux: such variables become empty strings and
     /// are listed in [`Desired::unresolved`].
     pub strict_substitution: bool,
+    /// Seals Secret values as they are rendered; the live side of the
+    /// comparison must use the same one (default: a fresh random key).
+    pub sealer: crate::secret::Sealer,
 }
 
 /// Render what the repository at `repo_root` declares for the cluster whose

@@ -7,7 +7,7 @@
 //! and any sealed digest found anywhere else is masked too.
 
 use super::compare::Change;
-use crate::secret::{MASK, SEALED_PREFIX};
+use crate::secret::{MASK, contains_sealed};
 use serde_json::Value;
 
 /// A change's values as they may be shown.
@@ -49,7 +49,7 @@ pub fn redact(change: Change, secret: bool) -> Shown {
 /// digests out through a change reported above `data`.
 fn mask_sealed(value: &mut Value) -> bool {
     match value {
-        Value::String(s) if s.contains(SEALED_PREFIX) => {
+        Value::String(s) if contains_sealed(s) => {
             *s = MASK.to_owned();
             true
         }

@@ -8,7 +8,7 @@ use super::discovery::{
 };
 use super::slim::{may_slim, slim_if_owned};
 use super::{Error, Live, Result, Scope, listmap};
-use crate::secret::seal_secret;
+use crate::secret::Sealer;
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde::Deserialize;
@@ -68,18 +68,22 @@ pub async fn client_for(context: Option<&str>, kubeconfig: Option<&Path>) -> Res
     kube::Client::try_from(config).map_err(Error::Client)
 }
 
-/// Read the kinds `scope` admits with default [`ReadOptions`].
+/// Read the kinds `scope` admits with default [`ReadOptions`], Secrets
+/// sealed with a fresh random key (compare them only with each other; an
+/// audit passes its sealer to [`read_cluster_with`]).
 pub async fn read_cluster(client: kube::Client, scope: &Scope) -> Result<Live> {
-    read_cluster_with(client, scope, &ReadOptions::default()).await
+    read_cluster_with(client, scope, &ReadOptions::default(), &Sealer::random()).await
 }
 
 /// Read the kinds `scope` admits: discovery (aggregated `/api` and `/apis`,
 /// or the legacy documents of each needed group), then one paged LIST per type,
-/// `options.concurrency` at a time. Secrets are sealed as each page arrives.
+/// `options.concurrency` at a time. Secrets are sealed by `sealer` as each
+/// page arrives.
 pub async fn read_cluster_with(
     client: kube::Client,
     scope: &Scope,
     options: &ReadOptions,
+    sealer: &Sealer,
 ) -> Result<Live> {
     let reader = ApiReader::new(client);
     let DiscoveryRead {
@@ -94,6 +98,7 @@ pub async fn read_cluster_with(
         options.page_size,
         options.concurrency,
         Some(scope),
+        sealer,
     )
     .await?;
     Ok(Live {
@@ -107,6 +112,7 @@ pub async fn read_cluster_with(
             .collect::<BTreeSet<_>>(),
         unserved: discovery.unserved(scope),
         unavailable,
+        ..Live::default()
     })
 }
 
@@ -319,12 +325,13 @@ pub(crate) async fn list_types(
     page_size: u32,
     concurrency: usize,
     slim_for: Option<&Scope>,
+    sealer: &Sealer,
 ) -> Result<Vec<Vec<Value>>> {
     let lists: Vec<_> = types
         .iter()
         .map(|t| {
             let slim = slim_for.is_some_and(|s| may_slim(s, &t.group, &t.kind));
-            list_type(reader, t, page_size, slim)
+            list_type(reader, t, page_size, slim, sealer)
         })
         .collect();
     stream::iter(lists)
@@ -359,6 +366,7 @@ async fn list_type(
     t: &ApiType,
     page_size: u32,
     slim: bool,
+    sealer: &Sealer,
 ) -> Result<Vec<Value>> {
     let api_version = t.api_version();
     let mut restarted = false;
@@ -388,7 +396,8 @@ async fn list_type(
                 }
             };
             for item in page.items.unwrap_or_default() {
-                let item = typed_item(item, &api_version, &t.kind);
+                let mut item = typed_item(item, &api_version, &t.kind);
+                sealer.seal(&mut item);
                 objects.push(if slim { slim_if_owned(item) } else { item });
             }
             match page.metadata.continue_token {
@@ -419,8 +428,8 @@ fn push_query_escaped(out: &mut String, value: &str) {
     }
 }
 
-/// An item with `apiVersion` and `kind` first (as kubectl prints them), then
-/// sealed if it is a Secret.
+/// An item with `apiVersion` and `kind` first (as kubectl prints them).
+/// Not sealed: the caller seals with its sealer.
 pub(crate) fn typed_item(item: Value, api_version: &str, kind: &str) -> Value {
     let Value::Object(fields) = item else {
         return item;
@@ -433,9 +442,7 @@ pub(crate) fn typed_item(item: Value, api_version: &str, kind: &str) -> Value {
             typed.insert(k, v);
         }
     }
-    let mut obj = Value::Object(typed);
-    seal_secret(&mut obj);
-    obj
+    Value::Object(typed)
 }
 
 #[cfg(test)]
@@ -461,14 +468,15 @@ mod tests {
     #[test]
     fn list_items_get_type_and_secrets_are_sealed() {
         let item = json!({"metadata": {"name": "s"}, "data": {"k": "YWRtaW4="}});
-        let obj = typed_item(item, "v1", "Secret");
+        let mut obj = typed_item(item, "v1", "Secret");
         assert_eq!(obj["kind"], "Secret");
+        Sealer::random().seal(&mut obj);
         assert!(!obj.to_string().contains("YWRtaW4="));
         assert!(
             obj["data"]["k"]
                 .as_str()
                 .unwrap()
-                .starts_with(crate::secret::SEALED_PREFIX)
+                .starts_with(crate::secret::KEYED_PREFIX)
         );
     }
 }

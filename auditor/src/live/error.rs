@@ -87,6 +87,51 @@ pub enum Error {
         /// What is wrong, e.g. `missing apiVersion`.
         reason: &'static str,
     },
+    /// A snapshot's `flotilla-snapshot.json` is not a valid manifest
+    /// (unknown field, wrong type, not JSON).
+    #[error("snapshot manifest {}:{line}:{column}: invalid", .path.display())]
+    ParseManifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// The parser's message.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A manifest field holds a value flotilla never writes.
+    #[error("snapshot manifest {}: field {field}: {reason}", .path.display())]
+    ManifestField {
+        /// The manifest file.
+        path: PathBuf,
+        /// The field, e.g. `salt` or `files[3]`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A snapshot with its own key was read with another sealer: its
+    /// digests could never match desired state sealed with that one.
+    #[error(
+        "snapshot {}: its secret digests use the snapshot's own key, but it was read with another (sealer {sealer})",
+        .dir.display()
+    )]
+    SealerMismatch {
+        /// The snapshot directory.
+        dir: PathBuf,
+        /// The sealer used (its key id, never the key).
+        sealer: String,
+    },
+    /// `flotilla snapshot --out DIR` will not write there: DIR holds
+    /// something flotilla did not record, or a symbolic link.
+    #[error("refusing to record into {}: {reason}", .dir.display())]
+    RefuseOut {
+        /// The output directory.
+        dir: PathBuf,
+        /// Why, naming the entry in the way.
+        reason: String,
+    },
     /// A recorded snapshot could not be written.
     #[error("cannot write snapshot file {}", .path.display())]
     WriteSnapshot {

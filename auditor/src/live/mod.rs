@@ -4,12 +4,14 @@
 //! paged LIST per resource type, see [`read_cluster`]) and a recorded snapshot
 //! (`kubectl get -A -o json` List files, see [`load_snapshot`]). Both
 //! implement [`LiveSource`], so the same diff runs on either. Secrets are
-//! sealed on read (see [`crate::secret`]).
+//! sealed on read with the [`crate::secret::Sealer`] the caller gives (the
+//! one desired state is sealed with); [`record_snapshot`] writes snapshots.
 
 mod cluster;
 pub mod discovery;
 mod error;
 pub mod listmap;
+mod record;
 mod slim;
 mod snapshot;
 mod source;
@@ -17,7 +19,12 @@ mod source;
 pub use cluster::{ReadOptions, client_for, read_cluster, read_cluster_with};
 pub use discovery::{ApiType, Discovery};
 pub use error::{Error, Result};
-pub use snapshot::{RecordSummary, load_snapshot, load_snapshot_scoped, record_snapshot};
+pub use record::{RecordOptions, RecordSummary, record_snapshot};
+pub use snapshot::{
+    MANIFEST_FILE, MANIFEST_VERSION, SecretValues, SnapshotManifest, load_snapshot,
+    load_snapshot_scoped, load_snapshot_streamed, load_snapshot_with, read_manifest,
+    snapshot_sealer,
+};
 pub use source::{ClusterSource, FLUX_GROUPS, LiveSource, NOISE_KINDS, Scope, SnapshotSource};
 
 use serde_json::Value;
@@ -60,4 +67,11 @@ pub struct Live {
     /// with metrics-server down): their kinds were not read, so objects of
     /// those kinds in governed namespaces were not checked.
     pub unavailable: Vec<String>,
+    /// Secret values read without content (a snapshot recorded with
+    /// `--secret-values omit`): their Secrets' keys are compared, these
+    /// values are not.
+    pub secret_values_not_compared: usize,
+    /// Limits of what was read that are not errors (e.g. a snapshot whose
+    /// digests are unsalted), for the report's notes.
+    pub notes: Vec<String>,
 }

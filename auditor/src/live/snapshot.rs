@@ -1,52 +1,293 @@
 //! Recorded snapshots: directories of `kind: List` JSON files, as
 //! `kubectl get <resource> -A -o json` prints them, plus optional `discovery/`
-//! documents. Loaded by content (any file names), recorded by
-//! [`record_snapshot`] with Secret values already sealed.
+//! documents. Loaded by content (any file names); recorded by
+//! [`super::record_snapshot`], which adds a manifest,
+//! `flotilla-snapshot.json` ([`SnapshotManifest`]).
 //!
-//! A snapshot recorded by flotilla contains digests (`sealed:sha256:…`) in
-//! place of Secret data: it can be shared and committed, and still shows a
-//! changed Secret as drift, but cannot restore one.
+//! **Secret values.** A snapshot recorded by flotilla holds Secret values as
+//! keyed digests (`sealed:hmac-sha256:…`, with the random key its manifest
+//! keeps) or, recorded with `--secret-values omit`, no values at all
+//! (`sealed:omitted`). Desired state must be sealed with the same key to
+//! compare: [`snapshot_sealer`] says which sealer a snapshot needs, and
+//! [`load_snapshot_with`] refuses a snapshot read with another. Snapshots
+//! recorded before manifests existed hold unsalted `sealed:sha256:` digests
+//! and are read with [`Sealer::legacy`]; snapshots taken with kubectl hold
+//! plain values, sealed here as they are read with the caller's sealer.
+//!
+//! **Memory.** A List file is read with a streaming parser over a buffered
+//! reader, one item at a time: each item's text is held only until its
+//! `apiVersion`, `kind` and namespace (read without building the object)
+//! say whether the audit's [`Scope`] wants it; only wanted items are parsed
+//! into objects. Peak memory follows the objects kept, not the files' size
+//! (a 1,000,000-Event List costs what its few kept objects cost, see
+//! `benches/load_snapshot.rs`).
 
-use super::cluster::{ApiReader, discover, list_types};
 use super::discovery::{ApiVersionsDoc, Discovery, GroupListDoc, ResourceListDoc};
 use super::slim::{may_slim, slim_if_owned};
 use super::{Error, Live, Result, Scope, listmap};
-use crate::object::ObjectKey;
-use crate::secret::{SEALED_PREFIX, is_secret, seal_secret};
-use serde::Deserialize;
+use crate::object::{ObjectKey, group_of};
+use crate::secret::{
+    KEY_LEN, LEGACY_PREFIX, OMITTED, Sealer, is_sealed, is_secret, omitted_values,
+};
 use serde::de::{
     DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
-use serde_json::{Map, Value};
-use std::collections::{HashMap, HashSet};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// Name of the discovery directory inside a snapshot.
-const DISCOVERY_DIR: &str = "discovery";
+pub(crate) const DISCOVERY_DIR: &str = "discovery";
 /// Name of the object directory inside a recorded snapshot.
-const OBJECTS_DIR: &str = "objects";
+pub(crate) const OBJECTS_DIR: &str = "objects";
+/// The manifest flotilla writes beside `discovery/` and `objects/`.
+pub const MANIFEST_FILE: &str = "flotilla-snapshot.json";
+/// Manifest format version this flotilla writes and reads.
+pub const MANIFEST_VERSION: u32 = 1;
+/// Where snapshots recorded before manifests keep their Secrets (the file
+/// every recording named after the `v1` `secrets` type).
+const LEGACY_SECRETS_FILE: &str = "objects/core_v1_secrets.json";
+/// Files up to this size are read whole and parsed from memory (the faster
+/// parser); larger ones are streamed through a buffered reader, so a file's
+/// size never sets the peak.
+const READ_WHOLE_UP_TO: u64 = 16 << 20;
 
-/// Load every object of a snapshot directory.
+/// How a recording keeps Secret values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretValues {
+    /// Keyed digests (HMAC-SHA256 with the snapshot's random key): a
+    /// changed Secret still shows as drift.
+    #[default]
+    Digest,
+    /// Key names only; every value is `sealed:omitted` and values are not
+    /// compared.
+    Omit,
+}
+
+/// `flotilla-snapshot.json`: what makes a folder a flotilla snapshot, which
+/// key its digests use, and which files it wrote (the only ones a later
+/// recording replaces or deletes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SnapshotManifest {
+    /// Generated-file header.
+    #[serde(rename = "$comment")]
+    pub comment: String,
+    /// Format version ([`MANIFEST_VERSION`]).
+    pub version: u32,
+    /// When it was recorded (RFC 3339, UTC).
+    pub recorded_at: String,
+    /// How Secret values were kept.
+    pub secret_values: SecretValues,
+    /// The HMAC-SHA256 key of the digests (the snapshot's salt), 64 hex
+    /// digits; absent with [`SecretValues::Omit`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+    /// Files written, relative to the snapshot (`discovery/<name>.json`,
+    /// `objects/<name>.json`), sorted.
+    pub files: Vec<String>,
+}
+
+impl SnapshotManifest {
+    /// The header every manifest carries.
+    pub const COMMENT: &'static str = "Generated by flotilla snapshot. The files listed here are the snapshot's; \
+         flotilla replaces or deletes only those. The salt is the key of the Secret digests: \
+         whoever holds this folder can test a guessed Secret value against them.";
+
+    /// The sealer the snapshot's digests were made with (`None` when values
+    /// were omitted: any sealer will do for desired state).
+    pub fn sealer(&self) -> Option<Sealer> {
+        self.salt
+            .as_deref()
+            .and_then(key_of_salt)
+            .map(|key| Sealer::keyed(&key))
+    }
+}
+
+fn key_of_salt(salt: &str) -> Option<[u8; KEY_LEN]> {
+    let bytes = hex::decode(salt).ok()?;
+    bytes.try_into().ok()
+}
+
+/// Whether `rel` is a path a recording writes: `discovery/<name>.json` or
+/// `objects/<name>.json`, with a plain file name (no separator, no `..`,
+/// not hidden).
+pub(crate) fn is_recorded_path(rel: &str) -> bool {
+    let Some((dir, name)) = rel.split_once('/') else {
+        return false;
+    };
+    (dir == DISCOVERY_DIR || dir == OBJECTS_DIR)
+        && name.ends_with(".json")
+        && name.len() > ".json".len()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\'])
+}
+
+/// Read and check `dir/flotilla-snapshot.json`; `None` when there is none.
+/// A manifest that is a symbolic link or not a file is not one.
+pub fn read_manifest(dir: &Path) -> Result<Option<SnapshotManifest>> {
+    let path = dir.join(MANIFEST_FILE);
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => {
+            return Err(Error::ManifestField {
+                path,
+                field: "(file)".into(),
+                reason: "is not a regular file (a symbolic link or a folder)".into(),
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(Error::ReadSnapshot { path, source }),
+    }
+    let bytes = std::fs::read(&path).map_err(|source| Error::ReadSnapshot {
+        path: path.clone(),
+        source,
+    })?;
+    let manifest: SnapshotManifest =
+        serde_json::from_slice(&bytes).map_err(|source| Error::ParseManifest {
+            path: path.clone(),
+            line: source.line(),
+            column: source.column(),
+            source,
+        })?;
+    let field_error = |field: &str, reason: &str| Error::ManifestField {
+        path: path.clone(),
+        field: field.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if manifest.version != MANIFEST_VERSION {
+        return Err(field_error(
+            "version",
+            &format!(
+                "{} is not a version this flotilla reads ({MANIFEST_VERSION})",
+                manifest.version
+            ),
+        ));
+    }
+    match (manifest.secret_values, manifest.salt.as_deref()) {
+        (SecretValues::Digest, Some(salt)) if key_of_salt(salt).is_some() => {}
+        (SecretValues::Digest, _) => {
+            return Err(field_error("salt", "must be 64 hexadecimal digits"));
+        }
+        (SecretValues::Omit, Some(_)) => {
+            return Err(field_error("salt", "must be absent with secretValues omit"));
+        }
+        (SecretValues::Omit, None) => {}
+    }
+    if let Some((i, _)) = manifest
+        .files
+        .iter()
+        .enumerate()
+        .find(|(_, f)| !is_recorded_path(f))
+    {
+        return Err(field_error(
+            &format!("files[{i}]"),
+            "is not a path flotilla records (discovery/<name>.json or objects/<name>.json)",
+        ));
+    }
+    Ok(Some(manifest))
+}
+
+/// The sealer a snapshot's digests need: its own key (a flotilla snapshot
+/// with a manifest), the unsalted legacy sealer (an older flotilla snapshot,
+/// recognised by `sealed:sha256:` values in `objects/core_v1_secrets.json`),
+/// or `None` when any sealer works (kubectl output with plain values, or a
+/// snapshot recorded with values omitted).
+pub fn snapshot_sealer(dir: &Path) -> Result<Option<Sealer>> {
+    if let Some(manifest) = read_manifest(dir)? {
+        return Ok(manifest.sealer());
+    }
+    let legacy = dir.join(LEGACY_SECRETS_FILE);
+    if legacy.is_file() && file_contains(&legacy, LEGACY_PREFIX.as_bytes())? {
+        return Ok(Some(Sealer::legacy()));
+    }
+    Ok(None)
+}
+
+/// Whether `needle` occurs in the file, read in bounded chunks.
+fn file_contains(path: &Path, needle: &[u8]) -> Result<bool> {
+    let read_error = |source| Error::ReadSnapshot {
+        path: path.to_path_buf(),
+        source,
+    };
+    let finder = memchr::memmem::Finder::new(needle);
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    let mut buf = vec![0u8; 1 << 16];
+    // Bytes kept from the previous chunk so a needle across two reads is found.
+    let mut kept = 0;
+    loop {
+        let n = file.read(&mut buf[kept..]).map_err(read_error)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let end = kept + n;
+        if finder.find(&buf[..end]).is_some() {
+            return Ok(true);
+        }
+        kept = (needle.len() - 1).min(end);
+        buf.copy_within(end - kept..end, 0);
+    }
+}
+
+/// Load every object of a snapshot directory, its Secrets sealed with the
+/// sealer the snapshot needs (a random key when any will do).
 ///
-/// Every `*.json` file under `dir` (recursively, hidden entries and
-/// `discovery/` aside) whose content is a `kind: List` (kubectl output, items
-/// carry `apiVersion`/`kind`) or a raw `<Kind>List` API response (items
-/// typed from the list) is read; other JSON files are skipped. Files are
-/// read one at a time in path order, their items one at a time. An object
-/// found in two files (same group, kind, namespace, name) is kept once, from
-/// the first file in path order.
+/// Every `*.json` file under `dir` (recursively; hidden entries, the
+/// manifest and `discovery/` aside) whose content is a `kind: List`
+/// (kubectl output, items carry `apiVersion`/`kind`) or a raw `<Kind>List`
+/// API response (items typed from the list) is read; other JSON files are
+/// skipped. Files are read one at a time in path order, their items one at
+/// a time. An object found in two files (same group, kind, namespace, name)
+/// is kept once, from the first file in path order.
 pub fn load_snapshot(dir: &Path) -> Result<Live> {
     load_snapshot_scoped(dir, None)
 }
 
-/// [`load_snapshot`], keeping only kinds `scope` admits. Whether a kind is
-/// namespaced comes from `discovery/` when present, else from the objects.
-///
-/// Files are read one at a time and their items taken one at a time: an
-/// item's full JSON lives only until it is checked, admitted and slimmed, so
-/// peak memory is the kept objects plus one file's bytes, not every file's
-/// items parsed whole.
+/// [`load_snapshot`], keeping only kinds `scope` admits.
 pub fn load_snapshot_scoped(dir: &Path, scope: Option<&Scope>) -> Result<Live> {
+    let sealer = snapshot_sealer(dir)?.unwrap_or_default();
+    load_snapshot_with(dir, scope, &sealer)
+}
+
+/// [`load_snapshot_scoped`] with Secrets sealed by `sealer`, which must be
+/// the one desired state is sealed with. Whether a kind is namespaced comes
+/// from `discovery/` when present, else from the objects.
+///
+/// A snapshot whose manifest names a key refuses any other sealer
+/// ([`Error::SealerMismatch`]); a Secret holding digests `sealer` cannot
+/// have made (unsalted ones under a keyed sealer, or the reverse) is an
+/// error naming its file and item, never a silent "changed".
+pub fn load_snapshot_with(dir: &Path, scope: Option<&Scope>, sealer: &Sealer) -> Result<Live> {
+    load_with_limit(dir, scope, sealer, READ_WHOLE_UP_TO)
+}
+
+/// [`load_snapshot_with`] with every file streamed, however small: the fuzz
+/// target checks that both readers give the same result.
+#[doc(hidden)]
+pub fn load_snapshot_streamed(dir: &Path, scope: Option<&Scope>, sealer: &Sealer) -> Result<Live> {
+    load_with_limit(dir, scope, sealer, 0)
+}
+
+fn load_with_limit(
+    dir: &Path,
+    scope: Option<&Scope>,
+    sealer: &Sealer,
+    read_whole_up_to: u64,
+) -> Result<Live> {
+    let manifest = read_manifest(dir)?;
+    if let Some(own) = manifest.as_ref().and_then(SnapshotManifest::sealer)
+        && own.id() != sealer.id()
+    {
+        return Err(Error::SealerMismatch {
+            dir: dir.to_path_buf(),
+            sealer: sealer.id().to_owned(),
+        });
+    }
     let discovery = read_discovery_dir(&dir.join(DISCOVERY_DIR))?;
     let mut files = Vec::new();
     collect_json_files(dir, &mut files, true)?;
@@ -59,6 +300,7 @@ pub fn load_snapshot_scoped(dir: &Path, scope: Option<&Scope>) -> Result<Live> {
         .collect();
     let mut keeper = Keeper {
         scope,
+        sealer,
         namespaced_kinds: &namespaced_kinds,
         seen: HashSet::new(),
         live: Live {
@@ -67,7 +309,7 @@ pub fn load_snapshot_scoped(dir: &Path, scope: Option<&Scope>) -> Result<Live> {
         },
     };
     for path in &files {
-        let taken = read_list_file(path, &mut keeper)?;
+        let taken = read_list_file(path, &mut keeper, read_whole_up_to)?;
         if taken == Some(0) {
             note_empty_list(&mut keeper.live, &discovery, path, scope);
         }
@@ -76,12 +318,20 @@ pub fn load_snapshot_scoped(dir: &Path, scope: Option<&Scope>) -> Result<Live> {
     if let Some(scope) = scope.filter(|_| !discovery.types.is_empty()) {
         live.unserved = discovery.unserved(scope);
     }
+    if sealer.is_legacy() {
+        live.notes.push(
+            "the snapshot keeps Secret values as unsalted sha256 digests (recorded by an older flotilla): \
+             anyone holding it can test guessed values with precomputed tables; record it again"
+                .to_owned(),
+        );
+    }
     Ok(live)
 }
 
 /// What is kept of the items read so far, across files.
 struct Keeper<'a> {
     scope: Option<&'a Scope>,
+    sealer: &'a Sealer,
     namespaced_kinds: &'a HashMap<(&'a str, &'a str), bool>,
     /// Keys kept: an object in two files is kept from the first.
     seen: HashSet<ObjectKey>,
@@ -89,39 +339,34 @@ struct Keeper<'a> {
 }
 
 impl Keeper<'_> {
-    /// Keep `obj` (typed and sealed) if the scope admits its kind and no
-    /// earlier file held it; slimmed when its kind may be.
-    fn keep(&mut self, obj: Value, last_kind: &mut Option<(String, String)>) {
-        let Some(key) = ObjectKey::of(&obj) else {
-            return;
+    /// Whether the scope wants objects of this type; `namespace` is the
+    /// item's, for kinds discovery does not describe.
+    fn wants(&self, group: &str, kind: &str, namespace: Option<&str>) -> bool {
+        let Some(scope) = self.scope else {
+            return true;
         };
-        if let Some(scope) = self.scope {
-            let namespaced = self
-                .namespaced_kinds
-                .get(&(key.group.as_str(), key.kind.as_str()))
-                .copied()
-                .unwrap_or(key.namespace.is_some());
-            if !scope.admits(&key.group, &key.kind, namespaced) {
-                return;
+        let namespaced = self
+            .namespaced_kinds
+            .get(&(group, kind))
+            .copied()
+            .unwrap_or_else(|| namespace.is_some_and(|n| !n.is_empty()));
+        scope.admits(group, kind, namespaced)
+    }
+
+    fn slims(&self, group: &str, kind: &str) -> bool {
+        self.scope.is_some_and(|s| may_slim(s, group, kind))
+    }
+
+    /// Add a List file's kept objects, in order, skipping keys an earlier
+    /// file (or earlier item) held.
+    fn commit(&mut self, file: FileTake) {
+        self.live.lists += 1;
+        self.live.listed.extend(file.listed);
+        for (key, obj) in file.kept {
+            if self.seen.insert(key) {
+                self.live.secret_values_not_compared += omitted_values(&obj);
+                self.live.objects.push(obj);
             }
-        }
-        // Items of one file are nearly always of one kind: note each kind
-        // once per run rather than once per object.
-        if last_kind
-            .as_ref()
-            .is_none_or(|(g, k)| *g != key.group || *k != key.kind)
-        {
-            let kind = (key.group.clone(), key.kind.clone());
-            self.live.listed.insert(kind.clone());
-            *last_kind = Some(kind);
-        }
-        let slim = self
-            .scope
-            .is_some_and(|s| may_slim(s, &key.group, &key.kind));
-        if self.seen.insert(key) {
-            self.live
-                .objects
-                .push(if slim { slim_if_owned(obj) } else { obj });
         }
     }
 }
@@ -148,7 +393,7 @@ fn collect_json_files(dir: &Path, out: &mut Vec<PathBuf>, top: bool) -> Result<(
         let entry = entry.map_err(read_error)?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with('.') || (top && name == DISCOVERY_DIR) {
+        if name.starts_with('.') || (top && (name == DISCOVERY_DIR || name == MANIFEST_FILE)) {
             continue;
         }
         let path = entry.path();
@@ -161,94 +406,124 @@ fn collect_json_files(dir: &Path, out: &mut Vec<PathBuf>, top: bool) -> Result<(
     Ok(())
 }
 
-/// What of a JSON file tells whether it is a List. Other fields are skipped
-/// unparsed: snapshot files are tool output, not user input. Items are only
-/// checked to be an array here; they are taken one by one afterwards, once
-/// `kind` (which kubectl prints after `items`) says how.
+/// What one List file contributes, kept apart until the file is known to
+/// be a List (kubectl prints `kind` after `items`).
+#[derive(Default)]
+struct FileTake {
+    kept: Vec<(ObjectKey, Value)>,
+    listed: BTreeSet<(String, String)>,
+}
+
+/// The type an item names itself, and its namespace, read from its text
+/// without building the object (fields in any order, the rest skipped).
 #[derive(Deserialize)]
-struct ListHeader {
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(rename = "apiVersion", default)]
+struct ItemHead<'a> {
+    #[serde(rename = "apiVersion", default, borrow)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    metadata: Option<HeadMeta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct HeadMeta<'a> {
+    #[serde(default, borrow)]
+    namespace: Option<Cow<'a, str>>,
+}
+
+/// An item's identity as far as choosing it goes.
+struct Head {
+    is_object: bool,
     api_version: Option<String>,
-    #[serde(default)]
-    items: Option<AnyArray>,
+    kind: Option<String>,
+    namespace: Option<String>,
 }
 
-/// A JSON array, its elements skipped.
-struct AnyArray;
-
-impl<'de> Deserialize<'de> for AnyArray {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        deserializer.deserialize_seq(AnyArrayVisitor)
+impl Head {
+    /// Read from the item's text; an item the light reader cannot take (not
+    /// an object, a field of an unexpected type) is parsed whole instead,
+    /// and that object is returned for reuse.
+    fn of(raw: &RawValue) -> (Head, Option<Value>) {
+        if let Ok(head) = serde_json::from_str::<ItemHead>(raw.get()) {
+            return (
+                Head {
+                    is_object: true,
+                    api_version: head.api_version.map(Cow::into_owned),
+                    kind: head.kind.map(Cow::into_owned),
+                    namespace: head.metadata.and_then(|m| m.namespace).map(Cow::into_owned),
+                },
+                None,
+            );
+        }
+        let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+        let head = Head {
+            is_object: value.is_object(),
+            api_version: text(value.get("apiVersion")),
+            kind: text(value.get("kind")),
+            namespace: text(value.pointer("/metadata/namespace")),
+        };
+        (head, Some(value))
     }
-}
 
-struct AnyArrayVisitor;
-
-impl<'de> Visitor<'de> for AnyArrayVisitor {
-    type Value = AnyArray;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<AnyArray, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(AnyArray)
+    /// Why this item cannot stand in a kubectl `kind: List`, if it cannot.
+    fn kubectl_problem(&self) -> Option<&'static str> {
+        if !self.is_object {
+            Some("not an object")
+        } else if self.api_version.is_none() {
+            Some("missing apiVersion")
+        } else if self.kind.is_none() {
+            Some("missing kind")
+        } else {
+            None
+        }
     }
 }
 
 /// How the items of a List file become objects.
-#[derive(Clone, Copy)]
-enum ItemForm<'a> {
-    /// kubectl `kind: List`: items say what they are.
-    Kubectl,
+enum ItemForm {
+    /// Items say what they are (kubectl `kind: List`, or an item that names
+    /// its own type before the list's kind is known).
+    Own,
     /// Raw `<Kind>List` API response: items typed from the list.
-    Raw { api_version: &'a str, kind: &'a str },
+    Raw { api_version: String, kind: String },
 }
 
 /// Read a List file's items into `keeper`, returning how many it held, or
-/// `None` when the file is JSON but not a List.
-fn read_list_file(path: &Path, keeper: &mut Keeper) -> Result<Option<usize>> {
-    let bytes = std::fs::read(path).map_err(|source| Error::ReadSnapshot {
+/// `None` when the file is JSON but not a List. Files above
+/// [`READ_WHOLE_UP_TO`] are streamed; smaller ones are read whole (faster).
+fn read_list_file(
+    path: &Path,
+    keeper: &mut Keeper,
+    read_whole_up_to: u64,
+) -> Result<Option<usize>> {
+    let read_error = |source| Error::ReadSnapshot {
         path: path.to_path_buf(),
         source,
-    })?;
-    let header: ListHeader = match serde_json::from_slice(&bytes) {
-        Ok(header) => header,
-        Err(e) if e.is_data() => return Ok(None),
-        Err(source) => return Err(parse_error(path, source)),
     };
-    let (Some(kind), Some(AnyArray)) = (header.kind, header.items) else {
-        return Ok(None);
-    };
-    let api_version = header.api_version.unwrap_or_else(|| "v1".to_owned());
-    let form = if kind == "List" {
-        ItemForm::Kubectl
-    } else if let Some(item_kind) = kind.strip_suffix("List").filter(|k| !k.is_empty()) {
-        ItemForm::Raw {
-            api_version: &api_version,
-            kind: item_kind,
-        }
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let size = file.metadata().map_err(read_error)?.len();
+    let mut taker = ListTaker::new(path, keeper);
+    let outcome = if size <= read_whole_up_to {
+        let mut bytes = Vec::with_capacity(size as usize);
+        BufReader::new(file)
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        (&mut taker).deserialize(&mut de).and_then(|()| de.end())
     } else {
-        return Ok(None);
+        let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 16, file));
+        (&mut taker).deserialize(&mut de).and_then(|()| de.end())
     };
-    keeper.live.lists += 1;
-    let mut taker = ItemTaker {
-        path,
-        form,
-        keeper,
-        taken: 0,
-        failure: None,
-    };
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
-    match (&mut taker).deserialize(&mut de) {
-        Ok(()) => Ok(Some(taker.taken)),
-        Err(source) => Err(taker
-            .failure
-            .take()
-            .unwrap_or_else(|| parse_error(path, source))),
+    match outcome {
+        Ok(()) => taker.finish(),
+        Err(e) => match taker.failure.take() {
+            Some(failure) => Err(failure),
+            // Not an object at the top, or `items` not an array: not a List.
+            None if e.is_data() && !taker.in_items => Ok(None),
+            None => Err(parse_error(path, e)),
+        },
     }
 }
 
@@ -261,33 +536,237 @@ fn parse_error(path: &Path, source: serde_json::Error) -> Error {
     }
 }
 
-/// Walks a List file's top-level object, handing each element of `items` to
-/// the keeper as soon as it is parsed.
-struct ItemTaker<'p, 'k, 'a> {
+/// Walks a List file's top-level object, taking each element of `items` as
+/// soon as it is read.
+struct ListTaker<'p, 'k, 'a> {
     path: &'p Path,
-    form: ItemForm<'p>,
     keeper: &'k mut Keeper<'a>,
+    /// The list's `kind` and `apiVersion`, once read (`Some(None)`: present
+    /// but not a string, so not a List).
+    kind: Option<Option<String>>,
+    api_version: Option<Option<String>>,
+    /// Whether an `items` array was read.
+    has_items: bool,
+    /// Inside the `items` array (a syntax error there is an error, a type
+    /// error before it means "not a List").
+    in_items: bool,
     /// Items seen, kept or not.
     taken: usize,
+    /// Items that name no type of their own, read before the list's kind:
+    /// they wait for it (only raw API lists printed with sorted keys).
+    pending: Vec<(usize, Box<RawValue>)>,
+    take: FileTake,
+    /// The type of the item kept last.
+    last_kind: Option<(String, String)>,
     /// Why an item was refused: carried past serde, which only knows strings.
     failure: Option<Error>,
 }
 
-impl ItemTaker<'_, '_, '_> {
-    fn take(&mut self, item: Value, last_kind: &mut Option<(String, String)>) -> Result<()> {
-        let obj = match self.form {
-            ItemForm::Kubectl => kubectl_item(self.path, self.taken, item)?,
-            ItemForm::Raw { api_version, kind } => {
-                super::cluster::typed_item(item, api_version, kind)
-            }
+impl<'p, 'k, 'a> ListTaker<'p, 'k, 'a> {
+    fn new(path: &'p Path, keeper: &'k mut Keeper<'a>) -> Self {
+        ListTaker {
+            path,
+            keeper,
+            kind: None,
+            api_version: None,
+            has_items: false,
+            in_items: false,
+            taken: 0,
+            pending: Vec::new(),
+            take: FileTake::default(),
+            last_kind: None,
+            failure: None,
+        }
+    }
+
+    /// What the list's kind says of its items, as far as read. A raw
+    /// `<Kind>List` needs its `apiVersion` too; once the file is read, an
+    /// absent one (`at_end`) means the core group, as the API server's own
+    /// lists say.
+    fn form(&self, at_end: bool) -> Option<ItemForm> {
+        let kind = self.kind.as_ref()?.as_deref()?;
+        if kind == "List" {
+            return Some(ItemForm::Own);
+        }
+        let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty())?;
+        let api_version = match self.api_version.as_ref() {
+            Some(Some(v)) => v.as_str(),
+            _ if at_end => "v1",
+            _ => return None,
         };
+        Some(ItemForm::Raw {
+            api_version: api_version.to_owned(),
+            kind: item_kind.to_owned(),
+        })
+    }
+
+    /// Whether the list's kind, once read, makes this no List at all.
+    fn not_a_list(&self) -> bool {
+        match &self.kind {
+            Some(Some(kind)) => {
+                kind != "List" && kind.strip_suffix("List").is_none_or(str::is_empty)
+            }
+            Some(None) => true,
+            None => false,
+        }
+    }
+
+    fn item(&mut self, raw: Box<RawValue>) -> Result<()> {
+        let index = self.taken;
         self.taken += 1;
-        self.keeper.keep(obj, last_kind);
+        let (head, parsed) = Head::of(&raw);
+        match self.form(false) {
+            Some(ItemForm::Raw { api_version, kind }) => {
+                self.keep_typed(index, &raw, parsed, &api_version, &kind, head.namespace)
+            }
+            Some(ItemForm::Own) => match head.kubectl_problem() {
+                Some(reason) => Err(self.item_error(index, reason)),
+                None => self.keep_own(index, &raw, parsed, head),
+            },
+            // Kind not read yet: an item naming its type is taken now, one
+            // that does not waits for the list's kind.
+            None if head.kubectl_problem().is_none() => self.keep_own(index, &raw, parsed, head),
+            None => {
+                self.pending.push((index, raw));
+                Ok(())
+            }
+        }
+    }
+
+    /// Keep an item that names its own type, if the scope wants it.
+    fn keep_own(
+        &mut self,
+        index: usize,
+        raw: &RawValue,
+        parsed: Option<Value>,
+        head: Head,
+    ) -> Result<()> {
+        let (Some(api_version), Some(kind)) = (head.api_version, head.kind) else {
+            return Ok(());
+        };
+        let group = group_of(&api_version);
+        if !self.keeper.wants(group, &kind, head.namespace.as_deref()) {
+            return Ok(());
+        }
+        let obj = match parsed {
+            Some(v) => v,
+            None => self.parse(raw)?,
+        };
+        self.keep(index, obj, group, &kind)
+    }
+
+    /// Keep an item of a raw `<Kind>List`, typed from the list.
+    fn keep_typed(
+        &mut self,
+        index: usize,
+        raw: &RawValue,
+        parsed: Option<Value>,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<String>,
+    ) -> Result<()> {
+        let group = group_of(api_version);
+        if !self.keeper.wants(group, kind, namespace.as_deref()) {
+            return Ok(());
+        }
+        let obj = match parsed {
+            Some(v) => v,
+            None => self.parse(raw)?,
+        };
+        let obj = super::cluster::typed_item(obj, api_version, kind);
+        self.keep(index, obj, group, kind)
+    }
+
+    fn parse(&self, raw: &RawValue) -> Result<Value> {
+        serde_json::from_str(raw.get()).map_err(|e| parse_error(self.path, e))
+    }
+
+    /// Seal, slim and hold `obj` for this file.
+    fn keep(&mut self, index: usize, mut obj: Value, group: &str, kind: &str) -> Result<()> {
+        if is_secret(&obj) {
+            if let Some(reason) = foreign_digest(&obj, self.keeper.sealer) {
+                return Err(self.item_error(index, reason));
+            }
+            self.keeper.sealer.seal(&mut obj);
+        }
+        let Some(key) = ObjectKey::of(&obj) else {
+            return Ok(());
+        };
+        // Items of one file are nearly always of one kind: note each kind
+        // once per run of items rather than once per object.
+        if self
+            .last_kind
+            .as_ref()
+            .is_none_or(|(g, k)| g != group || k != kind)
+        {
+            let kind = (group.to_owned(), kind.to_owned());
+            self.take.listed.insert(kind.clone());
+            self.last_kind = Some(kind);
+        }
+        let obj = if self.keeper.slims(group, kind) {
+            slim_if_owned(obj)
+        } else {
+            obj
+        };
+        self.take.kept.push((key, obj));
         Ok(())
+    }
+
+    fn item_error(&self, index: usize, reason: &'static str) -> Error {
+        Error::SnapshotItem {
+            path: self.path.to_path_buf(),
+            index,
+            reason,
+        }
+    }
+
+    /// The file is read: decide what it was and hand its objects over.
+    fn finish(mut self) -> Result<Option<usize>> {
+        if !self.has_items || self.not_a_list() {
+            return Ok(None);
+        }
+        let pending = std::mem::take(&mut self.pending);
+        match self.form(true) {
+            Some(ItemForm::Raw { api_version, kind }) => {
+                for (index, raw) in pending {
+                    let (head, parsed) = Head::of(&raw);
+                    self.keep_typed(index, &raw, parsed, &api_version, &kind, head.namespace)?;
+                }
+            }
+            Some(ItemForm::Own) => {
+                if let Some((index, raw)) = pending.first() {
+                    let reason = Head::of(raw).0.kubectl_problem().unwrap_or("missing kind");
+                    return Err(self.item_error(*index, reason));
+                }
+            }
+            // No kind at all: not a List.
+            None => return Ok(None),
+        }
+        let taken = self.taken;
+        self.keeper.commit(self.take);
+        Ok(Some(taken))
     }
 }
 
-impl<'de> DeserializeSeed<'de> for &mut ItemTaker<'_, '_, '_> {
+/// A digest in a Secret that `sealer` did not make (and so cannot compare),
+/// as an item error's reason.
+fn foreign_digest(obj: &Value, sealer: &Sealer) -> Option<&'static str> {
+    let data = obj.get("data")?.as_object()?;
+    let foreign = data
+        .values()
+        .filter_map(Value::as_str)
+        .find(|s| is_sealed(s) && *s != OMITTED && !sealer.made(s) && !sealer.is_omitting())?;
+    Some(if foreign.starts_with(LEGACY_PREFIX) {
+        "secret holds unsalted digests of an older flotilla snapshot, but the snapshot was not \
+         recognised as one (its secrets are not in objects/core_v1_secrets.json, or it has a \
+         manifest): record it again"
+    } else {
+        "secret holds keyed digests, but the snapshot's key is unknown (flotilla-snapshot.json \
+         missing or changed): record it again"
+    })
+}
+
+impl<'de> DeserializeSeed<'de> for &mut ListTaker<'_, '_, '_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(
@@ -298,7 +777,7 @@ impl<'de> DeserializeSeed<'de> for &mut ItemTaker<'_, '_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for &mut ItemTaker<'_, '_, '_> {
+impl<'de> Visitor<'de> for &mut ListTaker<'_, '_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -306,11 +785,19 @@ impl<'de> Visitor<'de> for &mut ItemTaker<'_, '_, '_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
-        while let Some(field) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if field == "items" {
-                map.next_value_seed(ItemsSeed(&mut *self))?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
+        while let Some(field) = map.next_key::<Cow<'de, str>>()? {
+            match field.as_ref() {
+                "kind" => self.kind = Some(map.next_value::<Value>()?.as_str().map(str::to_owned)),
+                "apiVersion" => {
+                    self.api_version = Some(map.next_value::<Value>()?.as_str().map(str::to_owned));
+                }
+                "items" if !self.not_a_list() => {
+                    map.next_value_seed(ItemsSeed(&mut *self))?;
+                    self.has_items = true;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
         Ok(())
@@ -318,7 +805,7 @@ impl<'de> Visitor<'de> for &mut ItemTaker<'_, '_, '_> {
 }
 
 /// The `items` array of a List file, taken element by element.
-struct ItemsSeed<'t, 'p, 'k, 'a>(&'t mut ItemTaker<'p, 'k, 'a>);
+struct ItemsSeed<'t, 'p, 'k, 'a>(&'t mut ListTaker<'p, 'k, 'a>);
 
 impl<'de> DeserializeSeed<'de> for ItemsSeed<'_, '_, '_, '_> {
     type Value = ();
@@ -339,54 +826,15 @@ impl<'de> Visitor<'de> for ItemsSeed<'_, '_, '_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-        let mut last_kind = None;
-        while let Some(item) = seq.next_element::<Value>()? {
-            if let Err(e) = self.0.take(item, &mut last_kind) {
+        self.0.in_items = true;
+        while let Some(item) = seq.next_element::<Box<RawValue>>()? {
+            if let Err(e) = self.0.item(item) {
                 self.0.failure = Some(e);
                 return Err(A::Error::custom("item refused"));
             }
         }
+        self.0.in_items = false;
         Ok(())
-    }
-}
-
-/// An item of a kubectl `kind: List`: it must say what it is.
-fn kubectl_item(path: &Path, index: usize, mut item: Value) -> Result<Value> {
-    let item_error = |reason| Error::SnapshotItem {
-        path: path.to_path_buf(),
-        index,
-        reason,
-    };
-    if !item.is_object() {
-        return Err(item_error("not an object"));
-    }
-    if !item.get("apiVersion").is_some_and(Value::is_string) {
-        return Err(item_error("missing apiVersion"));
-    }
-    if !item.get("kind").is_some_and(Value::is_string) {
-        return Err(item_error("missing kind"));
-    }
-    seal_unless_sealed(&mut item);
-    Ok(item)
-}
-
-/// Seal a Secret read from a snapshot, unless flotilla recorded it already
-/// sealed: sealing a digest again would digest the digest, and every changed
-/// Secret would then look unchanged.
-fn seal_unless_sealed(obj: &mut Value) {
-    if !is_secret(obj) {
-        return;
-    }
-    let already = obj.get("stringData").is_none()
-        && obj
-            .get("data")
-            .and_then(Value::as_object)
-            .is_some_and(|data| {
-                data.values()
-                    .all(|v| v.as_str().is_some_and(|s| s.starts_with(SEALED_PREFIX)))
-            });
-    if !already {
-        seal_secret(obj);
     }
 }
 
@@ -439,156 +887,28 @@ fn add_discovery_document(discovery: &mut Discovery, doc: Value) {
     }
 }
 
-/// What [`record_snapshot`] wrote.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct RecordSummary {
-    /// Objects written.
-    pub objects: usize,
-    /// List files written (`objects/*.json`).
-    pub lists: usize,
-    /// Discovery documents written (`discovery/*.json`).
-    pub discovery_documents: usize,
-    /// Secrets written with sealed values.
-    pub sealed_secrets: usize,
-    /// API requests made.
-    pub requests: u64,
-    /// Group versions skipped because their discovery failed (an aggregated
-    /// API server down): not in the recording.
-    pub unavailable: Vec<String>,
-}
-
-/// Record a cluster into `out`, like the fixture's `record.sh`:
-/// `discovery/` (`/version`, `/api`, `/apis`, every served group version)
-/// and `objects/<group|core>_<version>_<plural>.json`, kubectl-style Lists
-/// (`apiVersion: v1`, `kind: List`, items typed), one per type `scope` admits
-/// (default [`Scope::everything`]). Secret values are sealed before they are
-/// written: the snapshot holds digests, never secrets.
-///
-/// Written into a temporary directory inside `out` first, then moved over
-/// `out/discovery` and `out/objects`, so a failed read leaves the previous
-/// recording whole and a new one never mixes with stale files.
-pub async fn record_snapshot(
-    client: kube::Client,
-    out: &Path,
-    scope: Option<&Scope>,
-) -> Result<RecordSummary> {
-    let everything = Scope::everything();
-    let scope = scope.unwrap_or(&everything);
-    let reader = ApiReader::new(client);
-    let version = reader
-        .get_text("/version")
-        .await
-        .map_err(|source| Error::Discovery {
-            path: "/version".into(),
-            source,
-        })?;
-    let read = discover(&reader, scope, true, 8).await?;
-    let types = read.discovery.select(scope);
-    let lists = list_types(&reader, &types, 500, 8, None).await?;
-
-    let staging = out.join(format!(".flotilla-snapshot-{}", std::process::id()));
-    let mut summary = RecordSummary::default();
-    let write_error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::WriteSnapshot { path, source }
-    };
-    for sub in [DISCOVERY_DIR, OBJECTS_DIR] {
-        let path = staging.join(sub);
-        std::fs::create_dir_all(&path).map_err(write_error(&path))?;
-    }
-    let documents = std::iter::once(("/version".to_owned(), version)).chain(read.documents);
-    for (api_path, body) in documents {
-        let path = staging
-            .join(DISCOVERY_DIR)
-            .join(discovery_file_name(&api_path));
-        std::fs::write(&path, body).map_err(write_error(&path))?;
-        summary.discovery_documents += 1;
-    }
-    for (t, items) in types.iter().zip(lists) {
-        summary.objects += items.len();
-        summary.sealed_secrets += items.iter().filter(|o| is_secret(o)).count();
-        let path = staging
-            .join(OBJECTS_DIR)
-            .join(format!("{}.json", t.file_stem()));
-        let body = serde_json::to_vec_pretty(&kubectl_list(items))
-            .map_err(|e| write_error(&path)(std::io::Error::other(e)))?;
-        std::fs::write(&path, body).map_err(write_error(&path))?;
-        summary.lists += 1;
-    }
-    replace_recording(&staging, out)?;
-    summary.requests = reader.requests();
-    summary.unavailable = read.unavailable;
-    Ok(summary)
-}
-
-/// `/apis/apps/v1` → `apis_apps_v1.json`, as `record.sh` names them.
-fn discovery_file_name(api_path: &str) -> String {
-    format!(
-        "{}.json",
-        api_path.trim_start_matches('/').replace('/', "_")
-    )
-}
-
-/// kubectl's wrapper: `{"apiVersion":"v1","items":[…],"kind":"List","metadata":{"resourceVersion":""}}`.
-fn kubectl_list(items: Vec<Value>) -> Value {
-    let mut list = Map::new();
-    list.insert("apiVersion".into(), Value::String("v1".into()));
-    list.insert("items".into(), Value::Array(items));
-    list.insert("kind".into(), Value::String("List".into()));
-    let mut meta = Map::new();
-    meta.insert("resourceVersion".into(), Value::String(String::new()));
-    list.insert("metadata".into(), Value::Object(meta));
-    Value::Object(list)
-}
-
-fn replace_recording(staging: &Path, out: &Path) -> Result<()> {
-    for sub in [DISCOVERY_DIR, OBJECTS_DIR] {
-        let target = out.join(sub);
-        if target.exists() {
-            std::fs::remove_dir_all(&target).map_err(|source| Error::WriteSnapshot {
-                path: target.clone(),
-                source,
-            })?;
-        }
-        std::fs::rename(staging.join(sub), &target).map_err(|source| Error::WriteSnapshot {
-            path: target.clone(),
-            source,
-        })?;
-    }
-    std::fs::remove_dir(staging).map_err(|source| Error::WriteSnapshot {
-        path: staging.to_path_buf(),
-        source,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn recorded_sealed_secrets_are_not_sealed_twice() {
-        let mut secret = json!({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"data":{"k":"YWRtaW4="}});
-        seal_unless_sealed(&mut secret);
-        let once = secret.clone();
-        seal_unless_sealed(&mut secret);
-        assert_eq!(secret, once);
-        assert_ne!(once["data"]["k"], "YWRtaW4=");
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
     }
 
     /// `kind` printed after `items` (as sorted-key JSON has it) must still
-    /// type every item: items are taken only once the list kind is known.
+    /// type every item: items that do not name their type wait for it.
     #[test]
     fn raw_lists_with_kind_after_items_are_typed_and_sealed() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("secrets.json"),
+        write(
+            dir.path(),
+            "secrets.json",
             r#"{"apiVersion":"v1","items":[
                 {"metadata":{"name":"a","namespace":"y"},"data":{"k":"c2VjcmV0LXZhbHVl"}},
                 {"metadata":{"name":"b","namespace":"y"}}],
               "kind":"SecretList","metadata":{}}"#,
-        )
-        .unwrap();
+        );
         let live = load_snapshot(dir.path()).unwrap();
         let names: Vec<&str> = live
             .objects
@@ -601,31 +921,91 @@ mod tests {
         assert!(!text.contains("c2VjcmV0LXZhbHVl"), "{text}");
     }
 
-    /// A JSON file whose `items` is not an array is not a List: skipped, as
-    /// before items were streamed, not an error.
+    /// A JSON file whose `items` is not an array is not a List: skipped,
+    /// not an error.
     #[test]
     fn files_whose_items_are_not_an_array_are_skipped() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("odd.json"),
-            r#"{"kind":"List","items":"nope"}"#,
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("cms.json"),
+        write(dir.path(), "odd.json", r#"{"kind":"List","items":"nope"}"#);
+        write(
+            dir.path(),
+            "cms.json",
             r#"{"items":[{"metadata":{"name":"x","namespace":"y"}}],"kind":"ConfigMapList"}"#,
-        )
-        .unwrap();
+        );
         let live = load_snapshot(dir.path()).unwrap();
         assert_eq!(live.lists, 1);
         assert_eq!(live.objects.len(), 1);
         assert_eq!(live.objects[0]["kind"], "ConfigMap");
     }
 
+    /// Items taken before the list's kind is read are dropped again when
+    /// the file turns out not to be a List.
     #[test]
-    fn discovery_files_are_named_like_record_sh() {
-        assert_eq!(discovery_file_name("/apis/apps/v1"), "apis_apps_v1.json");
-        assert_eq!(discovery_file_name("/api/v1"), "api_v1.json");
-        assert_eq!(discovery_file_name("/version"), "version.json");
+    fn items_of_a_file_that_is_no_list_are_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "report.json",
+            r#"{"items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}],"kind":"Report"}"#,
+        );
+        write(
+            dir.path(),
+            "nokind.json",
+            r#"{"items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"y"}}]}"#,
+        );
+        let live = load_snapshot(dir.path()).unwrap();
+        assert_eq!((live.lists, live.objects.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_secret_with_digests_the_sealer_did_not_make_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = Sealer::legacy().digest(b"pw");
+        write(
+            dir.path(),
+            "s.json",
+            &json!({"kind":"List","items":[{"apiVersion":"v1","kind":"Secret",
+                "metadata":{"name":"s","namespace":"a"},"data":{"k": legacy}}]})
+            .to_string(),
+        );
+        let err = load_snapshot_with(dir.path(), None, &Sealer::random()).unwrap_err();
+        assert!(
+            matches!(err, Error::SnapshotItem { index: 0, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("unsalted"), "{err}");
+        // The legacy sealer reads it as it is.
+        let live = load_snapshot_with(dir.path(), None, &Sealer::legacy()).unwrap();
+        assert_eq!(live.objects[0]["data"]["k"], legacy.as_str());
+        assert!(live.notes[0].contains("unsalted"), "{:?}", live.notes);
+    }
+
+    #[test]
+    fn a_needle_across_two_reads_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut text = "x".repeat((1 << 16) - 5);
+        text.push_str(LEGACY_PREFIX);
+        std::fs::write(&path, &text).unwrap();
+        assert!(file_contains(&path, LEGACY_PREFIX.as_bytes()).unwrap());
+        assert!(!file_contains(&path, b"sealed:hmac").unwrap());
+    }
+
+    #[test]
+    fn recorded_paths_are_plain_names_in_the_two_folders() {
+        assert!(is_recorded_path("objects/core_v1_pods.json"));
+        assert!(is_recorded_path("discovery/apis_apps_v1.json"));
+        for bad in [
+            "objects/../x.json",
+            "objects/a/b.json",
+            "../objects/x.json",
+            "notes/x.json",
+            "objects/.hidden.json",
+            "objects/x.txt",
+            "objects/.json",
+            "flotilla-snapshot.json",
+        ] {
+            assert!(!is_recorded_path(bad), "{bad}");
+        }
     }
 }

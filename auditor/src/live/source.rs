@@ -2,8 +2,9 @@
 //! or a recorded snapshot, so the same diff runs on both.
 
 use super::cluster::{ReadOptions, read_cluster_with};
-use super::snapshot::load_snapshot_scoped;
+use super::snapshot::load_snapshot_with;
 use super::{Error, Live};
+use crate::secret::Sealer;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
@@ -179,21 +180,30 @@ pub struct ClusterSource {
     pub client: kube::Client,
     /// Page size and concurrency.
     pub options: ReadOptions,
+    /// Seals Secrets as they arrive: the sealer desired state is sealed with.
+    pub sealer: Sealer,
 }
 
 impl ClusterSource {
-    /// A source with default [`ReadOptions`].
-    pub fn new(client: kube::Client) -> ClusterSource {
+    /// A source with default [`ReadOptions`], sealing with `sealer`.
+    pub fn new(client: kube::Client, sealer: Sealer) -> ClusterSource {
         ClusterSource {
             client,
             options: ReadOptions::default(),
+            sealer,
         }
     }
 }
 
 impl LiveSource for ClusterSource {
     fn read(&self, scope: &Scope) -> impl Future<Output = Result<Live, Error>> + Send {
-        read_cluster_with(self.client.clone(), scope, &self.options)
+        let (client, scope, options, sealer) = (
+            self.client.clone(),
+            scope.clone(),
+            self.options.clone(),
+            self.sealer.clone(),
+        );
+        async move { read_cluster_with(client, &scope, &options, &sealer).await }
     }
 }
 
@@ -202,13 +212,15 @@ impl LiveSource for ClusterSource {
 pub struct SnapshotSource {
     /// Directory holding `kind: List` JSON files (and optionally `discovery/`).
     pub dir: PathBuf,
+    /// Seals Secrets holding plain values; must be the snapshot's own when
+    /// it has one (see [`super::snapshot_sealer`]).
+    pub sealer: Sealer,
 }
 
 impl LiveSource for SnapshotSource {
     fn read(&self, scope: &Scope) -> impl Future<Output = Result<Live, Error>> + Send {
-        let dir = self.dir.clone();
-        let scope = scope.clone();
-        async move { load_snapshot_scoped(&dir, Some(&scope)) }
+        let (dir, scope, sealer) = (self.dir.clone(), scope.clone(), self.sealer.clone());
+        async move { load_snapshot_with(&dir, Some(&scope), &sealer) }
     }
 }
 

@@ -199,9 +199,10 @@ mod tests {
 
     #[test]
     fn secret_values_are_masked() {
+        let sealer = crate::secret::Sealer::random();
         let secret = |v: &str| {
             let mut s = json!({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s","namespace":"a"},"stringData":{"password":v}});
-            crate::secret::seal_secret(&mut s);
+            sealer.seal(&mut s);
             s
         };
         let changes = compare(

@@ -70,9 +70,28 @@ async fn preview_cluster(req: &PreviewRequest<'_>, name: &str) -> ClusterPreview
         cluster: name.to_owned(),
         ..ClusterPreview::default()
     };
+    // Base and head are sealed alike so a changed Secret shows; with live
+    // state to compare, with the live side's sealer (a snapshot's own key).
+    let target = req.live.get(name);
+    let sealer = match target.map(|t| audit::sealer_for(t, &req.render.sealer)) {
+        Some(Ok(sealer)) => sealer,
+        Some(Err(e)) => {
+            out.live = Some(crate::findings::ClusterReport {
+                cluster: name.to_owned(),
+                errors: vec![format!("read live state: {e}")],
+                ..Default::default()
+            });
+            req.render.sealer.clone()
+        }
+        None => req.render.sealer.clone(),
+    };
+    let render = RenderOptions {
+        sealer: sealer.clone(),
+        ..req.render.clone()
+    };
     let (base, head) = futures::join!(
-        render_at(req.base, &entry, req.render),
-        render_at(req.head, &entry, req.render)
+        render_at(req.base, &entry, &render),
+        render_at(req.head, &entry, &render)
     );
     let base_failure = base
         .as_ref()
@@ -103,8 +122,8 @@ async fn preview_cluster(req: &PreviewRequest<'_>, name: &str) -> ClusterPreview
     strip_checkout_root(&mut before, &req.base.root);
     mark_preexisting(&mut out.problems, &before);
     out.notes.extend(head.notes.iter().cloned());
-    if let Some(target) = req.live.get(name) {
-        out.live = Some(live_drift(name, &head, target).await);
+    if let Some(target) = target.filter(|_| out.live.is_none()) {
+        out.live = Some(live_drift(name, &head, target, &sealer).await);
     }
     out
 }
@@ -164,8 +183,9 @@ async fn live_drift(
     name: &str,
     head: &Desired,
     target: &LiveTarget,
+    sealer: &crate::secret::Sealer,
 ) -> crate::findings::ClusterReport {
-    match audit::read_live(target, &audit::scope_for(head)).await {
+    match audit::read_live(target, &audit::scope_for(head), sealer).await {
         Ok(live) => audit::report_for(name, head, &live, &DiffOptions::default()),
         Err(e) => crate::findings::ClusterReport {
             cluster: name.to_owned(),
