@@ -35,5 +35,5 @@ mod yaml;
 
 pub use defaults::{KURED_TAG, TRAEFIK_TAG};
 pub use error::{Diagnostic, Problem, SpecErrors};
-pub use load::{load, load_str};
+pub use load::{MAX_FILE_BYTES, load, load_str};
 pub use model::*;
