@@ -234,6 +234,15 @@ pub enum Problem {
         /// What it should be.
         what: &'static str,
     },
+    /// A number (a count, a duration, a quantity) of the right form but
+    /// outside what Kubernetes or the component reading it accepts.
+    #[error("{value} is out of range: {expected}")]
+    OutOfRange {
+        /// The value as written.
+        value: String,
+        /// The range, and why, e.g. `must be from 1 to 2147483647 (a Kubernetes int32)`.
+        expected: String,
+    },
     /// A constraint between values, explained in words.
     #[error("{0}")]
     Rule(String),

@@ -29,6 +29,7 @@ mod error;
 mod formats;
 mod load;
 pub mod model;
+mod ranges;
 mod spec;
 mod validate;
 mod yaml;

@@ -485,3 +485,37 @@ fn an_unreadable_file_is_an_error() {
         format!("{}: cannot read: permission denied", locked.display())
     );
 }
+
+/// Each of these alone used to load and render a manifest the API server
+/// (or the controller reading it) rejects; now each is an error at its line.
+#[test]
+fn numbers_out_of_range_do_not_load() {
+    for (setting, line) in [
+        ("ingress: { replicas: 4294967295 }", "replicas"),
+        ("ingress: { replicas: 2147483648 }", "replicas"),
+        ("git: { interval: 5000000000h }", "interval"),
+        (
+            "git: { kustomizationInterval: 0s }",
+            "kustomizationInterval",
+        ),
+        ("kured: { period: 2562048h }", "period"),
+        (
+            "kured: { startTime: \"02:00\", endTime: \"02:00\" }",
+            "endTime",
+        ),
+        ("auditor: { interval: 4294967296ms }", "interval"),
+        ("policies: { maxCpu: \"0\" }", "maxCpu"),
+        ("policies: { maxMemory: 1e30 }", "maxMemory"),
+        ("images: { registry: \"acr.contoso.com:0\" }", "registry"),
+    ] {
+        let spec = MINIMAL.replace(
+            "region: eastus2 }",
+            &format!("region: eastus2, {setting} }}"),
+        );
+        let err = load_str("ranges.yaml", &spec)
+            .expect_err(setting)
+            .to_string();
+        assert_eq!(err.lines().count(), 1, "{setting}: {err}");
+        assert!(err.contains(line), "{setting}: {err}");
+    }
+}
