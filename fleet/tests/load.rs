@@ -351,7 +351,9 @@ fn load_error(path: &Path) -> String {
 #[test]
 fn odd_spec_entries_are_errors_naming_them() {
     use std::os::unix::fs::symlink;
-    let cases: [(&str, &str, fn(&Path)); 4] = [
+    /// Entry name, expected problem, and how to make the entry.
+    type Case = (&'static str, &'static str, fn(&Path));
+    let cases: [Case; 4] = [
         (
             "dangling.yaml",
             "is a dangling symlink (its target does not exist)",
