@@ -3,7 +3,7 @@ CARGO ?= cargo
 FLEET ?= examples/fleet.yaml
 OUT ?= out/fleet-gitops
 
-.PHONY: help run test bench lint fmt build release crds
+.PHONY: help run test bench lint fmt build release crds fuzz
 
 help:                 ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -27,6 +27,21 @@ lint:                 ## formatting and clippy, warnings are errors
 
 fmt:                  ## format the code
 	$(CARGO) fmt --all
+
+FUZZ_SECONDS ?= 60
+
+# Each target starts from its seed corpus (fuzz/corpus/<target>, read only:
+# new inputs go to a temporary folder) and its dictionary (fuzz/<target>.dict)
+# if there is one; crashes are written to fuzz/artifacts/<target>/.
+fuzz:                 ## run every fuzz target in fuzz/fuzz_targets for $(FUZZ_SECONDS) s each (needs cargo install cargo-fuzz --locked; not part of make test)
+	@cd fuzz && for t in $$(ls fuzz_targets | sed -n 's/\.rs$$//p'); do \
+	  work=$$(mktemp -d) || exit 2; \
+	  dict=$$([ -f "$$t.dict" ] && echo "-dict=$$PWD/$$t.dict"); \
+	  echo "fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --debug-assertions "$$t" "$$work" "$$PWD/corpus/$$t" -- \
+	    -max_total_time=$(FUZZ_SECONDS) $$dict; \
+	  status=$$?; rm -rf "$$work"; [ $$status -eq 0 ] || exit $$status; \
+	done
 
 CRDS ?= ../shared/crds
 KOPIUM ?= kopium

@@ -5,7 +5,7 @@
 //! ([`std::error::Error::source`]) to get it.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -78,6 +78,17 @@ pub enum Error {
         /// `overwrite` or `delete`.
         action: &'static str,
     },
+    /// `--out` is not a directory flotilla may own (see [`crate::out_dir`]);
+    /// nothing was read or written.
+    #[error("refusing --out {}{}: {refusal}", path.display(), resolves_to(resolved.as_deref()))]
+    OutDir {
+        /// `--out` as given.
+        path: PathBuf,
+        /// What it resolves to, when that differs (a symlink, `..`).
+        resolved: Option<PathBuf>,
+        /// The rule it breaks.
+        refusal: crate::out_dir::Refusal,
+    },
     /// The fleet spec could not be watched for changes.
     #[error("cannot watch {}", path.display())]
     Watch {
@@ -87,4 +98,9 @@ pub enum Error {
         #[source]
         source: notify_debouncer_mini::notify::Error,
     },
+}
+
+/// ` (resolves to /x)` when `--out` is not what it resolves to.
+fn resolves_to(resolved: Option<&Path>) -> String {
+    resolved.map_or_else(String::new, |r| format!(" (resolves to {})", r.display()))
 }

@@ -2,12 +2,14 @@
 //!
 //! [`render`] is a pure function from a [`flotilla_fleet::Fleet`] to a
 //! [`Tree`]; [`plan`] compares a tree with what is on disk, and [`write`]
-//! applies the plan atomically. Only files that carry the generated-file
-//! [`header`] are ever rewritten or deleted.
+//! applies the plan atomically. Only files whose first line is the
+//! generated-file [`header`] are ever rewritten or deleted, and only in an
+//! output directory flotilla may own ([`out_dir`]).
 
 pub mod crds;
 pub mod error;
 pub mod header;
+pub mod out_dir;
 pub mod plan;
 pub mod render;
 pub mod tree;

@@ -1,11 +1,14 @@
 //! Tree vs disk: what applying a rendered [`Tree`] would change.
 //!
 //! The plan is the single place where ownership is decided. A path is ours
-//! only if the file there carries the generated-file [`header`]: such files
-//! may be updated, or deleted once the fleet no longer generates them.
-//! A file without the header that sits where the tree wants to write is a
-//! conflict, and [`crate::write::apply`] refuses to write anything at all
-//! while there is one. Hand-written files elsewhere are never touched.
+//! only if it is a regular file (never a symlink, whatever it points to)
+//! whose first line is the generated-file [`header`]: such files may be
+//! updated, or deleted once the fleet no longer generates them. Anything
+//! else that sits where the tree wants to write (a hand-written file, a
+//! directory, a symlink, a FIFO) is a conflict, and
+//! [`crate::write::apply`] refuses to write anything at all while there is
+//! one. Hand-written files elsewhere are never touched, and symlinked
+//! directories are never entered.
 //!
 //! Planning reads every generated file, so on a no-change re-run of a large
 //! fleet it is all the work there is; it compares bytes into a reused buffer
@@ -363,10 +366,10 @@ fn inspect(item: &Work<'_>, root: &Path, buffer: &mut Vec<u8>) -> Result<Outcome
     match item {
         Work::Create(_) => Ok(Outcome::Create),
         Work::Occupied(_) => Ok(Outcome::Conflict),
-        Work::Compare(path, contents) => compare_file(&root.join(path), contents, buffer),
+        Work::Compare(path, contents) => compare_file(root, path, contents, buffer),
         Work::Orphan(path) => {
             let full = root.join(path);
-            match read_header(&full, buffer) {
+            match read_header(root, path, buffer) {
                 Ok(true) => Ok(Outcome::Delete),
                 Ok(false) => Ok(Outcome::Keep),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Outcome::Keep),
@@ -377,29 +380,62 @@ fn inspect(item: &Work<'_>, root: &Path, buffer: &mut Vec<u8>) -> Result<Outcome
 }
 
 /// Unchanged if the bytes match, else ours (update) or not (conflict).
-fn compare_file(path: &Path, contents: &str, buffer: &mut Vec<u8>) -> Result<Outcome> {
+/// Something that stopped being a regular file since the listing is not
+/// ours either.
+fn compare_file(root: &Path, rel: &str, contents: &str, buffer: &mut Vec<u8>) -> Result<Outcome> {
+    let path = root.join(rel);
     buffer.clear();
-    let read = File::open(path).and_then(|mut f| f.read_to_end(buffer));
+    let read = open_regular(&path).and_then(|file| match file {
+        Some(mut file) => file.read_to_end(buffer).map(|_| true),
+        None => Ok(false),
+    });
     match read {
-        Ok(_) if buffer.as_slice() == contents.as_bytes() => Ok(Outcome::Unchanged),
-        Ok(_) if header::is_generated_bytes(buffer) => Ok(Outcome::Update),
-        Ok(_) => Ok(Outcome::Conflict),
+        Ok(false) => Ok(Outcome::Conflict),
+        Ok(true) if buffer.as_slice() == contents.as_bytes() => Ok(Outcome::Unchanged),
+        Ok(true) if header::is_generated(rel, buffer) => Ok(Outcome::Update),
+        Ok(true) => Ok(Outcome::Conflict),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Outcome::Create),
-        Err(source) => Err(Error::Read {
-            path: path.to_owned(),
-            source,
-        }),
+        Err(source) => Err(Error::Read { path, source }),
     }
 }
 
-/// Whether the file at `path` starts with the generated-file header;
-/// reads only the header window.
-pub(crate) fn read_header(path: &Path, buffer: &mut Vec<u8>) -> io::Result<bool> {
+/// Whether the file at `root/rel` is a regular file whose first line is
+/// the generated-file header; reads only as much as the header needs. A
+/// symlink, FIFO or directory there is never generated.
+pub(crate) fn read_header(root: &Path, rel: &str, buffer: &mut Vec<u8>) -> io::Result<bool> {
     buffer.clear();
-    File::open(path)?
-        .take(header::header_len() as u64)
+    let Some(file) = open_regular(&root.join(rel))? else {
+        return Ok(false);
+    };
+    file.take(header::header_len(rel) as u64)
         .read_to_end(buffer)?;
-    Ok(header::is_generated_bytes(buffer))
+    Ok(header::is_generated(rel, buffer))
+}
+
+/// Opens `path` for reading if it is a regular file: `None` if it is a
+/// symlink (never followed, wherever it points), a directory, a FIFO (never
+/// waited on), a socket or a device.
+#[cfg(unix)]
+pub(crate) fn open_regular(path: &Path) -> io::Result<Option<File>> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let file = match rustix::fs::open(path, flags, Mode::empty()) {
+        Ok(fd) => File::from(fd),
+        // O_NOFOLLOW on a symlink.
+        Err(rustix::io::Errno::LOOP) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(file.metadata()?.is_file().then_some(file))
+}
+
+/// Opens `path` for reading if it is a regular file (see the unix version).
+#[cfg(not(unix))]
+pub(crate) fn open_regular(path: &Path) -> io::Result<Option<File>> {
+    if !fs::symlink_metadata(path)?.is_file() {
+        return Ok(None);
+    }
+    let file = File::open(path)?;
+    Ok(file.metadata()?.is_file().then_some(file))
 }
 
 fn collect_plan(work: Vec<Work<'_>>, outcomes: Vec<Outcome>) -> Plan {
@@ -506,6 +542,71 @@ mod tests {
             plan.delete.is_empty(),
             "a hand-written file is never deleted"
         );
+    }
+
+    /// A hand-written file that quotes the header below its first line is
+    /// not ours: kept when orphaned, a conflict where the tree writes.
+    #[test]
+    fn the_header_below_line_one_is_hand_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let quoted = format!("# my runbook\n{}", stamp("x.yaml", "a: 1\n"));
+        put(root, "clusters/gone/notes.yaml", &quoted);
+        put(root, "clusters/a/k.yaml", &quoted);
+        let plan = plan(&tree(&[("clusters/a/k.yaml", "a: 1\n")]), root).unwrap();
+        assert!(plan.delete.is_empty(), "{plan:?}");
+        assert_eq!(plan.conflicts, ["clusters/a/k.yaml"]);
+    }
+
+    /// Symlinks in the output are never entered, never deleted and never
+    /// updated, even when what they point to looks generated.
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_to_generated_looking_files_outside_are_never_ours() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let generated = stamp("x.yaml", "a: 1\n");
+        put(outside.path(), "k.yaml", &generated);
+        fs::create_dir_all(root.join("clusters/a")).unwrap();
+        symlink(outside.path(), root.join("clusters/gone")).unwrap();
+        symlink(
+            outside.path().join("k.yaml"),
+            root.join("clusters/a/k.yaml"),
+        )
+        .unwrap();
+        symlink(
+            outside.path().join("k.yaml"),
+            root.join("clusters/a/old.yaml"),
+        )
+        .unwrap();
+        let t = tree(&[("clusters/a/k.yaml", "a: 1\n")]);
+        let plan = plan(&t, root).unwrap();
+        assert_eq!(plan.conflicts, ["clusters/a/k.yaml"]);
+        assert!(plan.delete.is_empty() && plan.update.is_empty(), "{plan:?}");
+        assert!(plan.unchanged.is_empty(), "{plan:?}");
+    }
+
+    /// A FIFO where a file goes is a conflict, and planning never waits on it.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_a_conflict_and_never_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("clusters/a")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            root.join("clusters/a/k.yaml"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let plan = plan(&tree(&[("clusters/a/k.yaml", "a: 1\n")]), root).unwrap();
+        assert_eq!(plan.conflicts, ["clusters/a/k.yaml"]);
+        let mut buffer = Vec::new();
+        assert!(!read_header(root, "clusters/a/k.yaml", &mut buffer).unwrap());
     }
 
     #[test]

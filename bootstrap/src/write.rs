@@ -4,7 +4,11 @@
 //! disk, then renamed over the target, so a reader (Flux, git, an editor)
 //! sees the old file or the new one, never half of one, even if flotilla is
 //! killed mid-way. Ownership is checked again right before acting, because
-//! someone may have taken a file over by hand since it was planned.
+//! someone may have taken a file over by hand since it was planned, and no
+//! symlink is ever written through or deleted: a deletion re-reads the file
+//! without following symlinks, and a write refuses a parent folder that is
+//! no longer a real directory (the rename itself replaces, never follows, a
+//! symlink at the target).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -99,7 +103,7 @@ fn confirm_still_generated(paths: &[String], root: &Path, action: &'static str) 
     let mut buffer = Vec::new();
     for rel in paths {
         let path = root.join(rel);
-        match read_header(&path, &mut buffer) {
+        match read_header(root, rel, &mut buffer) {
             Ok(true) => {}
             Ok(false) => return Err(Error::NotGenerated { path, action }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -114,7 +118,7 @@ fn delete_generated(paths: &[String], root: &Path) -> Result<()> {
     let mut buffer = Vec::new();
     for rel in paths {
         let path = root.join(rel);
-        match read_header(&path, &mut buffer) {
+        match read_header(root, rel, &mut buffer) {
             Ok(true) => {}
             Ok(false) => {
                 return Err(Error::NotGenerated {
@@ -173,6 +177,14 @@ struct Staged {
 /// error before the renames leaves the repository untouched (the temporary
 /// files are removed when dropped).
 fn write_all_in_parallel(targets: &[&str], tree: &Tree, root: &Path) -> Result<()> {
+    if targets.is_empty() {
+        return Ok(());
+    }
+    // The root is the user's --out: created (through any symlink) if missing.
+    fs::create_dir_all(root).map_err(|source| Error::Write {
+        path: root.to_owned(),
+        source,
+    })?;
     let sync_filesystem = cfg!(target_os = "linux") && targets.len() > SYNC_FILESYSTEM_ABOVE;
     let staged = in_chunks(targets, |part| {
         stage_each(part, tree, root, !sync_filesystem)
@@ -227,10 +239,7 @@ fn stage_each(targets: &[&str], tree: &Tree, root: &Path, fsync: bool) -> Result
         let parent = rel.rsplit_once('/').map_or("", |(p, _)| p);
         let dir = root.join(parent);
         if last_parent != Some(parent) {
-            fs::create_dir_all(&dir).map_err(|source| Error::Write {
-                path: dir.clone(),
-                source,
-            })?;
+            create_real_dirs(root, parent)?;
             last_parent = Some(parent);
         }
         let target = root.join(rel);
@@ -241,6 +250,36 @@ fn stage_each(targets: &[&str], tree: &Tree, root: &Path, fsync: bool) -> Result
         staged.push(Staged { temp, target });
     }
     Ok(staged)
+}
+
+/// Create `root/parent` and the folders on the way, refusing any that
+/// exists as something other than a real directory (a symlink above a
+/// generated file would send the write outside the repository).
+fn create_real_dirs(root: &Path, parent: &str) -> Result<()> {
+    let mut dir = root.to_owned();
+    for component in parent.split('/').filter(|c| !c.is_empty()) {
+        dir.push(component);
+        match fs::symlink_metadata(&dir) {
+            Ok(meta) if meta.is_dir() => continue,
+            Ok(_) => {
+                return Err(Error::Write {
+                    path: dir,
+                    source: io::Error::other("not a directory (a symlink is never followed)"),
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Write { path: dir, source }),
+        }
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            // Another worker made it in the meantime; checked on the next run.
+            Err(e)
+                if e.kind() == io::ErrorKind::AlreadyExists
+                    && fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) => {}
+            Err(source) => return Err(Error::Write { path: dir, source }),
+        }
+    }
+    Ok(())
 }
 
 /// Write `contents` to a closed temporary file in `dir` (so that a large
@@ -434,6 +473,47 @@ mod tests {
             "{err}"
         );
         assert!(root.join("clusters/a/k.yaml").exists());
+    }
+
+    /// A generated file replaced by a symlink (to a generated-looking file
+    /// elsewhere) after planning: the symlink is neither read through nor
+    /// deleted.
+    #[cfg(unix)]
+    #[test]
+    fn file_replaced_by_a_symlink_after_planning_is_not_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        sync(&tree(&[("clusters/a/k.yaml", "a: 1\n")]), root);
+        let empty = Tree::new();
+        let p = plan(&empty, root).unwrap();
+        assert_eq!(p.delete, ["clusters/a/k.yaml"]);
+        let elsewhere = outside.path().join("k.yaml");
+        fs::write(&elsewhere, stamp("x.yaml", "a: 1\n")).unwrap();
+        fs::remove_file(root.join("clusters/a/k.yaml")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.join("clusters/a/k.yaml")).unwrap();
+        let err = apply(&p, &empty, root).unwrap_err();
+        assert!(matches!(err, Error::NotGenerated { .. }), "{err}");
+        assert!(fs::symlink_metadata(root.join("clusters/a/k.yaml")).is_ok());
+        assert!(elsewhere.exists());
+    }
+
+    /// A folder replaced by a symlink after planning: nothing is written
+    /// through it.
+    #[cfg(unix)]
+    #[test]
+    fn folder_replaced_by_a_symlink_after_planning_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let t = tree(&[("clusters/a/k.yaml", "a: 1\n")]);
+        let p = plan(&t, root).unwrap();
+        assert_eq!(p.create, ["clusters/a/k.yaml"]);
+        fs::create_dir_all(root.join("clusters")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("clusters/a")).unwrap();
+        let err = apply(&p, &t, root).unwrap_err();
+        assert!(matches!(err, Error::Write { .. }), "{err}");
+        assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
     }
 
     #[test]

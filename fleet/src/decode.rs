@@ -27,6 +27,73 @@ use crate::yaml::{Node, Path, Pos, Value, parse_bool};
 /// The newtype name by which [`Val`] asks [`NodeDe`] for its origin.
 const VAL_MARKER: &str = "$flotilla::Val";
 
+/// The newtype name by which [`Integer`] asks [`NodeDe`] for a plain
+/// integer scalar.
+const INTEGER_MARKER: &str = "$flotilla::Integer";
+
+/// A whole number as written: an unquoted, optionally signed run of decimal
+/// digits (YAML 1.2 core schema `int`, decimal form), of any length. Its
+/// range is checked during validation, so `replicas: 4294967295` and
+/// `replicas: 99999999999999999999` get the same message naming the range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Integer(String);
+
+impl Integer {
+    /// The text as written.
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<u32> for Integer {
+    fn from(n: u32) -> Self {
+        Integer(n.to_string())
+    }
+}
+
+/// `[-+]?[0-9]+`.
+fn is_integer_text(text: &str) -> bool {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl<'de> Deserialize<'de> for Integer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_newtype_struct(INTEGER_MARKER, IntegerVisitor)
+    }
+}
+
+struct IntegerVisitor;
+
+impl<'de> Visitor<'de> for IntegerVisitor {
+    type Value = Integer;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a whole number")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Integer, E> {
+        if is_integer_text(text) {
+            Ok(Integer(text.to_owned()))
+        } else {
+            Err(E::invalid_value(de::Unexpected::Str(text), &self))
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Integer, E> {
+        Ok(Integer(n.to_string()))
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Integer, E> {
+        Ok(Integer(n.to_string()))
+    }
+
+    /// Any other deserializer.
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Integer, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
 /// A spec value as written in one layer of the spec.
 #[derive(Debug, Clone, Default)]
 pub(crate) enum Val<T> {
@@ -332,6 +399,12 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, DecodeError> {
+        if name == INTEGER_MARKER {
+            return match self.scalar("a whole number")? {
+                (text, true) if is_integer_text(text) => visitor.visit_str(text),
+                _ => Err(self.wrong_type("a whole number")),
+            };
+        }
         if name != VAL_MARKER {
             return visitor.visit_newtype_struct(self);
         }

@@ -51,7 +51,7 @@ macro_rules! merge_by_replacing {
 merge_by_replacing!(
     String,
     bool,
-    u32,
+    Integer,
     KindSpec,
     PodSecuritySpec,
     TlsVersionSpec,
@@ -223,7 +223,7 @@ fn builtin_ingress(kind: KindSpec) -> IngressSpec {
     IngressSpec {
         enabled: set(true),
         namespace: text(WORKLOAD_NAMESPACE),
-        replicas: set(2),
+        replicas: set(Integer::from(2)),
         node_selector: map(&[("kubernetes.io/os", "linux")]),
         load_balancer: set(LoadBalancerSpec {
             subnet: if aks {
@@ -270,7 +270,7 @@ fn builtin_kured() -> KuredSpec {
         period: text("1h"),
         sentinel: text("/var/run/reboot-required"),
         lock_annotation: text("weave.works/kured-node-lock"),
-        concurrency: set(1),
+        concurrency: set(Integer::from(1)),
     }
 }
 

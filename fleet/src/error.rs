@@ -147,6 +147,28 @@ pub enum Problem {
     /// A folder holds no `*.yaml`/`*.yml` file.
     #[error("no *.yaml or *.yml files in this folder")]
     EmptyFolder,
+    /// A spec path that is not a regular file (a directory named like a
+    /// spec file, a FIFO, a socket, a device).
+    #[error("is {0}, not a regular file")]
+    NotRegularFile(&'static str),
+    /// A symlink whose target does not exist.
+    #[error("is a dangling symlink (its target does not exist)")]
+    DanglingSymlink,
+    /// A symlink that leads back to itself.
+    #[error("is a symlink loop")]
+    SymlinkLoop,
+    /// A symlink that resolves outside the folder holding it.
+    #[error("is a symlink leading outside its folder (only links within the folder are followed)")]
+    SymlinkOutside,
+    /// A spec file larger than flotilla reads.
+    #[error("is larger than {limit_mib} MiB, too large for a fleet spec")]
+    TooLarge {
+        /// The limit, in MiB.
+        limit_mib: u64,
+    },
+    /// A spec file that is not UTF-8 text.
+    #[error("is not UTF-8 text")]
+    NotUtf8,
     /// The YAML itself is malformed.
     #[error("yaml syntax error: {0}")]
     Syntax(String),
@@ -211,6 +233,15 @@ pub enum Problem {
     InvalidHidden {
         /// What it should be.
         what: &'static str,
+    },
+    /// A number (a count, a duration, a quantity) of the right form but
+    /// outside what Kubernetes or the component reading it accepts.
+    #[error("{value} is out of range: {expected}")]
+    OutOfRange {
+        /// The value as written.
+        value: String,
+        /// The range, and why, e.g. `must be from 1 to 2147483647 (a Kubernetes int32)`.
+        expected: String,
     },
     /// A constraint between values, explained in words.
     #[error("{0}")]

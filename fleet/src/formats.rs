@@ -47,7 +47,16 @@ pub(crate) const CIDR: Format = plain(
     "an IPv4 or IPv6 CIDR with no host bits set, such as 10.240.5.0/24",
 );
 pub(crate) const IP: Format = plain(is_ip, "an IPv4 or IPv6 address");
-pub(crate) const DURATION: Format = plain(is_duration, "a duration such as 30s, 10m or 1h30m");
+/// Kured's `--period`: any Go duration (its length is checked separately).
+pub(crate) const GO_DURATION: Format = plain(
+    crate::ranges::is_go_duration,
+    "a duration such as 30s, 10m or 1h30m",
+);
+/// A Flux `spec.interval` (its length is checked separately).
+pub(crate) const FLUX_DURATION: Format = plain(
+    crate::ranges::is_flux_duration,
+    "a Flux interval such as 30s, 10m or 1h30m (units ms, s, m, h)",
+);
 pub(crate) const QUANTITY: Format =
     plain(is_quantity, "a Kubernetes quantity such as 500m, 2 or 1Gi");
 pub(crate) const RESOURCE_NAME: Format = plain(
@@ -70,7 +79,7 @@ pub(crate) const KEYVAULT_OBJECT: Format = plain(
 pub(crate) const FILE_NAME: Format = plain(is_file_name, "a file name (no '/', not . or ..)");
 pub(crate) const REGISTRY: Format = plain(
     is_registry,
-    "a registry host such as acraksbaseline01.azurecr.io",
+    "a registry host such as acraksbaseline01.azurecr.io (with an optional :port from 1 to 65535)",
 );
 pub(crate) const REGISTRY_PREFIX: Format = plain(
     is_registry_prefix,
@@ -164,33 +173,6 @@ fn is_cidr(s: &str) -> bool {
     }
     let host_bits = width - prefix;
     host_bits == 0 || bits & ((1u128 << host_bits) - 1) == 0
-}
-
-/// A Go duration as Flux and Kured parse it, e.g. `1m`, `1h30m`, `0.5s`.
-fn is_duration(s: &str) -> bool {
-    let mut rest = s;
-    if rest.is_empty() {
-        return false;
-    }
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number = &rest[..number_len];
-        if number.is_empty() || number.parse::<f64>().is_err() {
-            return false;
-        }
-        rest = &rest[number_len..];
-        let Some(unit) = ["ns", "us", "µs", "ms", "s", "m", "h"]
-            .into_iter()
-            .filter(|u| rest.starts_with(u))
-            .max_by_key(|u| u.len())
-        else {
-            return false;
-        };
-        rest = &rest[unit.len()..];
-    }
-    true
 }
 
 /// A Kubernetes resource quantity: a decimal number, then an optional
@@ -310,10 +292,18 @@ fn is_file_name(s: &str) -> bool {
 }
 
 /// `host[:port]`, host a lower-case DNS name with at least one dot (or
-/// `localhost`), as image references require to tell a registry from a path.
+/// `localhost`), as image references require to tell a registry from a
+/// path; the port a TCP port from 1 to 65535, written without a sign or
+/// leading zeros (distribution/reference's grammar takes digits, and port 0
+/// reaches nothing).
 fn is_registry(s: &str) -> bool {
-    let (host, port) = s.split_once(':').unwrap_or((s, "80"));
-    (host == "localhost" || is_domain(host)) && port.parse::<u16>().is_ok()
+    let Some((host, port)) = s.split_once(':') else {
+        return s == "localhost" || is_domain(s);
+    };
+    (host == "localhost" || is_domain(host))
+        && port.bytes().all(|b| b.is_ascii_digit())
+        && !port.starts_with('0')
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
 
 fn is_registry_prefix(s: &str) -> bool {
@@ -431,16 +421,6 @@ mod tests {
     }
 
     #[test]
-    fn durations_follow_go() {
-        for ok in ["1m", "10m", "1h30m", "0.5s", "300ms"] {
-            assert!(is_duration(ok), "{ok}");
-        }
-        for bad in ["", "1", "m", "1d", "1 m", "-1m"] {
-            assert!(!is_duration(bad), "{bad}");
-        }
-    }
-
-    #[test]
     fn quantities_follow_kubernetes() {
         for ok in ["500m", "2", "0.5", "1Gi", "1024Mi", "1e3", "2000m"] {
             assert!(is_quantity(ok), "{ok}");
@@ -482,7 +462,11 @@ mod tests {
         assert!(!is_keyvault_name("kv--x"));
         assert!(is_registry("acraksbaseline01.azurecr.io"));
         assert!(is_registry("localhost:5000"));
+        assert!(is_registry("registry.contoso.com:65535"));
         assert!(!is_registry("acr"));
+        for bad_port in ["0", "65536", "+80", "080", "", "99999999999"] {
+            assert!(!is_registry(&format!("localhost:{bad_port}")), "{bad_port}");
+        }
         assert!(is_clock("21:00"));
         assert!(!is_clock("24:00"));
         assert!(!is_clock("9:00"));

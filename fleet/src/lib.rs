@@ -29,11 +29,12 @@ mod error;
 mod formats;
 mod load;
 pub mod model;
+mod ranges;
 mod spec;
 mod validate;
 mod yaml;
 
 pub use defaults::{KURED_TAG, TRAEFIK_TAG};
 pub use error::{Diagnostic, Problem, SpecErrors};
-pub use load::{load, load_str};
+pub use load::{MAX_FILE_BYTES, load, load_str};
 pub use model::*;

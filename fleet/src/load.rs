@@ -5,9 +5,25 @@
 //! the same top-level keys; `clusters` lists add up, `environments` add up
 //! (each name once), and `defaults` and each `kinds` entry may be written in
 //! one file only.
+//!
+//! Every entry of a spec folder whose name ends in `.yaml` or `.yml` (names
+//! starting with `.`, such as editor lock files, excepted) is either read or
+//! an error naming it; nothing is skipped silently, because a skipped file
+//! means missing clusters, and bootstrap would delete their generated files.
+//! So a directory named `x.yaml`, a FIFO, socket or device, a dangling
+//! symlink, a symlink loop, an unreadable file, a file that is not UTF-8 or
+//! is larger than [`MAX_FILE_BYTES`] are all errors. Symlinks are followed
+//! only when they resolve inside the folder that holds them (the spec
+//! folder for its entries, the parent folder for the `--fleet` path itself):
+//! a spec can come from a pull request's checkout, and a link out of it must
+//! not make flotilla read, and perhaps echo in an error, a file elsewhere.
+//! That still allows the `..data/` links of a Kubernetes ConfigMap mount.
+//! A FIFO is never opened: files are opened non-blocking and checked to be
+//! regular files before a byte is read.
 
-use std::fs;
-use std::path::Path;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::decode::{Recorder, decode};
@@ -76,66 +92,193 @@ fn parse_file(name: &str, text: &str, recorder: &Recorder) -> Option<SpecFile> {
     Some(SpecFile { file, spec })
 }
 
-/// The spec files under `path` with their text, in name order.
+/// The most a spec file may hold. A 1,000-cluster fleet is well under a
+/// megabyte; anything this large is a mistake (or not a spec).
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The spec files at `path` with their text, in name order; every problem
+/// is recorded against the path it concerns.
 fn read_spec_files(path: &Path, recorder: &Recorder) -> Vec<(String, String)> {
     let display = path.display().to_string();
-    let paths = if path.is_dir() {
-        match list_spec_files(path) {
-            Ok(paths) if paths.is_empty() => {
-                recorder.record(
-                    &display,
-                    Pos::default(),
-                    String::new(),
-                    Problem::EmptyFolder,
-                );
-                return Vec::new();
-            }
-            Ok(paths) => paths,
-            Err(e) => {
-                recorder.record(
-                    &display,
-                    Pos::default(),
-                    String::new(),
-                    Problem::Read(e.kind().to_string()),
-                );
-                return Vec::new();
-            }
-        }
-    } else {
-        vec![path.to_path_buf()]
+    let fail = |problem: Problem| {
+        recorder.record(&display, Pos::default(), String::new(), problem);
+        Vec::new()
     };
-    paths
-        .into_iter()
-        .filter_map(|p| {
-            let name = p.display().to_string();
-            match fs::read_to_string(&p) {
-                Ok(text) => Some((name, text)),
-                Err(e) => {
-                    recorder.record(
-                        &name,
-                        Pos::default(),
-                        String::new(),
-                        Problem::Read(e.kind().to_string()),
-                    );
-                    None
-                }
-            }
-        })
-        .collect()
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) => return fail(Problem::Read(e.kind().to_string())),
+    };
+    let holder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let target = match resolve(path, meta.file_type(), holder) {
+        Ok(target) => target,
+        Err(problem) => return fail(problem),
+    };
+    match target {
+        Target::File(file) => match read_file(&file) {
+            Ok(text) => vec![(display, text)],
+            Err(problem) => fail(problem),
+        },
+        Target::Folder(folder) => read_folder(path, &folder, recorder),
+    }
 }
 
-fn list_spec_files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
-    let mut paths = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let path = entry?.path();
-        let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
-        let hidden = path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-        if is_yaml && !hidden && path.is_file() {
-            paths.push(path);
+/// What a spec path leads to, once symlinks are checked.
+enum Target {
+    /// A regular file to read (symlinks resolved).
+    File(PathBuf),
+    /// A folder to list (symlinks resolved).
+    Folder(PathBuf),
+}
+
+/// Decides what `path` (of type `file_type`, not following symlinks) is: a
+/// regular file or folder, or a symlink that resolves inside `holder` to
+/// one of those. Anything else is the problem to report.
+fn resolve(path: &Path, file_type: fs::FileType, holder: &Path) -> Result<Target, Problem> {
+    if file_type.is_file() {
+        return Ok(Target::File(path.to_owned()));
+    }
+    if file_type.is_dir() {
+        return Ok(Target::Folder(path.to_owned()));
+    }
+    if !file_type.is_symlink() {
+        return Err(Problem::NotRegularFile(kind_name(file_type)));
+    }
+    let target = fs::canonicalize(path).map_err(|e| symlink_problem(&e))?;
+    let holder = fs::canonicalize(holder).map_err(|e| Problem::Read(e.kind().to_string()))?;
+    if !target.starts_with(&holder) {
+        return Err(Problem::SymlinkOutside);
+    }
+    let meta = fs::metadata(&target).map_err(|e| symlink_problem(&e))?;
+    if meta.is_file() {
+        Ok(Target::File(target))
+    } else if meta.is_dir() {
+        Ok(Target::Folder(target))
+    } else {
+        Err(Problem::NotRegularFile(kind_name(meta.file_type())))
+    }
+}
+
+/// A symlink that cannot be resolved: dangling, a loop, or unreadable.
+fn symlink_problem(e: &io::Error) -> Problem {
+    if e.kind() == io::ErrorKind::NotFound {
+        return Problem::DanglingSymlink;
+    }
+    #[cfg(unix)]
+    if rustix::io::Errno::from_io_error(e) == Some(rustix::io::Errno::LOOP) {
+        return Problem::SymlinkLoop;
+    }
+    Problem::Read(e.kind().to_string())
+}
+
+/// Words for a file type that is not a regular file.
+fn kind_name(file_type: fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+        if file_type.is_block_device() || file_type.is_char_device() {
+            return "a device";
         }
     }
-    paths.sort();
-    Ok(paths)
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_symlink() {
+        "a symlink"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Every `*.yaml`/`*.yml` entry of the spec folder `shown` (resolved to
+/// `folder`), in name order: read, or recorded as a problem.
+fn read_folder(shown: &Path, folder: &Path, recorder: &Recorder) -> Vec<(String, String)> {
+    let display = shown.display().to_string();
+    let record = |name: &str, problem: Problem| {
+        recorder.record(name, Pos::default(), String::new(), problem);
+    };
+    let mut entries = match list_spec_entries(folder) {
+        Ok(entries) => entries,
+        Err(e) => {
+            record(&display, Problem::Read(e.kind().to_string()));
+            return Vec::new();
+        }
+    };
+    if entries.is_empty() {
+        record(&display, Problem::EmptyFolder);
+        return Vec::new();
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut texts = Vec::with_capacity(entries.len());
+    for (name, file_type) in entries {
+        let path = folder.join(&name);
+        let shown = shown.join(&name).display().to_string();
+        let text = match resolve(&path, file_type, folder) {
+            Ok(Target::File(file)) => read_file(&file),
+            Ok(Target::Folder(_)) => Err(Problem::NotRegularFile("a directory")),
+            Err(problem) => Err(problem),
+        };
+        match text {
+            Ok(text) => texts.push((shown, text)),
+            Err(problem) => record(&shown, problem),
+        }
+    }
+    texts
+}
+
+/// The entries of `dir` that are spec files by name, with their type (not
+/// following symlinks).
+fn list_spec_entries(dir: &Path) -> io::Result<Vec<(std::ffi::OsString, fs::FileType)>> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let path = Path::new(&name);
+        let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        let hidden = name.to_string_lossy().starts_with('.');
+        if is_yaml && !hidden {
+            found.push((name, entry.file_type()?));
+        }
+    }
+    Ok(found)
+}
+
+/// The text of the regular file at `path` (no symlink left in it), read
+/// without ever blocking on a FIFO swapped in since it was listed.
+fn read_file(path: &Path) -> Result<String, Problem> {
+    let read_error = |e: io::Error| Problem::Read(e.kind().to_string());
+    let file = open_nonblocking(path).map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(Problem::NotRegularFile(kind_name(meta.file_type())));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Problem::TooLarge {
+            limit_mib: MAX_FILE_BYTES / (1024 * 1024),
+        });
+    }
+    String::from_utf8(bytes).map_err(|_| Problem::NotUtf8)
+}
+
+#[cfg(unix)]
+fn open_nonblocking(path: &Path) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    Ok(File::from(rustix::fs::open(path, flags, Mode::empty())?))
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path) -> io::Result<File> {
+    File::open(path)
 }

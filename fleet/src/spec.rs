@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-pub(crate) use crate::decode::Val;
+pub(crate) use crate::decode::{Integer, Val};
 
 /// A map whose values each remember where they were written, merged key by key.
 pub(crate) type ValMap = BTreeMap<String, Val<String>>;
@@ -167,7 +167,7 @@ pub(crate) struct LimitRangeSpec {
 pub(crate) struct IngressSpec {
     pub enabled: Val<bool>,
     pub namespace: Val<String>,
-    pub replicas: Val<u32>,
+    pub replicas: Val<Integer>,
     pub node_selector: Val<ValMap>,
     pub load_balancer: Val<LoadBalancerSpec>,
     pub upstream_cidrs: Val<Vec<Val<String>>>,
@@ -238,7 +238,7 @@ pub(crate) struct KuredSpec {
     pub period: Val<String>,
     pub sentinel: Val<String>,
     pub lock_annotation: Val<String>,
-    pub concurrency: Val<u32>,
+    pub concurrency: Val<Integer>,
 }
 
 /// A day of the week, as Kured spells it.

@@ -328,3 +328,196 @@ fn an_environment_is_defined_in_one_file() {
         )
     );
 }
+
+/// A folder holding the minimal fleet as `fleet.yaml`, for the odd-entry
+/// cases below.
+fn folder_with_minimal() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("fleet.yaml"), MINIMAL).expect("write");
+    dir
+}
+
+/// The whole error text of loading `dir`, which must fail.
+fn load_error(path: &Path) -> String {
+    match load(path) {
+        Ok(fleet) => panic!("{} loaded: {fleet:?}", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// An odd entry named like a spec file is an error naming it, never
+/// skipped: a skipped file means missing clusters.
+#[cfg(unix)]
+#[test]
+fn odd_spec_entries_are_errors_naming_them() {
+    use std::os::unix::fs::symlink;
+    /// Entry name, expected problem, and how to make the entry.
+    type Case = (&'static str, &'static str, fn(&Path));
+    let cases: [Case; 4] = [
+        (
+            "dangling.yaml",
+            "is a dangling symlink (its target does not exist)",
+            |p| symlink(p.with_file_name("missing.yaml"), p).expect("symlink"),
+        ),
+        ("loop.yaml", "is a symlink loop", |p| {
+            symlink(p, p).expect("symlink")
+        }),
+        ("pipe.yaml", "is a FIFO, not a regular file", |p| {
+            rustix::fs::mknodat(
+                rustix::fs::CWD,
+                p,
+                rustix::fs::FileType::Fifo,
+                rustix::fs::Mode::from_raw_mode(0o644),
+                0,
+            )
+            .expect("mkfifo")
+        }),
+        ("folder.yaml", "is a directory, not a regular file", |p| {
+            fs::create_dir(p).expect("mkdir")
+        }),
+    ];
+    for (name, problem, make) in cases {
+        let dir = folder_with_minimal();
+        let entry = dir.path().join(name);
+        make(&entry);
+        let text = load_error(dir.path());
+        assert_eq!(text, format!("{}: {problem}", entry.display()), "{name}");
+    }
+}
+
+/// A FIFO given as the spec file itself is reported, not waited on.
+#[cfg(unix)]
+#[test]
+fn a_fifo_as_the_spec_file_is_an_error_not_a_hang() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("fleet.yaml");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .expect("mkfifo");
+    let (send, receive) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || send.send(load(&path).map_err(|e| e.to_string())));
+    let result = receive
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("load returned instead of blocking on the FIFO");
+    assert_eq!(
+        result.expect_err("a FIFO is not a spec"),
+        format!("{}: is a FIFO, not a regular file", fifo.display())
+    );
+}
+
+/// Symlinks within the spec folder are followed (ConfigMap mounts are made
+/// of them); a symlink leading out of it is an error and is not read.
+#[cfg(unix)]
+#[test]
+fn symlinks_are_followed_only_within_the_folder() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("..data");
+    fs::create_dir(&data).expect("mkdir");
+    fs::write(data.join("fleet.yaml"), MINIMAL).expect("write");
+    symlink("..data/fleet.yaml", dir.path().join("fleet.yaml")).expect("symlink");
+    let fleet = load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fleet.clusters.len(), 1);
+    let file = load(&dir.path().join("fleet.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        file, fleet,
+        "the spec file itself may be a link within its folder"
+    );
+
+    let outside = tempfile::tempdir().expect("tempdir");
+    let secret = outside.path().join("secret.yaml");
+    fs::write(&secret, "clusters: [{ name: TOP-SECRET }]\n").expect("write");
+    let link = dir.path().join("z-outside.yaml");
+    symlink(&secret, &link).expect("symlink");
+    let text = load_error(dir.path());
+    assert_eq!(
+        text,
+        format!(
+            "{}: is a symlink leading outside its folder (only links within the folder are followed)",
+            link.display()
+        )
+    );
+    assert!(!text.contains("TOP-SECRET"), "{text}");
+    let text = load_error(&link);
+    assert!(text.contains("leading outside its folder"), "{text}");
+}
+
+/// Files that are not UTF-8 or absurdly large are errors, not guesses.
+#[test]
+fn binary_and_huge_files_are_errors() {
+    let dir = folder_with_minimal();
+    let binary = dir.path().join("b.yaml");
+    fs::write(&binary, [0xff, 0xfe, 0x00, 0x80]).expect("write");
+    let huge = dir.path().join("h.yaml");
+    let file = fs::File::create(&huge).expect("create");
+    file.set_len(flotilla_fleet::MAX_FILE_BYTES + 1)
+        .expect("grow");
+    assert_eq!(
+        load_error(dir.path()),
+        format!(
+            "{}: is not UTF-8 text\n{}: is larger than 16 MiB, too large for a fleet spec",
+            binary.display(),
+            huge.display()
+        )
+    );
+}
+
+/// An unreadable file is an error naming it (skipped when running as root,
+/// which reads it anyway).
+#[cfg(unix)]
+#[test]
+fn an_unreadable_file_is_an_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = folder_with_minimal();
+    let locked = dir.path().join("locked.yaml");
+    fs::write(&locked, "clusters: []\n").expect("write");
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).expect("chmod");
+    if fs::read(&locked).is_ok() {
+        eprintln!("skipped: this user reads mode-000 files (root)");
+        return;
+    }
+    assert_eq!(
+        load_error(dir.path()),
+        format!("{}: cannot read: permission denied", locked.display())
+    );
+}
+
+/// Each of these alone used to load and render a manifest the API server
+/// (or the controller reading it) rejects; now each is an error at its line.
+#[test]
+fn numbers_out_of_range_do_not_load() {
+    for (setting, line) in [
+        ("ingress: { replicas: 4294967295 }", "replicas"),
+        ("ingress: { replicas: 2147483648 }", "replicas"),
+        ("git: { interval: 5000000000h }", "interval"),
+        (
+            "git: { kustomizationInterval: 0s }",
+            "kustomizationInterval",
+        ),
+        ("kured: { period: 2562048h }", "period"),
+        (
+            "kured: { startTime: \"02:00\", endTime: \"02:00\" }",
+            "endTime",
+        ),
+        ("auditor: { interval: 4294967296ms }", "interval"),
+        ("policies: { maxCpu: \"0\" }", "maxCpu"),
+        ("policies: { maxMemory: 1e30 }", "maxMemory"),
+        ("images: { registry: \"acr.contoso.com:0\" }", "registry"),
+    ] {
+        let spec = MINIMAL.replace(
+            "region: eastus2 }",
+            &format!("region: eastus2, {setting} }}"),
+        );
+        let err = load_str("ranges.yaml", &spec)
+            .expect_err(setting)
+            .to_string();
+        assert_eq!(err.lines().count(), 1, "{setting}: {err}");
+        assert!(err.contains(line), "{setting}: {err}");
+    }
+}

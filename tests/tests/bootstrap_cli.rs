@@ -525,3 +525,341 @@ fn wait_bounded(child: &mut std::process::Child) -> Option<i32> {
     let _ = child.kill();
     None
 }
+
+/// A temp dir with a copy of `examples/fleet.d` as `fleet.d`; the store
+/// cluster lives alone in `fleet.d/30-stores.yaml`.
+fn folder_sandbox() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = dir.path().join("fleet.d");
+    fs::create_dir(&spec).expect("mkdir fleet.d");
+    for entry in fs::read_dir(workspace_root().join("examples/fleet.d")).expect("example folder") {
+        let entry = entry.expect("entry");
+        fs::copy(entry.path(), spec.join(entry.file_name())).expect("copy");
+    }
+    let out = dir.path().join("out");
+    (dir, spec, out)
+}
+
+fn bootstrap_folder(spec: &Path, out: &Path, extra: &[&str]) -> support::Run {
+    let mut args = vec![
+        "bootstrap",
+        "--fleet",
+        spec.to_str().expect("utf-8 path"),
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    flotilla(&args)
+}
+
+/// Replace `entry` by one of the odd things a spec folder can hold.
+fn make_odd(entry: &Path, kind: &str) {
+    let _ = fs::remove_file(entry);
+    match kind {
+        "dangling symlink" => {
+            std::os::unix::fs::symlink(entry.with_file_name("gone.yaml"), entry).expect("symlink")
+        }
+        "symlink loop" => std::os::unix::fs::symlink(entry, entry).expect("symlink"),
+        "FIFO" => {
+            let made = Command::new("mkfifo").arg(entry).status().expect("mkfifo");
+            assert!(made.success());
+        }
+        "directory" => fs::create_dir(entry).expect("mkdir"),
+        other => panic!("unknown odd entry {other}"),
+    }
+}
+
+const ODD_ENTRIES: [(&str, &str); 4] = [
+    ("dangling symlink", "is a dangling symlink"),
+    ("symlink loop", "is a symlink loop"),
+    ("FIFO", "is a FIFO, not a regular file"),
+    ("directory", "is a directory, not a regular file"),
+];
+
+/// The issue: an odd entry was skipped silently, and the generated files of
+/// the clusters it held were deleted (exit 0). Now: exit 2, nothing touched.
+#[test]
+fn an_odd_spec_entry_stops_the_run_and_deletes_nothing() {
+    for (kind, problem) in ODD_ENTRIES {
+        let (_dir, spec, out) = folder_sandbox();
+        ok(bootstrap_folder(&spec, &out, &[]));
+        let before = files(&out);
+        assert!(
+            !generated_under(&before, "clusters/aksh-store-042/").is_empty(),
+            "the store cluster was generated"
+        );
+        let entry = spec.join("30-stores.yaml");
+        make_odd(&entry, kind);
+
+        for extra in [&[][..], &["--check"], &["--dry-run"]] {
+            let run = bootstrap_folder(&spec, &out, extra);
+            assert_eq!(run.code, 2, "{kind} {extra:?}: {run:?}");
+            assert!(
+                run.stderr
+                    .contains(&format!("{}: {problem}", entry.display())),
+                "{kind}: {}",
+                run.stderr
+            );
+            assert!(run.stdout.is_empty(), "{kind}: {}", run.stdout);
+        }
+        assert_eq!(files(&out), before, "{kind}: nothing written or deleted");
+    }
+}
+
+/// `bootstrap watch` reports an odd entry, writes nothing for that round and
+/// keeps running; fixing the entry regenerates.
+#[test]
+fn watch_reports_an_odd_entry_writes_nothing_and_keeps_running() {
+    let (_dir, spec, out) = folder_sandbox();
+    let stores = spec.join("30-stores.yaml");
+    let stores_text = fs::read_to_string(&stores).expect("read stores");
+    let mut child = Command::new(flotilla_bin())
+        .args(["bootstrap", "watch", "--fleet"])
+        .arg(&spec)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start watch");
+    let stdout = capture(child.stdout.take().expect("stdout"));
+    let stderr = capture(child.stderr.take().expect("stderr"));
+
+    let generated = eventually(|| snapshot(&stdout).contains("created "));
+    let before = files(&out);
+    make_odd(&stores, "dangling symlink");
+    let reported = eventually(|| snapshot(&stderr).contains("is a dangling symlink"));
+    let untouched = files(&out) == before;
+    let alive = child.try_wait().expect("poll child").is_none();
+
+    fs::remove_file(&stores).expect("remove link");
+    fs::write(&stores, stores_text.replace("replicas: 1", "replicas: 2")).expect("fix");
+    let regenerated = eventually(|| snapshot(&stdout).contains("updated clusters/aksh-store-042/"));
+
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    let exit = wait_bounded(&mut child);
+    let (stdout, stderr) = (snapshot(&stdout), snapshot(&stderr));
+    assert!(generated, "stdout: {stdout}; stderr: {stderr}");
+    assert!(reported, "stderr: {stderr}");
+    assert!(untouched, "nothing written or deleted in the failed round");
+    assert!(alive, "watch keeps running");
+    assert!(regenerated, "stdout: {stdout}; stderr: {stderr}");
+    assert!(interrupted.success());
+    assert_eq!(exit, Some(0), "stderr: {stderr}");
+}
+
+/// A hand-written file that quotes the header on its second line is not
+/// flotilla's: it survives its cluster's removal, and where a generated
+/// file belongs it stops the run.
+#[test]
+fn a_file_quoting_the_header_below_line_one_is_hand_written() {
+    let sandbox = Sandbox::new();
+    ok(sandbox.bootstrap(&[]));
+    let header = files(&sandbox.out())
+        .into_values()
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .find(|text| text.starts_with("# Generated by flotilla"))
+        .and_then(|text| text.lines().next().map(str::to_owned))
+        .expect("a generated yaml file");
+    let quoting = format!("# copied from a generated file:\n{header}\nmine: true\n");
+    let notes = format!("clusters/{REMOVED}/notes.yaml");
+    fs::write(sandbox.out().join(&notes), &quoting).unwrap();
+
+    sandbox.write_spec(&without_cluster(&sandbox.spec_text(), REMOVED));
+    ok(sandbox.bootstrap(&[]));
+    assert_eq!(
+        fs::read_to_string(sandbox.out().join(&notes)).unwrap(),
+        quoting,
+        "never deleted"
+    );
+
+    let taken = "clusters/aks-eus2-prod-01/kustomization.yaml";
+    fs::write(sandbox.out().join(taken), &quoting).unwrap();
+    let run = sandbox.bootstrap(&[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains(taken), "{}", run.stderr);
+    assert_eq!(
+        fs::read_to_string(sandbox.out().join(taken)).unwrap(),
+        quoting
+    );
+}
+
+/// A symlinked folder in the output that points outside `--out` is never
+/// entered: the generated-looking files behind it are neither updated nor
+/// deleted, and nothing is written through it.
+#[test]
+fn a_symlinked_folder_pointing_outside_is_never_entered() {
+    let sandbox = Sandbox::new();
+    ok(sandbox.bootstrap(&[]));
+    let outside = tempfile::tempdir().expect("temp dir");
+    let theirs = sandbox.out().join(format!("clusters/{REMOVED}"));
+    let elsewhere = outside.path().join(REMOVED);
+    fs::rename(&theirs, &elsewhere).expect("move the cluster folder out");
+    std::os::unix::fs::symlink(&elsewhere, &theirs).expect("symlink");
+    let behind = files(&elsewhere);
+    assert!(!behind.is_empty());
+
+    sandbox.write_spec(&without_cluster(&sandbox.spec_text(), REMOVED));
+    ok(sandbox.bootstrap(&[]));
+    assert_eq!(files(&elsewhere), behind, "nothing deleted behind the link");
+    assert!(
+        fs::symlink_metadata(&theirs).is_ok(),
+        "the link itself stays"
+    );
+
+    // The removed cluster comes back: its folder is a symlink, so every one
+    // of its files is a conflict and nothing is written anywhere.
+    let restored = Sandbox::new().spec_text();
+    sandbox.write_spec(&restored);
+    fs::write(elsewhere.join("kustomization.yaml"), "edited: outside\n").unwrap();
+    let run = sandbox.bootstrap(&[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(
+        fs::read_to_string(elsewhere.join("kustomization.yaml")).unwrap(),
+        "edited: outside\n"
+    );
+}
+
+/// Run the binary in `cwd` with `HOME` set.
+fn flotilla_in(cwd: &Path, home: &Path, args: &[&str]) -> support::Run {
+    Command::new(flotilla_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("HOME", home)
+        .output()
+        .expect("run flotilla")
+        .into()
+}
+
+fn assert_refused(run: &support::Run, out: &str, rule: &str) {
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .starts_with(&format!("flotilla: refusing --out {out}")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(rule), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+}
+
+/// `--out /`, `--out ~`, `--out ..` and a symlink to `/` are refused in
+/// every mode; `/` is only ever tried with --check and --dry-run, so the
+/// old behaviour (accepted, exit 1 / 0) never wrote there.
+#[test]
+fn careless_out_directories_are_refused() {
+    let sandbox = Sandbox::new();
+    let spec = sandbox.spec();
+    let spec = spec.to_str().unwrap();
+    let home = sandbox.dir.path().join("home");
+    fs::create_dir_all(home.join("projects")).unwrap();
+    let root_link = sandbox.dir.path().join("root-link");
+    std::os::unix::fs::symlink("/", &root_link).unwrap();
+    let root_link = root_link.to_str().unwrap();
+    for mode in ["--check", "--dry-run"] {
+        let run = flotilla_in(
+            &home,
+            &home,
+            &["bootstrap", "--fleet", spec, "--out", "/", mode],
+        );
+        assert_refused(&run, "/", "it is the root of the file system");
+        let run = flotilla_in(
+            &home,
+            &home,
+            &["bootstrap", "--fleet", spec, "--out", root_link, mode],
+        );
+        assert_refused(
+            &run,
+            &format!("{root_link} (resolves to /)"),
+            "root of the file system",
+        );
+    }
+
+    let home_str = home.to_str().unwrap();
+    let run = flotilla_in(
+        &home,
+        &home,
+        &["bootstrap", "--fleet", spec, "--out", home_str, "--init"],
+    );
+    assert_refused(&run, home_str, "it is your home directory");
+    let run = flotilla_in(&home, &home, &["bootstrap", "--fleet", spec, "--out", ".."]);
+    assert_refused(&run, "..", "it contains your home directory");
+    // (`files` would follow root-link, so look for the folders directly.)
+    for dir in [sandbox.dir.path(), home.as_path()] {
+        assert!(
+            !dir.join("clusters").exists(),
+            "nothing generated in {}",
+            dir.display()
+        );
+    }
+
+    // `..` from the spec's own folder, even when it looks like a repository.
+    let repo = sandbox.dir.path().join("repo");
+    let platform = repo.join("platform");
+    fs::create_dir_all(&platform).unwrap();
+    fs::create_dir_all(repo.join(".git")).unwrap();
+    fs::create_dir_all(repo.join("apps")).unwrap();
+    fs::copy(sandbox.spec(), platform.join("fleet.yaml")).unwrap();
+    let run = flotilla_in(
+        &platform,
+        &home,
+        &[
+            "bootstrap",
+            "--fleet",
+            "fleet.yaml",
+            "--out",
+            "..",
+            "--init",
+        ],
+    );
+    assert_refused(
+        &run,
+        "..",
+        "above the current directory and contains the fleet spec",
+    );
+    assert!(!repo.join("clusters").exists());
+    // From the repository root, `--out .` is the normal case.
+    ok(flotilla_in(
+        &repo,
+        &home,
+        &["bootstrap", "--fleet", "platform/fleet.yaml", "--out", "."],
+    ));
+    assert!(repo.join("clusters").is_dir());
+}
+
+/// A non-empty directory that does not look like a GitOps repository is
+/// claimed only with --init; after that it holds clusters/ and needs no flag.
+#[test]
+fn a_non_empty_directory_is_claimed_with_init_once() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.out();
+    fs::create_dir_all(&out).unwrap();
+    fs::write(out.join("README.md"), "# our fleet\n").unwrap();
+
+    let run = sandbox.bootstrap(&[]);
+    assert_refused(&run, out.to_str().unwrap(), "run once with --init");
+    assert_eq!(files(&out).len(), 1, "nothing written");
+
+    let first = ok(sandbox.bootstrap(&["--init"]));
+    assert!(first.stdout.starts_with("created "), "{}", first.stdout);
+    let again = ok(sandbox.bootstrap(&[]));
+    assert_eq!(again.stdout.trim(), "up to date: nothing to write");
+    assert_eq!(
+        fs::read_to_string(out.join("README.md")).unwrap(),
+        "# our fleet\n"
+    );
+
+    // An empty git repository needs no flag.
+    let fresh = sandbox.dir.path().join("fresh");
+    fs::create_dir_all(fresh.join(".git")).unwrap();
+    ok(flotilla(&[
+        "bootstrap",
+        "--fleet",
+        sandbox.spec().to_str().unwrap(),
+        "--out",
+        fresh.to_str().unwrap(),
+    ]));
+}

@@ -364,7 +364,10 @@ fn every_file_carries_the_header_and_every_folder_a_kustomization() {
     let tree = render(&example_fleet());
     let mut dirs = BTreeSet::new();
     for (path, contents) in tree.iter() {
-        assert!(header::is_generated(contents), "{path} has no header");
+        assert!(
+            header::is_generated(path, contents.as_bytes()),
+            "{path} has no header"
+        );
         if path.ends_with(".json") {
             let v: Value = serde_json::from_str(contents).expect("valid json");
             assert!(v["$comment"].is_string(), "{path}");

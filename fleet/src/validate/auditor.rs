@@ -3,6 +3,7 @@
 use crate::error::Problem;
 use crate::formats::Format;
 use crate::model::*;
+use crate::ranges;
 use crate::spec::*;
 
 use super::check::Check;
@@ -34,7 +35,13 @@ impl Check<'_> {
         Auditor {
             enabled,
             interval: self
-                .text(&a.interval, "auditor.interval", &SERVE_DURATION, true)
+                .duration(
+                    &a.interval,
+                    "auditor.interval",
+                    &SERVE_DURATION,
+                    ranges::serve_duration_nanos,
+                    "flotilla serve takes each number up to 4294967295 and a whole of at most about 292 years",
+                )
                 .unwrap_or_default(),
             pr_enabled: self.flag(&a.pr_enabled, false),
         }

@@ -6,7 +6,8 @@ use std::rc::Rc;
 
 use crate::decode::{OriginId, Recorder};
 use crate::error::Problem;
-use crate::formats::Format;
+use crate::formats::{self, Format};
+use crate::ranges::{self, MAX_GO_DURATION, MAX_QUANTITY, QuantityRange, WholeRange};
 use crate::spec::*;
 
 /// Fields only a cluster's own entry can set.
@@ -112,16 +113,106 @@ impl<'r> Check<'r> {
         }
     }
 
-    /// A required count of at least 1 (replicas, concurrency); 0 would
-    /// silently switch the component off.
-    pub(super) fn count(&self, val: &Val<u32>, field: &str) -> u32 {
+    /// A required whole number within `range` (see [`crate::ranges`]);
+    /// 0 when it is missing or out of range (already reported).
+    pub(super) fn whole(&self, val: &Val<Integer>, field: &str, range: &WholeRange) -> u32 {
         let Some((n, origin)) = self.required(val, field) else {
             return 0;
         };
-        if *n == 0 {
-            self.report(origin, field, Problem::Rule("must be at least 1".into()));
+        match range.check(n.text()).and_then(|n| u32::try_from(n).ok()) {
+            Some(n) => n,
+            None => {
+                let problem = Problem::OutOfRange {
+                    value: n.text().to_owned(),
+                    expected: range.expected(),
+                };
+                self.report(origin, field, problem);
+                0
+            }
         }
-        *n
+    }
+
+    /// A required duration of the given form whose length (`nanos`, `None`
+    /// when it overflows what the reader accepts) must be more than zero;
+    /// `why` explains the range, for the message.
+    pub(super) fn duration(
+        &self,
+        val: &Val<String>,
+        field: &str,
+        format: &Format,
+        nanos: fn(&str) -> Option<u64>,
+        why: &str,
+    ) -> Option<String> {
+        let text = self.text(val, field, format, true)?;
+        if nanos(&text).is_some_and(|n| n > 0) {
+            return Some(text);
+        }
+        if let Val::Set(_, origin) = val {
+            let problem = Problem::OutOfRange {
+                value: text,
+                expected: format!("must be more than 0 and at most {MAX_GO_DURATION} ({why})"),
+            };
+            self.report(*origin, field, problem);
+        }
+        None
+    }
+
+    /// A map of resource names to quantities, each within what Kubernetes
+    /// accepts: not negative, at most 2^63-1, and whole where Kubernetes
+    /// counts in units (`whole_for` says which names those are).
+    pub(super) fn quantities(
+        &self,
+        val: &Val<ValMap>,
+        field: &str,
+        whole_for: fn(&str) -> bool,
+    ) -> BTreeMap<String, String> {
+        let mut out = self.map(val, field, &formats::RESOURCE_NAME, &formats::QUANTITY);
+        out.retain(|resource, value| {
+            let origin = match val.get().and_then(|m| m.get(resource)) {
+                Some(Val::Set(_, o)) => *o,
+                _ => OriginId::BUILTIN,
+            };
+            let field = format!("{field}[{resource:?}]");
+            let whole = whole_for(resource);
+            self.quantity_in_range(value, origin, &field, whole, false)
+        });
+        out
+    }
+
+    /// Whether the well-formed quantity `value` is in range, reporting it
+    /// at `origin` when not. `positive` also rejects zero.
+    pub(super) fn quantity_in_range(
+        &self,
+        value: &str,
+        origin: OriginId,
+        field: &str,
+        whole: bool,
+        positive: bool,
+    ) -> bool {
+        // k8s.io/kubernetes pkg/apis/core/validation/validation.go
+        // `ValidateResourceQuantityValue`: not negative, and whole for
+        // integer resources; quantity.go caps magnitudes at 2^63-1.
+        let expected = match ranges::quantity_range(value) {
+            Some(QuantityRange::Negative) => {
+                "must not be negative (Kubernetes rejects negative resource values)".to_owned()
+            }
+            Some(QuantityRange::TooLarge) => {
+                format!("must be at most {MAX_QUANTITY} (2^63-1, the largest Kubernetes quantity)")
+            }
+            Some(QuantityRange::InRange { zero: true, .. }) if positive => {
+                "must be more than 0 (a maximum of 0 denies every container)".to_owned()
+            }
+            Some(QuantityRange::InRange { whole: false, .. }) if whole => {
+                "must be a whole number (Kubernetes counts this resource in units)".to_owned()
+            }
+            _ => return true,
+        };
+        let problem = Problem::OutOfRange {
+            value: value.to_owned(),
+            expected,
+        };
+        self.report(origin, field, problem);
+        false
     }
 
     /// Reports a value that must not be written for this kind of cluster.

@@ -2,9 +2,26 @@
 
 use crate::formats;
 use crate::model::*;
+use crate::ranges;
 use crate::spec::*;
 
 use super::check::Check;
+
+impl Check<'_> {
+    /// A Flux `spec.interval`: the CRD's pattern, then a length Flux can
+    /// hold (a `metav1.Duration`, parsed with Go's `time.ParseDuration`)
+    /// and more than zero (controller-runtime only requeues after a
+    /// positive `RequeueAfter`, so 0 would stop Flux from polling).
+    fn flux_interval(&self, val: &Val<String>, field: &str) -> Option<String> {
+        self.duration(
+            val,
+            field,
+            &formats::FLUX_DURATION,
+            ranges::go_duration_nanos,
+            "Flux reads it as a Go duration, at most about 292 years; at 0 it stops reconciling",
+        )
+    }
+}
 
 impl Check<'_> {
     pub(super) fn git(&self, val: &Val<GitSpec>) -> GitSource {
@@ -20,15 +37,10 @@ impl Check<'_> {
                 .text(&g.path, "git.path", &formats::REPO_PATH, true)
                 .unwrap_or_default(),
             interval: self
-                .text(&g.interval, "git.interval", &formats::DURATION, true)
+                .flux_interval(&g.interval, "git.interval")
                 .unwrap_or_default(),
             kustomization_interval: self
-                .text(
-                    &g.kustomization_interval,
-                    "git.kustomizationInterval",
-                    &formats::DURATION,
-                    true,
-                )
+                .flux_interval(&g.kustomization_interval, "git.kustomizationInterval")
                 .unwrap_or_default(),
             secret_ref: self.text(&g.secret_ref, "git.secretRef", &formats::SECRET_NAME, false),
         }

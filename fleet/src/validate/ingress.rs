@@ -3,6 +3,7 @@
 use crate::error::Problem;
 use crate::formats;
 use crate::model::*;
+use crate::ranges;
 use crate::spec::*;
 
 use super::check::Check;
@@ -19,7 +20,7 @@ impl Check<'_> {
         let i = val.get().cloned().unwrap_or_default();
         let on = self.flag(&i.enabled, true);
         let namespace = self.ingress_namespace(&i.namespace, on, namespaces);
-        let replicas = self.count(&i.replicas, "ingress.replicas");
+        let replicas = self.whole(&i.replicas, "ingress.replicas", &ranges::REPLICAS);
         Ingress {
             enabled: on,
             namespace: namespace.unwrap_or_default(),

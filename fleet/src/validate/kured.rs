@@ -3,6 +3,7 @@
 use crate::error::Problem;
 use crate::formats::{self, Format};
 use crate::model::*;
+use crate::ranges;
 use crate::spec::*;
 
 use super::check::Check;
@@ -13,20 +14,60 @@ impl Check<'_> {
         let text = |v: &Val<String>, field: &str, format: &Format| {
             self.text(v, field, format, true).unwrap_or_default()
         };
+        let start_time = text(&k.start_time, "kured.startTime", &formats::CLOCK);
+        let end_time = text(&k.end_time, "kured.endTime", &formats::CLOCK);
+        self.non_empty_window(&start_time, &end_time, &k.end_time);
         Kured {
             enabled: self.flag(&k.enabled, true),
             reboot_days: self.reboot_days(&k.reboot_days),
-            start_time: text(&k.start_time, "kured.startTime", &formats::CLOCK),
-            end_time: text(&k.end_time, "kured.endTime", &formats::CLOCK),
+            start_time,
+            end_time,
             time_zone: text(&k.time_zone, "kured.timeZone", &formats::TIME_ZONE),
-            period: text(&k.period, "kured.period", &formats::DURATION),
+            // kubereboot/kured pkg/delaytick: `time.Tick(period)` returns nil
+            // for a period of 0, and Kured never checks again.
+            period: self
+                .duration(
+                    &k.period,
+                    "kured.period",
+                    &formats::GO_DURATION,
+                    ranges::go_duration_nanos,
+                    "Kured reads --period as a Go duration, at most about 292 years; at 0 it stops checking",
+                )
+                .unwrap_or_default(),
             sentinel: text(&k.sentinel, "kured.sentinel", &formats::ABSOLUTE_PATH),
             lock_annotation: text(
                 &k.lock_annotation,
                 "kured.lockAnnotation",
                 &formats::LABEL_KEY,
             ),
-            concurrency: self.count(&k.concurrency, "kured.concurrency"),
+            concurrency: self.whole(
+                &k.concurrency,
+                "kured.concurrency",
+                &ranges::KURED_CONCURRENCY,
+            ),
+        }
+    }
+
+    /// Kured reboots only while the time is within [start, end]
+    /// (kubereboot/kured pkg/timewindow/timewindow.go `Contains`, which wraps
+    /// past midnight when end is earlier): equal times leave a window of
+    /// one second, and the nodes are never rebooted.
+    fn non_empty_window(&self, start: &str, end: &str, end_val: &Val<String>) {
+        let (Some(s), Some(e)) = (ranges::clock_seconds(start), ranges::clock_seconds(end)) else {
+            return;
+        };
+        if s == e {
+            let origin = match end_val {
+                Val::Set(_, o) => *o,
+                _ => crate::decode::OriginId::BUILTIN,
+            };
+            self.report(
+                origin,
+                "kured.endTime",
+                Problem::Rule(format!(
+                    "the reboot window from {start} to {end} is empty: Kured would never reboot a node"
+                )),
+            );
         }
     }
 

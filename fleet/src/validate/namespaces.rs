@@ -7,6 +7,7 @@ use crate::decode::OriginId;
 use crate::error::Problem;
 use crate::formats;
 use crate::model::*;
+use crate::ranges;
 use crate::spec::*;
 
 use super::check::Check;
@@ -77,18 +78,26 @@ impl Check<'_> {
                 Some(PodSecuritySpec::Baseline) => PodSecurityLevel::Baseline,
                 Some(PodSecuritySpec::Restricted) | None => PodSecurityLevel::Restricted,
             },
-            quota: self.quantities(&ns.quota, &format!("{field}.quota")),
+            quota: self.quantities(
+                &ns.quota,
+                &format!("{field}.quota"),
+                ranges::is_integer_resource,
+            ),
             limit_range,
             receives_ingress: self.flag(&ns.receives_ingress, false),
         }
     }
 
     fn limit_range(&self, lr: &LimitRangeSpec, field: &str) -> LimitRange {
+        let any = |_: &str| false;
         let range = LimitRange {
-            default_limits: self.quantities(&lr.default, &format!("{field}.default")),
-            default_requests: self
-                .quantities(&lr.default_request, &format!("{field}.defaultRequest")),
-            max: self.quantities(&lr.max, &format!("{field}.max")),
+            default_limits: self.quantities(&lr.default, &format!("{field}.default"), any),
+            default_requests: self.quantities(
+                &lr.default_request,
+                &format!("{field}.defaultRequest"),
+                any,
+            ),
+            max: self.quantities(&lr.max, &format!("{field}.max"), any),
         };
         let (default, request, max) = (&range.default_limits, &range.default_requests, &range.max);
         self.at_most(
@@ -146,10 +155,6 @@ impl Check<'_> {
                 self.report(origin, &format!("{field}.{resource}"), problem);
             }
         }
-    }
-
-    fn quantities(&self, val: &Val<ValMap>, field: &str) -> BTreeMap<String, String> {
-        self.map(val, field, &formats::RESOURCE_NAME, &formats::QUANTITY)
     }
 }
 

@@ -12,9 +12,16 @@ impl Check<'_> {
     /// Arc-enabled clusters, which AKS on Azure Local clusters are.
     pub(super) fn policies(&self, val: &Val<PoliciesSpec>, registry: &str) -> Policies {
         let p = val.get().cloned().unwrap_or_default();
+        // A maximum of 0 would deny every container that sets a limit, and
+        // every one that does not as well.
         let quantity = |v: &Val<String>, field: &str| {
-            self.text(v, field, &formats::QUANTITY, true)
-                .unwrap_or_default()
+            let text = self.text(v, field, &formats::QUANTITY, true)?;
+            let origin = match v {
+                Val::Set(_, o) => *o,
+                _ => crate::decode::OriginId::BUILTIN,
+            };
+            self.quantity_in_range(&text, origin, field, false, true)
+                .then_some(text)
         };
         let exempt = "policies.exemptNamespaces";
         Policies {
@@ -27,8 +34,8 @@ impl Check<'_> {
                 _ => PolicyEngine::AzurePolicy,
             },
             allowed_registries: self.allowed_registries(&p.allowed_registries, registry),
-            max_cpu: quantity(&p.max_cpu, "policies.maxCpu"),
-            max_memory: quantity(&p.max_memory, "policies.maxMemory"),
+            max_cpu: quantity(&p.max_cpu, "policies.maxCpu").unwrap_or_default(),
+            max_memory: quantity(&p.max_memory, "policies.maxMemory").unwrap_or_default(),
             read_only_root_fs: self.flag(&p.read_only_root_filesystem, true),
             forbid_privileged: self.flag(&p.no_privileged, true),
             forbid_host_path: self.flag(&p.no_host_path, true),
