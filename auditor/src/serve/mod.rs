@@ -17,6 +17,7 @@
 
 pub mod backoff;
 pub mod config;
+mod connections;
 mod cycle;
 pub mod http;
 pub mod metrics;
