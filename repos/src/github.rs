@@ -732,6 +732,7 @@ fn object_sha(object: &octocrab::models::repos::Object) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::UrlError;
 
     fn policy() -> RetryPolicy {
         RetryPolicy {
@@ -767,5 +768,32 @@ mod tests {
         let shown = format!("{auth:?}");
         assert!(!shown.contains("supersecret"), "{shown}");
         assert!(shown.contains("***"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn the_client_refuses_plain_http_and_credentials_in_the_api_url() {
+        let build = |url: &str| {
+            let mut cfg = GithubConfig::new("o", "r", GithubAuth::Token(Secret::new("ghp_x")));
+            cfg.api_url = Some(url.to_owned());
+            GithubClient::new(&cfg)
+        };
+        for (url, want) in [
+            ("http://example.com", UrlError::PlainHttp),
+            ("HTTP://ghe.example.com/api/v3", UrlError::PlainHttp),
+            (
+                "https://x:ghp_1234@ghe.example.com/api/v3",
+                UrlError::Credentials,
+            ),
+        ] {
+            let err = build(url).unwrap_err();
+            let text = format!("{err} {err:?}");
+            assert!(
+                matches!(&err, Error::RefusedApiUrl { source, .. } if *source == want),
+                "{url}: {text}"
+            );
+            assert!(!text.contains("ghp_1234"), "{text}");
+        }
+        assert!(build("http://127.0.0.1:8080").is_ok());
+        assert!(build("https://ghe.example.com/api/v3").is_ok());
     }
 }
