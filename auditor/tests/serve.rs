@@ -750,6 +750,7 @@ fn invalid_values_name_file_line_and_field() {
             "not both",
         ),
         ("repo:\n  url: https://user:pw@github.com/o/r.git\nclusters:\n  - {name: a, inCluster: true}\n".to_owned(), 2, "repo.url", "not allowed"),
+        ("repo:\n  url: HTTPS://user:pw@github.com/o/r.git\nclusters:\n  - {name: a, inCluster: true}\n".to_owned(), 2, "repo.url", "not allowed"),
     ];
     for (text, want_line, want_field, want_text) in cases {
         let err = parse(&text).unwrap_err();
@@ -784,6 +785,253 @@ fn secrets_are_referenced_by_file_or_env() {
     assert_eq!(
         c.repo.auth,
         Some(GitAuth::Token(SecretSource::Env("GIT_TOKEN".into())))
+    );
+}
+
+/// `repo.url` with credentials in any spelling, wherever the password ends.
+const CREDENTIAL_URLS: &[&str] = &[
+    "HTTPS://x-access-token:TOKEN-1234@github.com/o/r.git",
+    "Https://TOKEN-1234@github.com/o/r.git",
+    "git+https://x:TOKEN-1234@github.com/o/r.git",
+    "ssh://git:TOKEN-1234@github.com/o/r.git",
+    "https://x:TOKEN/1234@github.com/o/r.git",
+    "https://x:TOKEN#1234@github.com/o/r.git",
+    "https://x:TOKEN?1234@github.com/o/r.git",
+    "https://x:TOKEN@1234@github.com/o/r.git",
+    "https://x:TOKEN%401234@github.com/o/r.git",
+    "https://TOKEN-1234%40github.com/o/r.git",
+];
+
+#[test]
+fn credentials_in_repo_url_are_refused_in_any_spelling_and_never_echoed() {
+    for url in CREDENTIAL_URLS {
+        let text =
+            format!("repo:\n  url: \"{url}\"\nclusters:\n  - {{name: a, inCluster: true}}\n");
+        let err = parse(&text).expect_err(url);
+        let message = format!("{err} {err:?}");
+        assert!(
+            message.starts_with("serve.yaml:2: repo.url: credentials in the URL are not allowed"),
+            "{url}: {message}"
+        );
+        assert!(!message.contains("1234"), "{url}: {message}");
+    }
+    for url in [
+        "ssh://git@github.com/o/r.git",
+        "SSH://git@github.com:22/o/r.git",
+        "HTTPS://github.com/o/r.git",
+    ] {
+        let text = format!("repo:\n  url: {url}\nclusters:\n  - {{name: a, inCluster: true}}\n");
+        assert_eq!(parse(&text).expect(url).repo.url, url);
+    }
+}
+
+#[test]
+fn tokens_never_go_over_plain_http_except_to_loopback() {
+    let github = |url: &str| {
+        format!(
+            "{MINIMAL}pr:\n  enabled: true\n  github:\n    url: {url}\n    auth:\n      tokenEnv: GITHUB_TOKEN\n"
+        )
+    };
+    for url in [
+        "http://example.com",
+        "HTTP://ghe.example.com/api/v3",
+        "http://10.1.2.3:8080",
+    ] {
+        let err = parse(&github(url)).expect_err(url);
+        assert!(
+            err.to_string()
+                .starts_with("serve.yaml:9: pr.github.url: plain http"),
+            "{url}: {err}"
+        );
+    }
+    let err = parse(&github("https://x:ghp_1234@ghe.example.com/api/v3")).unwrap_err();
+    assert!(!err.to_string().contains("ghp_1234"), "{err}");
+    for url in [
+        "https://ghe.example.com/api/v3",
+        "http://127.0.0.1:8080",
+        "http://[::1]:80",
+        "http://localhost:3000",
+    ] {
+        let c = parse(&github(url)).expect(url);
+        assert_eq!(c.pr.github.unwrap().url, url);
+    }
+
+    let repo = |url: &str, auth: &str| {
+        format!(
+            "repo:\n  url: {url}\n  auth:\n    {auth}\nclusters:\n  - {{name: a, inCluster: true}}\n"
+        )
+    };
+    let err = parse(&repo("http://git.example.com/o/r.git", "tokenFile: /t")).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("serve.yaml:2: repo.url: plain http"),
+        "{err}"
+    );
+    parse(&repo("http://127.0.0.1:9/o/r.git", "tokenFile: /t")).unwrap();
+    parse(&repo("https://git.example.com/o/r.git", "tokenFile: /t")).unwrap();
+    parse(&repo("ssh://git@git.example.com/o/r.git", "sshKeyFile: /k")).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// The HTTP server's limits, in process with short timeouts.
+
+use flotilla_auditor::serve::http::{self, Limits};
+
+/// Serve `app` within `limits` on 127.0.0.1; returns the address, the
+/// shutdown trigger and the server task.
+async fn serve_app(
+    app: axum::Router,
+    limits: Limits,
+) -> (
+    SocketAddr,
+    flotilla_auditor::serve::ShutdownTrigger,
+    tokio::task::JoinHandle<Result<(), Error>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (trigger, shutdown) = shutdown_channel();
+    let handle = tokio::spawn(async move { http::serve(listener, app, &limits, shutdown).await });
+    (addr, trigger, handle)
+}
+
+fn probes_app() -> axum::Router {
+    let state = Arc::new(flotilla_auditor::serve::state::State::new([
+        CLUSTER.to_owned()
+    ]));
+    let metrics = Arc::new(flotilla_auditor::serve::metrics::Metrics::new());
+    http::router(state, metrics)
+}
+
+/// Whether the server closes `stream` within `within` (reads until EOF or
+/// an error; the server sends nothing else).
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut sink = Vec::new();
+    tokio::time::timeout(within, stream.read_to_end(&mut sink))
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn silent_half_sent_and_idle_keep_alive_connections_are_closed_after_the_header_timeout() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let (addr, trigger, handle) = serve_app(probes_app(), limits).await;
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut half = TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"GET /heal").await.unwrap();
+    let mut keep_alive = TcpStream::connect(addr).await.unwrap();
+    keep_alive
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = [0u8; 512];
+    let n = keep_alive.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    for (what, stream) in [
+        ("silent", &mut silent),
+        ("half a request line", &mut half),
+        ("idle keep-alive", &mut keep_alive),
+    ] {
+        assert!(
+            closed_within(stream, Duration::from_secs(3)).await,
+            "{what} connection stays open"
+        );
+    }
+    trigger.trigger();
+    handle.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn at_the_connection_cap_idle_connections_make_room_for_the_probe() {
+    let limits = Limits {
+        max_connections: 4,
+        header_read_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let (addr, trigger, handle) = serve_app(probes_app(), limits).await;
+    let mut idle = Vec::new();
+    for i in 0..20 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 1 {
+            s.write_all(b"GET /metr").await.unwrap();
+        }
+        idle.push(s);
+    }
+    let (status, body) = tokio::time::timeout(Duration::from_secs(2), get(addr, "/healthz"))
+        .await
+        .expect("the probe answers within 2 s");
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let mut still_open = 0;
+    for s in &mut idle {
+        if !closed_within(s, Duration::from_millis(50)).await {
+            still_open += 1;
+        }
+    }
+    assert!(
+        still_open <= 4,
+        "{still_open} idle connections kept past the cap of 4"
+    );
+    trigger.trigger();
+    handle.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn request_bodies_over_the_limit_get_413() {
+    let limits = Limits {
+        max_body_bytes: 1024,
+        ..Limits::default()
+    };
+    let (addr, trigger, handle) = serve_app(probes_app(), limits).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = [0u8; 64];
+    let n = s.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 413"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    trigger.trigger();
+    handle.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_request_in_progress_finish() {
+    let app = axum::Router::new().route(
+        "/slow",
+        axum::routing::get(|| async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            "done\n"
+        }),
+    );
+    let (addr, trigger, handle) = serve_app(app, Limits::default()).await;
+    let request = tokio::spawn(get(addr, "/slow"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    trigger.trigger();
+    let (status, body) = tokio::time::timeout(PATIENCE, request)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((status, body.as_str()), (200, "done\n"));
+    tokio::time::timeout(PATIENCE, handle)
+        .await
+        .expect("the server stops once the request is done")
+        .unwrap()
+        .unwrap();
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener is closed"
     );
 }
 

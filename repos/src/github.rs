@@ -149,10 +149,20 @@ impl GithubConfig {
 /// none ever contains a credential.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The API URL is refused: credentials in it, or plain http to a host
+    /// that is not loopback (see [`crate::remote::check_api_url`]).
+    #[error("github api url {url:?}: {source}")]
+    RefusedApiUrl {
+        /// The URL, scrubbed.
+        url: String,
+        /// Which rule it breaks.
+        #[source]
+        source: crate::remote::UrlError,
+    },
     /// `--github-url` is not a URI octocrab accepts.
     #[error("github api url {url:?} is not a valid uri")]
     ApiUrl {
-        /// The URL as given.
+        /// The URL, scrubbed.
         url: String,
         /// octocrab's reason.
         #[source]
@@ -492,14 +502,26 @@ impl GithubClient {
 }
 
 /// Build octocrab for the configured host and credentials.
+///
+/// The token goes out as an `Authorization` header on every call, so the
+/// base URL must be `https://` (or `http://` to loopback, for the tests'
+/// double). Redirects cannot downgrade that: octocrab adds the header before
+/// its `FollowRedirectLayer` (octocrab `src/lib.rs`, `build`), whose default
+/// `FilterCredentials` policy drops `Authorization` on a redirect to another
+/// origin, and a change of scheme is another origin (tower-http
+/// `src/follow_redirect/policy/filter_credentials.rs`).
 fn build_octocrab(cfg: &GithubConfig) -> Result<Octocrab> {
     let mut builder =
         Octocrab::builder().add_header(http::header::USER_AGENT, cfg.user_agent.clone());
     if let Some(url) = &cfg.api_url {
+        crate::remote::check_api_url(url).map_err(|source| Error::RefusedApiUrl {
+            url: crate::remote::scrub_userinfo(url),
+            source,
+        })?;
         builder = builder
             .base_uri(url.as_str())
             .map_err(|source| Error::ApiUrl {
-                url: url.clone(),
+                url: crate::remote::scrub_userinfo(url),
                 source,
             })?;
     }
@@ -710,6 +732,7 @@ fn object_sha(object: &octocrab::models::repos::Object) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::UrlError;
 
     fn policy() -> RetryPolicy {
         RetryPolicy {
@@ -745,5 +768,32 @@ mod tests {
         let shown = format!("{auth:?}");
         assert!(!shown.contains("supersecret"), "{shown}");
         assert!(shown.contains("***"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn the_client_refuses_plain_http_and_credentials_in_the_api_url() {
+        let build = |url: &str| {
+            let mut cfg = GithubConfig::new("o", "r", GithubAuth::Token(Secret::new("ghp_x")));
+            cfg.api_url = Some(url.to_owned());
+            GithubClient::new(&cfg)
+        };
+        for (url, want) in [
+            ("http://example.com", UrlError::PlainHttp),
+            ("HTTP://ghe.example.com/api/v3", UrlError::PlainHttp),
+            (
+                "https://x:ghp_1234@ghe.example.com/api/v3",
+                UrlError::Credentials,
+            ),
+        ] {
+            let err = build(url).unwrap_err();
+            let text = format!("{err} {err:?}");
+            assert!(
+                matches!(&err, Error::RefusedApiUrl { source, .. } if *source == want),
+                "{url}: {text}"
+            );
+            assert!(!text.contains("ghp_1234"), "{text}");
+        }
+        assert!(build("http://127.0.0.1:8080").is_ok());
+        assert!(build("https://ghe.example.com/api/v3").is_ok());
     }
 }

@@ -32,6 +32,7 @@ use flotilla_auditor::serve::{
 use flotilla_repos::branch::Identity;
 use flotilla_repos::git::{self, GitAuth};
 use flotilla_repos::github::{self, GithubAuth, GithubClient, GithubConfig, RetryPolicy, Secret};
+use flotilla_repos::remote::scrub_userinfo;
 
 use super::drift_pr::{self, ClusterDrift, Context, Published};
 
@@ -114,7 +115,7 @@ impl Runner {
         let owner_repo = github_repo_of(&config.repo.url);
         if config.pr.enabled && owner_repo.is_none() {
             return Err(BuildError::RepoName {
-                url: config.repo.url.clone(),
+                url: scrub_userinfo(&config.repo.url),
             });
         }
         Ok(Runner {
@@ -173,9 +174,11 @@ impl Runner {
         }
     }
 
+    /// The URL is scrubbed although the config refuses credentials in it:
+    /// this error is logged on every failed cycle.
     fn fetch_error(&self, source: impl Into<BoxError>) -> Error {
         Error::GitFetch {
-            url: self.config.repo.url.clone(),
+            url: scrub_userinfo(&self.config.repo.url),
             source: source.into(),
         }
     }

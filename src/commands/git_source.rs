@@ -1,9 +1,31 @@
 //! `--repo`/`--ref` and Git credentials, shared by the commands that read a
 //! GitOps repository (`audit`, `preview`).
+//!
+//! `--repo` never carries credentials (`flotilla_repos::remote` rules: any
+//! userinfo but an SSH user name is refused, in any spelling); the token comes
+//! from `--token-env`, the key from `--ssh-key`.
 
 use flotilla_repos::git::{self, GitAuth};
 use flotilla_repos::local::{head_revision, resolve_commit};
+use flotilla_repos::remote::{self, UrlError};
 use std::path::{Path, PathBuf};
+
+/// Why `--repo` cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// `--repo` is refused (credentials in the URL).
+    #[error("--repo {url}: {source}")]
+    Url {
+        /// The URL, scrubbed.
+        url: String,
+        /// Which rule it breaks.
+        #[source]
+        source: UrlError,
+    },
+    /// Checking out failed.
+    #[error(transparent)]
+    Git(#[from] git::Error),
+}
 
 /// Where the GitOps repository is, and how to reach it.
 #[derive(Debug, Clone, clap::Args)]
@@ -44,7 +66,8 @@ impl OpenedRepo {
 }
 
 /// Open `--repo` at `--ref`.
-pub fn open_repo(args: &GitSourceArgs) -> Result<OpenedRepo, git::Error> {
+pub fn open_repo(args: &GitSourceArgs) -> Result<OpenedRepo, SourceError> {
+    check_repo(&args.repo)?;
     let local = Path::new(&args.repo);
     if args.git_ref.is_none() && !args.repo.contains("://") && local.is_dir() {
         return Ok(OpenedRepo {
@@ -56,8 +79,17 @@ pub fn open_repo(args: &GitSourceArgs) -> Result<OpenedRepo, git::Error> {
     checkout_at(args, args.git_ref.as_deref())
 }
 
+/// Refuse a `--repo` URL with credentials before anything is read.
+fn check_repo(repo: &str) -> Result<(), SourceError> {
+    remote::check_git_url(repo).map_err(|source| SourceError::Url {
+        url: remote::scrub_userinfo(repo),
+        source,
+    })
+}
+
 /// Check out `rev` of `--repo` into a temporary directory.
-pub fn checkout_at(args: &GitSourceArgs, rev: Option<&str>) -> Result<OpenedRepo, git::Error> {
+pub fn checkout_at(args: &GitSourceArgs, rev: Option<&str>) -> Result<OpenedRepo, SourceError> {
+    check_repo(&args.repo)?;
     let tmp = tempfile::Builder::new()
         .prefix("flotilla-repo-")
         .tempdir()
@@ -72,7 +104,7 @@ pub fn checkout_at(args: &GitSourceArgs, rev: Option<&str>) -> Result<OpenedRepo
         Err(git::Error::RevisionNotFound { .. }) if rev.is_some() && is_local(&args.repo) => {
             match resolve_commit(Path::new(&args.repo), rev.unwrap_or_default()) {
                 Some(commit) => git::checkout(&args.repo, Some(&commit), &auth, tmp.path())?,
-                None => return Err(not_found(args, rev)),
+                None => return Err(not_found(args, rev).into()),
             }
         }
         other => other?,
@@ -91,7 +123,7 @@ fn is_local(repo: &str) -> bool {
 fn not_found(args: &GitSourceArgs, rev: Option<&str>) -> git::Error {
     git::Error::RevisionNotFound {
         rev: rev.unwrap_or("HEAD").to_owned(),
-        url: args.repo.clone(),
+        url: remote::scrub_userinfo(&args.repo),
     }
 }
 

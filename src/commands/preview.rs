@@ -9,6 +9,7 @@ use flotilla_auditor::targets::load_targets;
 use flotilla_fleet::{Fleet, Policies, PolicyMode};
 use flotilla_repos::github::{GithubAuth, GithubClient, GithubConfig, Secret};
 use flotilla_repos::pr::{CommitState, GITHUB_BODY_LIMIT, PREVIEW_MARKER};
+use flotilla_repos::remote::{check_api_url, scrub_userinfo};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -85,7 +86,8 @@ pub struct PreviewArgs {
     #[arg(long, value_name = "OWNER/REPO#N")]
     pub github_pr: Option<String>,
 
-    /// GitHub API URL (GitHub Enterprise: `https://HOST/api/v3`).
+    /// GitHub API URL (GitHub Enterprise: `https://HOST/api/v3`); `http://`
+    /// only to a loopback host, never with credentials.
     #[arg(long, value_name = "URL")]
     pub github_url: Option<String>,
 
@@ -103,6 +105,13 @@ pub struct PreviewArgs {
 
 /// Run the preview.
 pub async fn run(args: &PreviewArgs) -> ExitCode {
+    // The token goes to this URL: https only (or http to loopback), no
+    // credentials in it. Checked before any work.
+    if let Some(url) = &args.github_url
+        && let Err(e) = check_api_url(url)
+    {
+        return fail(&format!("--github-url {}: {e}", scrub_userinfo(url)));
+    }
     let report = match preview(args).await {
         Ok(r) => r,
         Err(message) => return fail(&message),

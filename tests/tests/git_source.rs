@@ -276,6 +276,8 @@ fn checkout_from_a_local_path_and_push_a_branch_back() {
 /// and Azure DevOps do for HTTPS tokens). Stopped when dropped.
 struct HttpGit {
     port: u16,
+    /// Every `Authorization` header received.
+    authorizations: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -285,19 +287,22 @@ impl HttpGit {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let authorizations = std::sync::Arc::default();
         let (root, token, flag) = (root.to_owned(), token.to_owned(), stop.clone());
+        let seen = std::sync::Arc::clone(&authorizations);
         let thread = std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if flag.load(std::sync::atomic::Ordering::SeqCst) {
                     break;
                 }
                 if let Ok(stream) = stream {
-                    let _ = http_exchange(stream, &root, &token);
+                    let _ = http_exchange(stream, &root, &token, &seen);
                 }
             }
         });
         HttpGit {
             port,
+            authorizations,
             stop,
             thread: Some(thread),
         }
@@ -319,7 +324,12 @@ impl Drop for HttpGit {
 }
 
 /// Serve one request: check the password, run the CGI, relay its answer.
-fn http_exchange(stream: TcpStream, root: &Path, token: &str) -> std::io::Result<()> {
+fn http_exchange(
+    stream: TcpStream,
+    root: &Path,
+    token: &str,
+    seen: &std::sync::Mutex<Vec<String>>,
+) -> std::io::Result<()> {
     use base64::Engine;
     use std::io::{BufRead, BufReader, Read, Write};
     let mut reader = BufReader::new(stream.try_clone()?);
@@ -343,6 +353,9 @@ fn http_exchange(stream: TcpStream, root: &Path, token: &str) -> std::io::Result
         }
     }
     let body = read_body(&mut reader, &headers)?;
+    if let Some(auth) = headers.get("authorization") {
+        seen.lock().unwrap().push(auth.clone());
+    }
     let mut out = stream;
     let password = headers
         .get("authorization")
@@ -475,4 +488,68 @@ fn https_style_token_auth_works_and_a_wrong_token_never_shows_in_errors() {
 
     let err = git::checkout(&url, None, &GitAuth::None, &tmp.path().join("w3")).unwrap_err();
     assert!(matches!(err, git::Error::Remote { .. }), "{err}");
+}
+
+/// `0.0.0.0` reaches this machine (Linux connects it to loopback) but is
+/// not a loopback address: to flotilla it stands for any remote host.
+#[test]
+fn a_token_is_never_sent_over_plain_http_to_a_host_that_is_not_loopback() {
+    let tmp = tempfile::tempdir().unwrap();
+    bare_fixture(tmp.path());
+    let token = "ghp_plain_http_0123456789";
+    let server = HttpGit::serve(tmp.path(), token);
+    let url = format!("http://0.0.0.0:{}/fleet-gitops.git", server.port);
+
+    let err = git::checkout(
+        &url,
+        None,
+        &GitAuth::Token(token.into()),
+        &tmp.path().join("work"),
+    )
+    .unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(matches!(err, git::Error::Remote { .. }), "{text}");
+    assert!(text.contains("plain http"), "{text}");
+    assert!(!text.contains(token), "{text}");
+    assert!(
+        server.authorizations.lock().unwrap().is_empty(),
+        "the token went over plain http"
+    );
+
+    // The same server through a loopback address gets it (the tests' case).
+    let loopback = server.url("fleet-gitops.git");
+    git::checkout(
+        &loopback,
+        None,
+        &GitAuth::Token(token.into()),
+        &tmp.path().join("work2"),
+    )
+    .unwrap();
+    assert!(!server.authorizations.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_remote_url_with_credentials_is_refused_before_any_connection() {
+    let tmp = tempfile::tempdir().unwrap();
+    bare_fixture(tmp.path());
+    let server = HttpGit::serve(tmp.path(), "right-token");
+    for url in [
+        format!(
+            "HTTPS://x-access-token:right-token@127.0.0.1:{}/fleet-gitops.git",
+            server.port
+        ),
+        format!(
+            "http://x:right/token@127.0.0.1:{}/fleet-gitops.git",
+            server.port
+        ),
+    ] {
+        let err = git::checkout(&url, None, &GitAuth::None, &tmp.path().join("w")).unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(matches!(err, git::Error::Url { .. }), "{text}");
+        assert!(
+            !text.contains("right-token") && !text.contains("token@"),
+            "{text}"
+        );
+    }
+    assert!(server.authorizations.lock().unwrap().is_empty());
 }

@@ -4,11 +4,14 @@
 //! (unknown fields are errors, values keep their line), and [`ServeConfig`]
 //! is the checked result. Credentials are only ever *named* here (a file or
 //! an environment variable); the config never holds a secret, so it can live
-//! in a ConfigMap and be logged.
+//! in a ConfigMap and be logged. URLs follow `flotilla_repos::remote`: no
+//! credentials in `repo.url` or `pr.github.url` in any spelling, and no
+//! token over plain `http://` except to a loopback host.
 
 use super::backoff::BackoffPolicy;
 use super::schedule::{Cron, ParseError, Schedule, parse_duration};
 use crate::findings::FindingClass;
+use flotilla_repos::remote::{check_api_url, check_git_url, token_may_travel};
 use serde::Deserialize;
 use serde_saphyr::{MessageFormatter, Spanned};
 use std::collections::{BTreeMap, BTreeSet};
@@ -83,7 +86,7 @@ pub struct ServeConfig {
 /// The GitOps repository.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RepoConfig {
-    /// Clone URL (`https://…` or `ssh://…`).
+    /// Clone URL (`https://…` or `ssh://…`), never with credentials.
     pub url: String,
     /// Branch to audit.
     pub branch: String,
@@ -195,7 +198,8 @@ pub struct PrConfig {
 /// GitHub API access.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GitHubConfig {
-    /// API base URL (`https://api.github.com`, or a GHES `…/api/v3`).
+    /// API base URL (`https://api.github.com`, or a GHES `…/api/v3`);
+    /// `http://` only to a loopback host.
     pub url: String,
     /// Credentials.
     pub auth: GitHubAuth,
@@ -435,7 +439,7 @@ struct SpecActions {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct SpecGitHub {
     #[serde(default)]
-    url: Option<String>,
+    url: Option<Spanned<String>>,
     auth: Spanned<SpecGitHubAuth>,
 }
 
@@ -516,17 +520,25 @@ impl SpecRepo {
         if url.is_empty() {
             return ctx.invalid(self.url.referenced.line(), "repo.url", "must not be empty");
         }
-        if url.contains('@') && url.starts_with("http") {
+        // The same rules as `--repo` and the git client itself
+        // (flotilla_repos::remote): no credentials in any spelling, an SSH
+        // user name only.
+        if let Err(e) = check_git_url(&url) {
             return ctx.invalid(
                 self.url.referenced.line(),
                 "repo.url",
-                "credentials in the URL are not allowed; use repo.auth.tokenFile or tokenEnv",
+                format_args!("{e}; use repo.auth.tokenFile or tokenEnv"),
             );
         }
         let auth = match &self.auth {
             None => None,
             Some(a) => check_git_auth(a, ctx)?,
         };
+        if let Some(GitAuth::Token(_)) = &auth
+            && let Err(e) = token_may_travel(&url)
+        {
+            return ctx.invalid(self.url.referenced.line(), "repo.url", e);
+        }
         Ok(RepoConfig {
             url,
             branch: self.branch.unwrap_or_else(|| "main".into()),
@@ -768,11 +780,15 @@ fn check_github(g: &SpecGitHub, ctx: &Ctx<'_>) -> Result<GitHubConfig, Error> {
             );
         }
     };
-    Ok(GitHubConfig {
-        url: g
-            .url
-            .clone()
-            .unwrap_or_else(|| "https://api.github.com".into()),
-        auth,
-    })
+    let url = match &g.url {
+        None => "https://api.github.com".to_owned(),
+        Some(u) => {
+            let url = u.value.trim().to_owned();
+            if let Err(e) = check_api_url(&url) {
+                return ctx.invalid(u.referenced.line(), "pr.github.url", e);
+            }
+            url
+        }
+    };
+    Ok(GitHubConfig { url, auth })
 }

@@ -7,6 +7,8 @@
 //! - [`trigger`] turns timer ticks and kube-runtime watch events into
 //!   [`AuditRequest`]s;
 //! - [`state`] keeps the last good report per cluster, read by [`http`];
+//! - [`http`] serves the probes and metrics within limits (timeouts, a
+//!   connection cap that evicts idle connections, request sizes);
 //! - [`metrics`] is what Prometheus scrapes;
 //! - [`backoff`] spaces out retries after any fault.
 //!
@@ -17,6 +19,7 @@
 
 pub mod backoff;
 pub mod config;
+mod connections;
 mod cycle;
 pub mod http;
 pub mod metrics;
