@@ -27,18 +27,18 @@ pub fn redact(change: Change, secret: bool) -> Shown {
     if secret_data {
         let mask = |v: Option<Value>| v.map(|_| Value::String(MASK.to_owned()));
         return Shown {
-            desired: mask(Some(change.desired)),
+            desired: mask(change.desired),
             live: mask(change.live),
             sensitive: true,
         };
     }
     let (mut desired, mut live) = (change.desired, change.live);
-    let mut sensitive = mask_sealed(&mut desired);
-    if let Some(l) = live.as_mut() {
-        sensitive |= mask_sealed(l);
+    let mut sensitive = false;
+    for value in desired.iter_mut().chain(live.iter_mut()) {
+        sensitive |= mask_sealed(value);
     }
     Shown {
-        desired: Some(desired),
+        desired,
         live,
         sensitive,
     }
@@ -68,7 +68,7 @@ mod tests {
     fn change(first: &str, desired: Value, live: Option<Value>) -> Change {
         Change {
             path: FieldPath(vec![Segment::Field(first.into())]),
-            desired,
+            desired: Some(desired),
             live,
         }
     }

@@ -7,7 +7,7 @@ use super::discovery::{
     group_version_path,
 };
 use super::slim::{may_slim, slim_if_owned};
-use super::{Error, Live, Result, Scope, listmap};
+use super::{Error, Live, Result, Scope};
 use crate::secret::Sealer;
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -103,7 +103,7 @@ pub async fn read_cluster_with(
     .await?;
     Ok(Live {
         objects: lists.into_iter().flatten().collect(),
-        hints: listmap::builtin(),
+        namespaced: discovery.namespaced_kinds(),
         requests: reader.requests(),
         lists: types.len() as u64,
         listed: types

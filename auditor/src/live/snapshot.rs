@@ -24,7 +24,7 @@
 
 use super::discovery::{ApiVersionsDoc, Discovery, GroupListDoc, ResourceListDoc};
 use super::slim::{may_slim, slim_if_owned};
-use super::{Error, Live, Result, Scope, listmap};
+use super::{Error, Live, Result, Scope};
 use crate::object::{ObjectKey, group_of};
 use crate::secret::{
     KEY_LEN, LEGACY_PREFIX, OMITTED, Sealer, is_sealed, is_secret, omitted_values,
@@ -304,7 +304,7 @@ fn load_with_limit(
         namespaced_kinds: &namespaced_kinds,
         seen: HashSet::new(),
         live: Live {
-            hints: listmap::builtin(),
+            namespaced: discovery.namespaced_kinds(),
             ..Live::default()
         },
     };
