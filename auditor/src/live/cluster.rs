@@ -1,11 +1,28 @@
-//! Reading a live API server: discovery, then ONE cluster-wide paged LIST per
-//! resource type (never a GET per object), read-only (GET only, so a
-//! ClusterRole with get/list/watch suffices), every request counted.
+//! Reading a live API server: discovery, the OpenAPI v3 documents of the
+//! group versions Git's kinds live in (list semantics, see
+//! [`super::openapi`]), then ONE cluster-wide paged LIST per resource type
+//! (never a GET per object), read-only (GET only, so a ClusterRole with
+//! get/list/watch suffices), every request counted.
+//!
+//! **LISTs come from the API server's watch cache.** The first page of each
+//! LIST asks `resourceVersion=0`, as informers do: "Any" semantics, served
+//! from the watch cache without reaching etcd (kubernetes/website,
+//! `content/en/docs/reference/using-api/api-concepts.md`, "Semantics for get
+//! and list"; kube-rs `ListParams::match_any` / `VersionMatch::NotOlderThan`
+//! name the same thing). Later pages carry only the continue token (a
+//! continue token fixes the resource version; `resourceVersion` may not be
+//! combined with it), so one logical LIST stays one consistent snapshot.
+//! Servers before 1.33 answer a `resourceVersion=0` LIST from the cache in
+//! one page, ignoring `limit`. The trade: the cache may lag etcd by a moment
+//! (more in an HA control plane whose API server lost its etcd watch), so a
+//! change made just before the audit can be seen one audit later; in
+//! exchange an audit costs etcd close to nothing however large the cluster.
 
 use super::discovery::{
     AggregatedListDoc, ApiType, ApiVersionsDoc, Discovery, GroupListDoc, KindDoc, ResourceListDoc,
     group_version_path,
 };
+use super::openapi::{fetch_openapi, group_versions};
 use super::slim::{may_slim, slim_if_owned};
 use super::{Error, Live, Result, Scope};
 use crate::secret::Sealer;
@@ -76,9 +93,10 @@ pub async fn read_cluster(client: kube::Client, scope: &Scope) -> Result<Live> {
 }
 
 /// Read the kinds `scope` admits: discovery (aggregated `/api` and `/apis`,
-/// or the legacy documents of each needed group), then one paged LIST per type,
-/// `options.concurrency` at a time. Secrets are sealed by `sealer` as each
-/// page arrives.
+/// or the legacy documents of each needed group), the OpenAPI v3 documents
+/// of the group versions of the kinds `scope` names (one each), then one
+/// paged LIST per type, `options.concurrency` at a time. Secrets are sealed
+/// by `sealer` as each page arrives.
 pub async fn read_cluster_with(
     client: kube::Client,
     scope: &Scope,
@@ -92,17 +110,23 @@ pub async fn read_cluster_with(
         ..
     } = discover(&reader, scope, false, options.concurrency).await?;
     let types = discovery.select(scope);
-    let lists = list_types(
-        &reader,
-        &types,
-        options.page_size,
-        options.concurrency,
-        Some(scope),
-        sealer,
-    )
-    .await?;
+    let compared = group_versions(types.iter().filter(|t| scope.names(&t.group, &t.kind)));
+    let (openapi, lists) = futures::join!(
+        fetch_openapi(&reader, &compared, options.concurrency),
+        list_types(
+            &reader,
+            &types,
+            options.page_size,
+            options.concurrency,
+            Some(scope),
+            sealer,
+        )
+    );
+    let lists = lists?;
     Ok(Live {
         objects: lists.into_iter().flatten().collect(),
+        semantics: openapi.semantics,
+        openapi_documents: openapi.read,
         namespaced: discovery.namespaced_kinds(),
         requests: reader.requests(),
         lists: types.len() as u64,
@@ -408,11 +432,16 @@ async fn list_type(
     }
 }
 
+/// A page of a LIST: the first from the watch cache (`resourceVersion=0`,
+/// see the module docs), the next ones by continue token alone.
 fn page_path(t: &ApiType, page_size: u32, token: Option<&str>) -> String {
     let mut path = format!("{}?limit={page_size}", t.list_path());
-    if let Some(token) = token {
-        path.push_str("&continue=");
-        push_query_escaped(&mut path, token);
+    match token {
+        Some(token) => {
+            path.push_str("&continue=");
+            push_query_escaped(&mut path, token);
+        }
+        None => path.push_str("&resourceVersion=0"),
     }
     path
 }
@@ -462,6 +491,10 @@ mod tests {
         assert_eq!(
             page_path(&t, 2, Some("eyJ2Ijo+/=")),
             "/api/v1/pods?limit=2&continue=eyJ2Ijo%2B%2F%3D"
+        );
+        assert_eq!(
+            page_path(&t, 2, None),
+            "/api/v1/pods?limit=2&resourceVersion=0"
         );
     }
 

@@ -11,6 +11,7 @@ mod cluster;
 pub mod discovery;
 mod error;
 pub mod listmap;
+mod openapi;
 mod record;
 mod slim;
 mod snapshot;
