@@ -494,6 +494,10 @@ struct Measured {
     /// Peak once live state is read, before the diff.
     read_mb: f64,
     peak_mb: f64,
+    /// The fastest round's wall time, and how much of it was the read (the
+    /// rest is the diff): compared with the floor's fastest round.
+    best_wall_ms: f64,
+    best_read_ms: f64,
 }
 
 /// Where a child reads live state from.
@@ -528,6 +532,7 @@ fn run_case(case: &str) {
     let desired_mb = memory_mb("VmRSS:");
     let rounds: u64 = if objects > 10_000 { 1 } else { 3 };
     let mut best: Option<Measured> = None;
+    let mut fastest: Option<(f64, f64)> = None;
     // The first audit's peak: later rounds reuse what it freed.
     let (mut read_peak_mb, mut peak_mb) = (0.0, 0.0);
     for round in 0..rounds {
@@ -538,6 +543,7 @@ fn run_case(case: &str) {
             Source::Cluster(cluster) => rt.block_on(cluster.read(&scope)),
         }
         .expect("live state reads");
+        let read_ms = ms(start.elapsed());
         let read_mb = memory_mb("VmHWM:");
         let report = report_for("bench", &desired, &live, &DiffOptions::default());
         let (wall, cpu) = (start.elapsed(), process_cpu().saturating_sub(cpu_start));
@@ -560,7 +566,12 @@ fn run_case(case: &str) {
             desired_mb: 0.0,
             read_mb,
             peak_mb: 0.0,
+            best_wall_ms: ms(wall),
+            best_read_ms: read_ms,
         };
+        if fastest.is_none_or(|(w, _)| m.wall_ms < w) {
+            fastest = Some((m.wall_ms, read_ms));
+        }
         if round == 0 {
             (read_peak_mb, peak_mb) = (read_mb, memory_mb("VmHWM:"));
         }
@@ -569,6 +580,7 @@ fn run_case(case: &str) {
         }
     }
     let mut best = best.expect("one round");
+    (best.best_wall_ms, best.best_read_ms) = fastest.expect("one round");
     best.desired_mb = desired_mb;
     best.peak_mb = peak_mb;
     best.read_mb = read_peak_mb;
@@ -918,13 +930,16 @@ fn print_targets(rows: &[Row]) {
     }
     for r in rows.iter().filter(|r| r.floor_ms.is_some()) {
         let floor = r.floor_ms.unwrap_or(f64::NAN);
-        let ratio = r.measured.wall_ms / floor;
+        let m = &r.measured;
+        let ratio = m.best_wall_ms / floor;
         println!(
-            "target live read and diff <= 1.5x the floor at {}: {} ({:.0} ms vs {floor:.0} ms for the \
-             same LISTs to a bare client: {ratio:.2}x)",
+            "target live read and diff <= 1.5x the floor at {}: {} ({:.0} ms = {:.0} ms read + {:.0} ms diff, \
+             vs {floor:.0} ms for the same LISTs to a bare client; fastest rounds: {ratio:.2}x)",
             r.objects,
             verdict(ratio <= 1.5),
-            r.measured.wall_ms
+            m.best_wall_ms,
+            m.best_read_ms,
+            m.best_wall_ms - m.best_read_ms
         );
     }
     for objects in rows

@@ -67,9 +67,17 @@ pub fn diff(desired: &Desired, live: &Live, opts: &DiffOptions) -> Vec<Finding> 
         .filter_map(|o| Some((ObjectKey::of(o)?, o)))
         .collect();
     let crds = Crds::collect(desired, live);
+    // Scope per kind, asked once per kind rather than once per object.
+    let scopes: std::cell::RefCell<HashMap<(String, String), Option<bool>>> = Default::default();
     let key_of = |obj: &Value| {
         let key = ObjectKey::of(obj)?;
-        let namespaced = namespaced(live, &crds, &key.group, &key.kind);
+        let kind = (key.group.clone(), key.kind.clone());
+        let known = scopes.borrow().get(&kind).copied();
+        let namespaced = known.unwrap_or_else(|| {
+            let found = namespaced(live, &crds, &key.group, &key.kind);
+            scopes.borrow_mut().insert(kind, found);
+            found
+        });
         Some(key.scoped(namespaced))
     };
     let mut desired_by_key: HashMap<ObjectKey, usize> = HashMap::new();
