@@ -23,6 +23,9 @@ pub enum Output {
     Json,
     /// Markdown tables, as used in pull requests.
     Markdown,
+    /// One self-contained HTML page (no scripts, no external files), e.g.
+    /// `> report.html` for a CI artifact or an e-mail.
+    Html,
 }
 
 /// When to colour text output.
@@ -173,6 +176,7 @@ fn finish(report: &Report, args: &AuditArgs) -> ExitCode {
         Output::Text => report::text::print(report, &mut out, color),
         Output::Json => report::json::print(report, &mut out),
         Output::Markdown => report::markdown::print(report, &mut out),
+        Output::Html => report::html::print(report, &mut out),
     };
     if let Err(e) = printed.and_then(|()| out.flush()) {
         return fail(&format!("cannot write the report: {e}"));
