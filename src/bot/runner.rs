@@ -20,6 +20,7 @@ use flotilla_auditor::desired::{Desired, RenderCache, RenderOptions, commit_of};
 use flotilla_auditor::diff::{DiffOptions, IgnoreError, IgnoreRules};
 use flotilla_auditor::findings::ClusterReport;
 use flotilla_auditor::live::{self, Live};
+use flotilla_auditor::report::html::PullRequestLink;
 use flotilla_auditor::secret::Sealer;
 use flotilla_auditor::serve::config::{
     ClusterConfig, ClusterTarget, GitAuth as ConfigGitAuth, GitHubAuth, GitHubConfig, SecretSource,
@@ -32,6 +33,7 @@ use flotilla_auditor::serve::{
 use flotilla_repos::branch::Identity;
 use flotilla_repos::git::{self, GitAuth};
 use flotilla_repos::github::{self, GithubAuth, GithubClient, GithubConfig, RetryPolicy, Secret};
+use flotilla_repos::pr::PrOutcome;
 use flotilla_repos::remote::scrub_userinfo;
 
 use super::drift_pr::{self, ClusterDrift, Context, Published};
@@ -99,6 +101,8 @@ pub struct Runner {
     render_cache: Arc<RenderCache>,
     audited: Mutex<BTreeMap<String, Audited>>,
     revision: Mutex<Option<String>>,
+    /// Each published cluster's open drift PR, for the fleet page.
+    pull_requests: Mutex<BTreeMap<String, Option<PullRequestLink>>>,
     /// Seals Secrets on both sides of every audit of this process (one
     /// random key per process), unless a cluster's live side is a flotilla
     /// snapshot with its own key.
@@ -130,6 +134,7 @@ impl Runner {
             render_cache: Arc::new(RenderCache::new()),
             audited: Mutex::new(BTreeMap::new()),
             revision: Mutex::new(None),
+            pull_requests: Mutex::new(BTreeMap::new()),
             sealer: Sealer::random(),
         })
     }
@@ -241,7 +246,10 @@ impl Runner {
         for report in reports {
             let result = self.publish_one(&ctx, report).await;
             match result {
-                Ok(done) => tracing::debug!(cluster = %report.cluster, ?done, "drift pr published"),
+                Ok(done) => {
+                    tracing::debug!(cluster = %report.cluster, ?done, "drift pr published");
+                    self.note_pull_request(&report.cluster, done);
+                }
                 Err(e) => {
                     tracing::warn!(
                         cluster = %report.cluster,
@@ -287,6 +295,35 @@ impl Runner {
             live: &live,
         };
         drift_pr::publish_cluster(ctx, &drift).await
+    }
+
+    /// Remember the cluster's open PR as `done` leaves it; an incomplete
+    /// audit leaves the PR as it was, and so does the note.
+    fn note_pull_request(&self, cluster: &str, done: Published) {
+        let (number, held) = match done {
+            Published::Pr { outcome, .. } => match outcome {
+                PrOutcome::Opened(n) | PrOutcome::Updated(n) | PrOutcome::Unchanged(n) => {
+                    (Some(n), false)
+                }
+                PrOutcome::CapReached => (None, false),
+            },
+            Published::Held(n) => (Some(n), true),
+            Published::Closed(_) | Published::Clean => (None, false),
+            Published::Incomplete => return,
+        };
+        let link = number.and_then(|number| {
+            let url = self.config.pr.github.as_ref()?.url.as_str();
+            let (owner, repo) = self.owner_repo.as_ref()?;
+            Some(PullRequestLink {
+                number,
+                url: pull_request_url(url, owner, repo, number),
+                held,
+            })
+        });
+        self.pull_requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(cluster.to_owned(), link);
     }
 
     /// The GitHub client, built per publish so a rotated token is read.
@@ -452,6 +489,13 @@ impl CycleRunner for Runner {
         })
     }
 
+    fn pull_requests(&self) -> BTreeMap<String, Option<PullRequestLink>> {
+        self.pull_requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     async fn publish(&self, reports: &[ClusterReport]) -> Result<(), Error> {
         let Some(gh) = self
             .config
@@ -518,6 +562,22 @@ pub fn github_repo_of(url: &str) -> Option<(String, String)> {
     let repo = segments.next()?.trim_end_matches(".git");
     let owner = segments.next()?;
     (!owner.is_empty() && !repo.is_empty()).then(|| (owner.to_owned(), repo.to_owned()))
+}
+
+/// The web page of pull request `number`, from the API URL: GitHub's
+/// `https://api.github.com` serves pages on `https://github.com`, GitHub
+/// Enterprise's `https://HOST/api/v3` on `https://HOST` (GitHub docs,
+/// "REST API endpoints for pulls": `html_url` is
+/// `https://HOST/OWNER/REPO/pull/NUMBER`); any other API URL (a test
+/// double) is taken as the web host itself.
+pub fn pull_request_url(api_url: &str, owner: &str, repo: &str, number: u64) -> String {
+    let api = api_url.trim_end_matches('/');
+    let web = if api.eq_ignore_ascii_case("https://api.github.com") {
+        "https://github.com"
+    } else {
+        api.strip_suffix("/api/v3").unwrap_or(api)
+    };
+    format!("{web}/{owner}/{repo}/pull/{number}")
 }
 
 /// API server errors without an HTTP answer mean it is unreachable.
@@ -607,5 +667,21 @@ mod tests {
         assert_eq!(github_repo_of("git@github.com:contoso/fleet.git"), want);
         assert_eq!(github_repo_of("git://127.0.0.1:9418/contoso/fleet"), want);
         assert_eq!(github_repo_of("https://github.com/fleet"), None);
+    }
+
+    #[test]
+    fn pull_request_pages_are_on_the_web_host() {
+        assert_eq!(
+            pull_request_url("https://api.github.com", "contoso", "fleet", 7),
+            "https://github.com/contoso/fleet/pull/7"
+        );
+        assert_eq!(
+            pull_request_url("https://ghe.contoso.com/api/v3/", "contoso", "fleet", 7),
+            "https://ghe.contoso.com/contoso/fleet/pull/7"
+        );
+        assert_eq!(
+            pull_request_url("http://127.0.0.1:8123", "contoso", "fleet", 7),
+            "http://127.0.0.1:8123/contoso/fleet/pull/7"
+        );
     }
 }

@@ -312,7 +312,10 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
     }
 
     async fn publish(&mut self, reports: &[ClusterReport]) {
-        match guarded("publish", None, self.runner.publish(reports)).await {
+        let published = guarded("publish", None, self.runner.publish(reports)).await;
+        // Clusters published before a failure have their PR settled too.
+        self.state.set_pull_requests(self.runner.pull_requests());
+        match published {
             Ok(()) => self.github_backoff.reset(),
             Err(e) => {
                 let (kind, floor) = match &e {

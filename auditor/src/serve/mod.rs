@@ -7,8 +7,8 @@
 //! - [`trigger`] turns timer ticks and kube-runtime watch events into
 //!   [`AuditRequest`]s;
 //! - [`state`] keeps the last good report per cluster, read by [`http`];
-//! - [`http`] serves the probes and metrics within limits (timeouts, a
-//!   connection cap that evicts idle connections, request sizes);
+//! - [`http`] serves the probes, metrics and the fleet page within limits
+//!   (timeouts, a connection cap that evicts idle connections, request sizes);
 //! - [`metrics`] is what Prometheus scrapes;
 //! - [`backoff`] spaces out retries after any fault.
 //!
@@ -30,9 +30,11 @@ pub mod trigger;
 pub use trigger::{AuditRequest, Reason, Target};
 
 use crate::findings::ClusterReport;
+use crate::report::html::PullRequestLink;
 use backoff::BackoffPolicy;
 use metrics::Metrics;
 use state::State;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -232,6 +234,12 @@ pub trait CycleRunner: Send + Sync {
     ) -> impl Future<Output = Result<ClusterAudit, Error>> + Send;
     /// Publish this cycle's successful reports (drift PRs).
     fn publish(&self, reports: &[ClusterReport]) -> impl Future<Output = Result<(), Error>> + Send;
+    /// The open drift pull request of each cluster the last publish
+    /// handled (`None`: it has none), for the fleet page. Runners that open
+    /// no pull requests keep the default: nothing known.
+    fn pull_requests(&self) -> BTreeMap<String, Option<PullRequestLink>> {
+        BTreeMap::new()
+    }
 }
 
 /// A shared runner is a runner (the program may keep a handle to it).
@@ -250,6 +258,10 @@ impl<T: CycleRunner + ?Sized> CycleRunner for Arc<T> {
 
     fn publish(&self, reports: &[ClusterReport]) -> impl Future<Output = Result<(), Error>> + Send {
         (**self).publish(reports)
+    }
+
+    fn pull_requests(&self) -> BTreeMap<String, Option<PullRequestLink>> {
+        (**self).pull_requests()
     }
 }
 

@@ -1,12 +1,13 @@
 //! What the service knows between cycles, shared by the loop and HTTP.
 //!
-//! The loop writes, `/metrics` and `/readyz` read. The last *good* report of
+//! The loop writes; `/metrics`, `/readyz` and the fleet page read. The last *good* report of
 //! each cluster is kept across failures, so an API server outage shows up as
 //! `flotilla_up 0` and a growing failure count while the drift figures stay
 //! those of the last audit that worked. Nothing here is persisted: after a
 //! restart the first cycle rebuilds it.
 
 use crate::findings::{ClusterReport, Finding};
+use crate::report::html::PullRequestLink;
 use jiff::Timestamp;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -29,6 +30,9 @@ pub struct ClusterStatus {
     pub consecutive_failures: u32,
     /// When the current set of findings was first seen; `None` when clean.
     pub drift_since: Option<Timestamp>,
+    /// The open drift pull request, as the last publish left it (`None`
+    /// when there is none, or drift PRs are off).
+    pub pull_request: Option<PullRequestLink>,
     drift_fingerprint: Option<u64>,
 }
 
@@ -88,6 +92,27 @@ impl State {
     /// A copy of one cluster's status.
     pub fn cluster(&self, name: &str) -> Option<ClusterStatus> {
         self.read().clusters.get(name).cloned()
+    }
+
+    /// Every cluster's status, sorted by name, read at one instant (the
+    /// fleet page shows them together).
+    pub fn clusters(&self) -> Vec<(String, ClusterStatus)> {
+        self.read()
+            .clusters
+            .iter()
+            .map(|(name, status)| (name.clone(), status.clone()))
+            .collect()
+    }
+
+    /// Remember the drift pull requests a publish reported: a cluster in
+    /// `prs` gets its link (or loses it: `None`); others keep theirs.
+    pub fn set_pull_requests(&self, prs: BTreeMap<String, Option<PullRequestLink>>) {
+        let mut inner = self.write();
+        for (cluster, pr) in prs {
+            if let Some(status) = inner.clusters.get_mut(&cluster) {
+                status.pull_request = pr;
+            }
+        }
     }
 
     /// The last revision fetched from Git.
@@ -283,6 +308,25 @@ mod tests {
         assert_eq!(state.drift_ages(t2), vec![("a".to_owned(), 0.0)]);
         state.record_success(report(vec![]), t2);
         assert_eq!(state.cluster("a").unwrap().drift_since, None);
+    }
+
+    #[test]
+    fn pull_requests_are_set_per_cluster_and_unknown_clusters_ignored() {
+        let state = State::new(["a".to_owned(), "b".to_owned()]);
+        let pr = PullRequestLink {
+            number: 4,
+            url: "https://github.com/contoso/fleet/pull/4".into(),
+            held: false,
+        };
+        state.set_pull_requests(BTreeMap::from([
+            ("a".to_owned(), Some(pr.clone())),
+            ("zz".to_owned(), Some(pr.clone())),
+        ]));
+        assert_eq!(state.cluster("a").unwrap().pull_request, Some(pr));
+        assert_eq!(state.cluster("b").unwrap().pull_request, None);
+        assert_eq!(state.cluster_names(), ["a", "b"]);
+        state.set_pull_requests(BTreeMap::from([("a".to_owned(), None)]));
+        assert_eq!(state.clusters()[0].1.pull_request, None);
     }
 
     #[tokio::test]
