@@ -14,6 +14,7 @@ use crate::diff::{self, DiffOptions};
 use crate::findings::{ClusterReport, REPORT_VERSION, Report};
 use crate::live::{self, ClusterSource, Live, LiveSource, Scope, SnapshotSource};
 use crate::object::group_of;
+use crate::progress::{Progress, Silent};
 use crate::secret::{Sealer, is_secret};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -74,14 +75,28 @@ pub async fn audit_all(
     render: &RenderOptions,
     diff_opts: &DiffOptions,
 ) -> Report {
+    audit_all_with(checkout, targets, render, diff_opts, &Silent).await
+}
+
+/// [`audit_all`], telling `progress` as each cluster ends.
+pub async fn audit_all_with(
+    checkout: &Checkout,
+    targets: &[Target],
+    render: &RenderOptions,
+    diff_opts: &DiffOptions,
+    progress: &dyn Progress,
+) -> Report {
     let mut render = render.clone();
     render
         .cache
         .get_or_insert_with(|| Arc::new(RenderCache::new()));
     let render = &render;
-    let runs = targets
-        .iter()
-        .map(|t| audit_target(checkout, t, render, diff_opts));
+    progress.start(targets.len());
+    let runs = targets.iter().map(|t| async move {
+        let report = audit_target(checkout, t, render, diff_opts).await;
+        progress.finished(&t.name, !report.errors.is_empty());
+        report
+    });
     Report {
         version: REPORT_VERSION,
         clusters: futures::future::join_all(runs).await,

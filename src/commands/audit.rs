@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::git_source::{GitSourceArgs, open_repo};
+use super::progress::Reporter;
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, fail};
 
 /// Report format.
@@ -116,7 +117,10 @@ async fn audit(args: &AuditArgs) -> Result<Report, String> {
         allow_remote_bases: args.allow_remote_bases,
         ..RenderOptions::default()
     };
-    Ok(audit::audit_all(&checkout, &targets, &render, &diff_opts).await)
+    let progress = Reporter::for_stderr("audited");
+    let report = audit::audit_all_with(&checkout, &targets, &render, &diff_opts, &progress).await;
+    progress.finish();
+    Ok(report)
 }
 
 fn targets_of(args: &AuditArgs) -> Result<Vec<Target>, String> {

@@ -2,7 +2,7 @@
 
 use flotilla_auditor::audit::{Checkout, LiveTarget};
 use flotilla_auditor::desired::{RenderCache, RenderOptions};
-use flotilla_auditor::preview::run::{PreviewRequest, preview_all};
+use flotilla_auditor::preview::run::{PreviewRequest, preview_all_with};
 use flotilla_auditor::preview::{PolicyRules, PreviewReport, Validator, print};
 use flotilla_auditor::schema::CrdSchemas;
 use flotilla_auditor::targets::load_targets;
@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::git_source::{GitSourceArgs, OpenedRepo, checkout_at};
+use super::progress::Reporter;
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, fail};
 
 /// Report format.
@@ -164,7 +165,10 @@ async fn preview(args: &PreviewArgs) -> Result<PreviewReport, String> {
         validator_for: &validator_for,
         live: &live,
     };
-    Ok(preview_all(&req).await)
+    let progress = Reporter::for_stderr("previewed");
+    let report = preview_all_with(&req, &progress).await;
+    progress.finish();
+    Ok(report)
 }
 
 fn checkout_of(repo: &OpenedRepo) -> Checkout {
