@@ -198,6 +198,9 @@ pub fn print(report: &Report, w: &mut dyn Write) -> io::Result<()> {
         t = utc(ctx.now)
     );
     fleet_table(&mut body, &entries, &ctx, Links::Anchors, false);
+    for (key, value) in extra_fields(report, &["version", "clusters"]) {
+        extra_section(&mut body, 2, &key, &value);
+    }
     for (i, entry) in entries.iter().enumerate() {
         let _ = writeln!(body, "<section id=\"cluster-{i}\">");
         cluster_detail(&mut body, entry, &ctx, 2);
@@ -382,6 +385,12 @@ fn not_seen_summary(e: &FleetEntry) -> String {
     if !r.notes.is_empty() {
         parts.push(plural(r.notes.len(), "note", "notes"));
     }
+    for (key, value) in extra_fields(r, CLUSTER_KEYS) {
+        parts.push(match &value {
+            Value::Array(items) => format!("{} {}", items.len(), words(&key)),
+            other => format!("{}: {}", words(&key), inline(other)),
+        });
+    }
     if parts.is_empty() {
         "–".to_owned()
     } else {
@@ -490,6 +499,9 @@ fn cluster_detail(body: &mut String, e: &FleetEntry, ctx: &PageContext, level: u
         "limits of this audit: what was not rendered or not compared",
         &report.notes,
     );
+    for (key, value) in extra_fields(report, CLUSTER_KEYS) {
+        extra_section(body, sub, &key, &value);
+    }
 }
 
 fn by_class(body: &mut String, report: &ClusterReport) {
@@ -518,20 +530,33 @@ fn by_class(body: &mut String, report: &ClusterReport) {
 }
 
 fn findings_table(body: &mut String, report: &ClusterReport, level: u8) {
+    // Fields of findings this printer does not name (added to the report
+    // after it) get a column of their own rather than being dropped.
+    let more = report.findings.iter().any(|f| {
+        !extra_fields(f, FINDING_KEYS).is_empty()
+            || f.paths
+                .iter()
+                .any(|c| !extra_fields(c, CHANGE_KEYS).is_empty())
+    });
+    let more_head = if more {
+        "<th scope=\"col\">More</th>"
+    } else {
+        ""
+    };
     let _ = writeln!(
         body,
         "<h{level}>Findings</h{level}>\n<table class=\"findings\">\n<caption>Findings of {}: Git is the repository's value, live the cluster's</caption>\n\
          <thead><tr><th scope=\"col\">Class</th><th scope=\"col\">Object</th><th scope=\"col\">Kustomization</th><th scope=\"col\">Field</th>\
-         <th scope=\"col\">Git</th><th scope=\"col\">Live</th><th scope=\"col\">Who / when</th></tr></thead>\n<tbody>",
+         <th scope=\"col\">Git</th><th scope=\"col\">Live</th><th scope=\"col\">Who / when</th>{more_head}</tr></thead>\n<tbody>",
         escape(&report.cluster)
     );
     for f in &report.findings {
-        finding_rows(body, f);
+        finding_rows(body, f, more);
     }
     body.push_str("</tbody>\n</table>\n");
 }
 
-fn finding_rows(body: &mut String, f: &Finding) {
+fn finding_rows(body: &mut String, f: &Finding, more: bool) {
     let object = escape(&object_name(&f.kind, f.namespace.as_deref(), &f.name));
     let kustomization = f
         .kustomization
@@ -543,9 +568,16 @@ fn finding_rows(body: &mut String, f: &Finding) {
     );
     if f.class == FindingClass::Modified && !f.paths.is_empty() {
         for c in &f.paths {
+            let extra = if more {
+                let mut fields = extra_fields(f, FINDING_KEYS);
+                fields.extend(extra_fields(c, CHANGE_KEYS));
+                format!("<td>{}</td>", inline_fields(&fields))
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 body,
-                "<tr>{head}<td class=\"v\">{}</td>{}<td>{}</td></tr>",
+                "<tr>{head}<td class=\"v\">{}</td>{}<td>{}</td>{extra}</tr>",
                 escape(&c.field),
                 change_cells(c),
                 who(c.manager.as_deref(), c.time.as_deref())
@@ -583,9 +615,14 @@ fn finding_rows(body: &mut String, f: &Finding) {
         .as_deref()
         .map(|m| format!("created by {}", escape(m)))
         .unwrap_or_default();
+    let extra = if more {
+        format!("<td>{}</td>", inline_fields(&extra_fields(f, FINDING_KEYS)))
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         body,
-        "<tr>{head}<td class=\"v\">{field}</td><td>{git}</td><td>{live}</td><td>{who}</td></tr>"
+        "<tr>{head}<td class=\"v\">{field}</td><td>{git}</td><td>{live}</td><td>{who}</td>{extra}</tr>"
     );
 }
 
@@ -627,6 +664,134 @@ fn who(manager: Option<&str>, time: Option<&str>) -> String {
         (Some(m), Some(t)) => format!("{}, <time>{}</time>", escape(m), escape(t)),
         (Some(m), None) => escape(m),
         _ => String::new(),
+    }
+}
+
+/// Fields of the report this printer shows by name; any other field (a
+/// list or count the report gained later, such as what was not rendered or
+/// not compared) is still shown, generically, by [`extra_fields`].
+const CLUSTER_KEYS: &[&str] = &["cluster", "revision", "findings", "errors", "notes"];
+const FINDING_KEYS: &[&str] = &[
+    "class",
+    "apiVersion",
+    "kind",
+    "namespace",
+    "name",
+    "kustomization",
+    "paths",
+    "manager",
+    "condition",
+];
+const CHANGE_KEYS: &[&str] = &[
+    "path",
+    "field",
+    "desired",
+    "live",
+    "manager",
+    "time",
+    "sensitive",
+];
+
+/// The fields of `item`'s JSON form not in `known`, leaving out empty ones.
+/// Every printer shows what the report holds; this one must not drop a
+/// field only because it was added to the report after the printer.
+fn extra_fields<T: serde::Serialize>(item: &T, known: &[&str]) -> Vec<(String, Value)> {
+    let Ok(Value::Object(map)) = serde_json::to_value(item) else {
+        return Vec::new();
+    };
+    map.into_iter()
+        .filter(|(key, value)| {
+            !known.contains(&key.as_str())
+                && !matches!(value, Value::Null)
+                && value.as_array().is_none_or(|a| !a.is_empty())
+                && value.as_object().is_none_or(|o| !o.is_empty())
+        })
+        .collect()
+}
+
+/// `notRendered` → `not rendered`.
+fn words(key: &str) -> String {
+    let mut out = String::new();
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push(' ');
+            out.push(c.to_ascii_lowercase());
+        } else if c == '_' || c == '-' {
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+    }
+    escape(&out)
+}
+
+/// A JSON value on one line, escaped: `key: value; …` for objects.
+fn inline(v: &Value) -> String {
+    match v {
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{}: {}", words(k), inline(v)))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Value::Array(items) => items.iter().map(inline).collect::<Vec<_>>().join(", "),
+        other => value(&one_line(Some(other))),
+    }
+}
+
+fn inline_fields(fields: &[(String, Value)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}: {}", words(k), inline(v)))
+        .collect::<Vec<_>>()
+        .join("<br>")
+}
+
+/// A field the printer does not know by name: a list of objects as a
+/// table, anything else as one line.
+fn extra_section(body: &mut String, level: u8, key: &str, v: &Value) {
+    let title = words(key);
+    let _ = writeln!(body, "<h{level}>{}</h{level}>", capitalised(&title));
+    let rows: Vec<&serde_json::Map<String, Value>> = match v {
+        Value::Array(items) => items.iter().filter_map(Value::as_object).collect(),
+        _ => Vec::new(),
+    };
+    if rows.is_empty() || v.as_array().is_some_and(|a| a.len() != rows.len()) {
+        let _ = writeln!(body, "<p>{}</p>", inline(v));
+        return;
+    }
+    let mut columns: Vec<&String> = Vec::new();
+    for row in &rows {
+        for k in row.keys() {
+            if !columns.contains(&k) {
+                columns.push(k);
+            }
+        }
+    }
+    let _ = write!(
+        body,
+        "<table>\n<caption>{}</caption>\n<thead><tr>",
+        capitalised(&title)
+    );
+    for c in &columns {
+        let _ = write!(body, "<th scope=\"col\">{}</th>", capitalised(&words(c)));
+    }
+    body.push_str("</tr></thead>\n<tbody>\n");
+    for row in rows {
+        body.push_str("<tr>");
+        for c in &columns {
+            let cell = row.get(c.as_str()).map(inline).unwrap_or_default();
+            let _ = write!(body, "<td>{cell}</td>");
+        }
+        body.push_str("</tr>\n");
+    }
+    body.push_str("</tbody>\n</table>\n");
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -733,30 +898,24 @@ mod tests {
     use crate::findings::{Condition, REPORT_VERSION};
     use serde_json::json;
 
+    // Built from JSON, so that fields added to the report later (with
+    // serde defaults) need no change here.
     fn modified(name: &str, change: FieldChange) -> Finding {
-        Finding {
-            class: FindingClass::Modified,
-            api_version: "v1".into(),
-            kind: "ConfigMap".into(),
-            namespace: Some("a".into()),
-            name: name.into(),
-            kustomization: Some("flux-system/apps".into()),
-            paths: vec![change],
-            manager: None,
-            condition: None,
-        }
+        let mut f: Finding = serde_json::from_value(json!({
+            "class": "modified", "apiVersion": "v1", "kind": "ConfigMap",
+            "namespace": "a", "name": name, "kustomization": "flux-system/apps",
+        }))
+        .unwrap();
+        f.paths.push(change);
+        f
     }
 
     fn change(desired: Value, live: Value) -> FieldChange {
-        FieldChange {
-            path: "/data/x".into(),
-            field: "data.x".into(),
-            desired: Some(desired),
-            live: Some(live),
-            manager: Some("kubectl-edit".into()),
-            time: Some("2026-11-20T10:04:00Z".into()),
-            sensitive: false,
-        }
+        serde_json::from_value(json!({
+            "path": "/data/x", "field": "data.x", "desired": desired, "live": live,
+            "manager": "kubectl-edit", "time": "2026-11-20T10:04:00Z",
+        }))
+        .unwrap()
     }
 
     fn render(report: &Report) -> String {
@@ -772,8 +931,8 @@ mod tests {
                 cluster: "one".into(),
                 revision: Some("main@sha1:255b0055ca13d40194cd337ea7d45cd55e568f93".into()),
                 findings,
-                errors: vec![],
                 notes: vec!["helm charts not rendered".into()],
+                ..ClusterReport::default()
             }],
         }
     }
@@ -939,6 +1098,7 @@ mod tests {
             drift_since: None,
             pull_request: None,
         };
+        assert_eq!(never.state(), ClusterState::NotAudited);
         let page = fleet_page(&[e.clone(), never], &ctx);
         assert!(page.contains("<meta http-equiv=\"refresh\" content=\"30\">"));
         assert!(page.contains("href=\"/clusters/a%20b%2Fc\""), "{page}");
@@ -965,6 +1125,48 @@ mod tests {
         let cell = pull_request(Some(&pr));
         assert!(!cell.contains("href"), "{cell}");
         assert!(cell.contains("#3") && cell.contains("person pushed"));
+    }
+
+    #[test]
+    fn fields_added_to_the_report_later_are_shown_not_dropped() {
+        let cluster = json!({
+            "cluster": "c", "findings": [], "errors": [], "notes": [],
+            "notRendered": [
+                {"kustomization": "flux-system/apps", "reason": "remote-base", "detail": "<https://x>"},
+                {"kustomization": null, "reason": "helm-chart", "detail": "podinfo", "liveObjects": 3},
+            ],
+            "notCompared": {"fields": 2, "objects": 1},
+            "emptyList": [],
+        });
+        let extra = extra_fields(&cluster, CLUSTER_KEYS);
+        let keys: Vec<&str> = extra.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["notRendered", "notCompared"]);
+        let mut body = String::new();
+        for (key, value) in &extra {
+            extra_section(&mut body, 2, key, value);
+        }
+        assert!(body.contains("<h2>Not rendered</h2>"), "{body}");
+        assert!(
+            body.contains("<th scope=\"col\">Live objects</th>"),
+            "{body}"
+        );
+        assert!(
+            body.contains("<td>remote-base</td><td>&lt;https://x&gt;</td>"),
+            "{body}"
+        );
+        assert!(
+            body.contains("<td>(absent)</td><td>helm-chart</td><td>podinfo</td><td>3</td>"),
+            "{body}"
+        );
+        assert!(
+            body.contains("<h2>Not compared</h2>\n<p>fields: 2; objects: 1</p>"),
+            "{body}"
+        );
+        let finding = json!({"class": "missing", "reverts": {"reverts": true, "code": "flux-creates", "within": "10m"}});
+        assert_eq!(
+            inline_fields(&extra_fields(&finding, FINDING_KEYS)),
+            "reverts: reverts: true; code: flux-creates; within: 10m"
+        );
     }
 
     #[test]
