@@ -20,7 +20,6 @@ use flotilla_auditor::desired::{Desired, RenderCache, RenderOptions, commit_of};
 use flotilla_auditor::diff::{DiffOptions, IgnoreError, IgnoreRules};
 use flotilla_auditor::findings::ClusterReport;
 use flotilla_auditor::live::{self, Live};
-use flotilla_auditor::report::html::PullRequestLink;
 use flotilla_auditor::secret::Sealer;
 use flotilla_auditor::serve::config::{
     ClusterConfig, ClusterTarget, GitAuth as ConfigGitAuth, GitHubAuth, GitHubConfig, SecretSource,
@@ -101,8 +100,8 @@ pub struct Runner {
     render_cache: Arc<RenderCache>,
     audited: Mutex<BTreeMap<String, Audited>>,
     revision: Mutex<Option<String>>,
-    /// Each published cluster's open drift PR, for the fleet page.
-    pull_requests: Mutex<BTreeMap<String, Option<PullRequestLink>>>,
+    /// Each cluster's open drift PR (web link), as the last publish left it.
+    pull_requests: Mutex<BTreeMap<String, String>>,
     /// Seals Secrets on both sides of every audit of this process (one
     /// random key per process), unless a cluster's live side is a flotilla
     /// snapshot with its own key.
@@ -248,7 +247,7 @@ impl Runner {
             match result {
                 Ok(done) => {
                     tracing::debug!(cluster = %report.cluster, ?done, "drift pr published");
-                    self.note_pull_request(&report.cluster, done);
+                    self.remember_pull_request(&report.cluster, done);
                 }
                 Err(e) => {
                     tracing::warn!(
@@ -297,33 +296,31 @@ impl Runner {
         drift_pr::publish_cluster(ctx, &drift).await
     }
 
-    /// Remember the cluster's open PR as `done` leaves it; an incomplete
-    /// audit leaves the PR as it was, and so does the note.
-    fn note_pull_request(&self, cluster: &str, done: Published) {
-        let (number, held) = match done {
+    /// Keep the link of the cluster's open PR (or forget it) after a publish.
+    fn remember_pull_request(&self, cluster: &str, done: Published) {
+        let number = match done {
             Published::Pr { outcome, .. } => match outcome {
-                PrOutcome::Opened(n) | PrOutcome::Updated(n) | PrOutcome::Unchanged(n) => {
-                    (Some(n), false)
-                }
-                PrOutcome::CapReached => (None, false),
+                PrOutcome::Opened(n) | PrOutcome::Updated(n) | PrOutcome::Unchanged(n) => Some(n),
+                PrOutcome::CapReached => None,
             },
-            Published::Held(n) => (Some(n), true),
-            Published::Closed(_) | Published::Clean => (None, false),
+            Published::Held(n) => Some(n),
+            Published::Closed(_) | Published::Clean => None,
+            // The drift may still be there: keep what was known.
             Published::Incomplete => return,
         };
-        let link = number.and_then(|number| {
-            let url = self.config.pr.github.as_ref()?.url.as_str();
-            let (owner, repo) = self.owner_repo.as_ref()?;
-            Some(PullRequestLink {
-                number,
-                url: pull_request_url(url, owner, repo, number),
-                held,
-            })
-        });
-        self.pull_requests
+        let mut prs = self
+            .pull_requests
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(cluster.to_owned(), link);
+            .unwrap_or_else(PoisonError::into_inner);
+        let link = number.and_then(|n| {
+            let gh = self.config.pr.github.as_ref()?;
+            let (owner, repo) = self.owner_repo.as_ref()?;
+            Some(format!("{}/{owner}/{repo}/pull/{n}", web_url(&gh.url)))
+        });
+        match link {
+            Some(link) => prs.insert(cluster.to_owned(), link),
+            None => prs.remove(cluster),
+        };
     }
 
     /// The GitHub client, built per publish so a rotated token is read.
@@ -489,13 +486,6 @@ impl CycleRunner for Runner {
         })
     }
 
-    fn pull_requests(&self) -> BTreeMap<String, Option<PullRequestLink>> {
-        self.pull_requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
     async fn publish(&self, reports: &[ClusterReport]) -> Result<(), Error> {
         let Some(gh) = self
             .config
@@ -510,6 +500,24 @@ impl CycleRunner for Runner {
         let push_auth = self.push_auth(&client).await?;
         self.publish_all(&client, &push_auth, reports).await
     }
+
+    fn pull_request(&self, cluster: &str) -> Option<String> {
+        self.pull_requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(cluster)
+            .cloned()
+    }
+}
+
+/// The web address of the GitHub an API URL belongs to: `api.github.com`
+/// → `github.com`, a GitHub Enterprise `https://HOST/api/v3` → `https://HOST`.
+fn web_url(api_url: &str) -> String {
+    let url = api_url.trim_end_matches('/');
+    if let Some(rest) = url.strip_prefix("https://api.github.com") {
+        return format!("https://github.com{rest}");
+    }
+    url.strip_suffix("/api/v3").unwrap_or(url).to_owned()
 }
 
 /// Clone on first use, then fetch and check out the configured branch.
@@ -562,22 +570,6 @@ pub fn github_repo_of(url: &str) -> Option<(String, String)> {
     let repo = segments.next()?.trim_end_matches(".git");
     let owner = segments.next()?;
     (!owner.is_empty() && !repo.is_empty()).then(|| (owner.to_owned(), repo.to_owned()))
-}
-
-/// The web page of pull request `number`, from the API URL: GitHub's
-/// `https://api.github.com` serves pages on `https://github.com`, GitHub
-/// Enterprise's `https://HOST/api/v3` on `https://HOST` (GitHub docs,
-/// "REST API endpoints for pulls": `html_url` is
-/// `https://HOST/OWNER/REPO/pull/NUMBER`); any other API URL (a test
-/// double) is taken as the web host itself.
-pub fn pull_request_url(api_url: &str, owner: &str, repo: &str, number: u64) -> String {
-    let api = api_url.trim_end_matches('/');
-    let web = if api.eq_ignore_ascii_case("https://api.github.com") {
-        "https://github.com"
-    } else {
-        api.strip_suffix("/api/v3").unwrap_or(api)
-    };
-    format!("{web}/{owner}/{repo}/pull/{number}")
 }
 
 /// API server errors without an HTTP answer mean it is unreachable.
@@ -670,18 +662,12 @@ mod tests {
     }
 
     #[test]
-    fn pull_request_pages_are_on_the_web_host() {
+    fn pull_request_links_point_at_the_web_not_the_api() {
+        assert_eq!(web_url("https://api.github.com"), "https://github.com");
         assert_eq!(
-            pull_request_url("https://api.github.com", "contoso", "fleet", 7),
-            "https://github.com/contoso/fleet/pull/7"
+            web_url("https://ghe.contoso.com/api/v3/"),
+            "https://ghe.contoso.com"
         );
-        assert_eq!(
-            pull_request_url("https://ghe.contoso.com/api/v3/", "contoso", "fleet", 7),
-            "https://ghe.contoso.com/contoso/fleet/pull/7"
-        );
-        assert_eq!(
-            pull_request_url("http://127.0.0.1:8123", "contoso", "fleet", 7),
-            "http://127.0.0.1:8123/contoso/fleet/pull/7"
-        );
+        assert_eq!(web_url("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
     }
 }

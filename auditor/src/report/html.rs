@@ -97,17 +97,6 @@ impl ClusterState {
     }
 }
 
-/// The open drift pull request of a cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PullRequestLink {
-    /// Its number.
-    pub number: u64,
-    /// Its page on GitHub.
-    pub url: String,
-    /// A person pushed to its branch; flotilla no longer updates it.
-    pub held: bool,
-}
-
 /// One cluster as the page shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FleetEntry {
@@ -123,8 +112,8 @@ pub struct FleetEntry {
     pub consecutive_failures: u32,
     /// When the current findings were first seen (service only).
     pub drift_since: Option<Timestamp>,
-    /// The open drift pull request, where the service knows it.
-    pub pull_request: Option<PullRequestLink>,
+    /// Link to the open drift pull request, where the service knows it.
+    pub pull_request: Option<String>,
 }
 
 impl FleetEntry {
@@ -142,10 +131,16 @@ impl FleetEntry {
     }
 
     /// Failing when the last attempt failed or the last audit was
-    /// incomplete; else drifted or clean by its findings.
+    /// incomplete; else drifted or clean by its findings (or, where this
+    /// process holds no report but knows of a success, as a standby
+    /// replica does, by whether drift is being timed).
     pub fn state(&self) -> ClusterState {
         match &self.report {
             _ if self.last_error.is_some() => ClusterState::Failing,
+            None if self.last_success.is_some() => match self.drift_since {
+                Some(_) => ClusterState::Drifted,
+                None => ClusterState::Clean,
+            },
             None => ClusterState::NotAudited,
             Some(r) if !r.errors.is_empty() => ClusterState::Failing,
             Some(r) if !r.findings.is_empty() => ClusterState::Drifted,
@@ -356,7 +351,7 @@ fn fleet_table(
             let _ = write!(
                 body,
                 "<td>{age}</td><td>{success}</td><td>{}</td>",
-                pull_request(e.pull_request.as_ref())
+                pull_request(e.pull_request.as_deref())
             );
         } else {
             let revision = e
@@ -402,25 +397,25 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn pull_request(pr: Option<&PullRequestLink>) -> String {
-    let Some(pr) = pr else {
+/// `#7`, linking to the pull request's page. Only web links: the link is
+/// built from the configured GitHub URL, which the config already limits to
+/// https (or http to loopback).
+fn pull_request(link: Option<&str>) -> String {
+    let Some(link) = link else {
         return "–".to_owned();
     };
-    let held = if pr.held {
-        " (a person pushed to it: not updated)"
-    } else {
-        ""
-    };
-    // Only web links: the URL is built from the configured GitHub URL,
-    // which the config already limits to https (or http to loopback).
-    if pr.url.starts_with("https://") || pr.url.starts_with("http://") {
+    let number = link
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        .map_or_else(|| "open".to_owned(), |n| format!("#{n}"));
+    if link.starts_with("https://") || link.starts_with("http://") {
         format!(
-            "<a href=\"{}\" rel=\"noopener noreferrer\">#{}</a>{held}",
-            escape(&pr.url),
-            pr.number
+            "<a href=\"{}\" rel=\"noopener noreferrer\">{number}</a>",
+            escape(link)
         )
     } else {
-        format!("#{}{held}", pr.number)
+        escape(&number)
     }
 }
 
@@ -476,7 +471,9 @@ fn cluster_detail(body: &mut String, e: &FleetEntry, ctx: &PageContext, level: u
         );
     }
     let Some(report) = &e.report else {
-        if e.last_error.is_none() {
+        if e.last_success.is_some() {
+            body.push_str("<p>This process holds no findings for this cluster (a standby replica shows the leader's status): see the page of the replica that audits it.</p>\n");
+        } else if e.last_error.is_none() {
             body.push_str("<p>Not audited yet.</p>\n");
         }
         return;
@@ -1084,11 +1081,7 @@ mod tests {
         e.name = "a b/c".into();
         e.drift_since = Some("2026-11-21T06:48:00Z".parse().unwrap());
         e.last_success = Some("2026-11-21T09:59:15Z".parse().unwrap());
-        e.pull_request = Some(PullRequestLink {
-            number: 7,
-            url: "https://github.com/contoso/fleet/pull/7".into(),
-            held: false,
-        });
+        e.pull_request = Some("https://github.com/contoso/fleet/pull/7".into());
         let never = FleetEntry {
             name: "z".into(),
             report: None,
@@ -1117,14 +1110,40 @@ mod tests {
 
     #[test]
     fn pull_request_links_are_web_links_only() {
-        let pr = PullRequestLink {
-            number: 3,
-            url: "javascript:alert(1)".into(),
-            held: true,
-        };
-        let cell = pull_request(Some(&pr));
+        let cell = pull_request(Some("javascript:alert(1)//7"));
         assert!(!cell.contains("href"), "{cell}");
-        assert!(cell.contains("#3") && cell.contains("person pushed"));
+        assert_eq!(cell, "#7");
+        assert_eq!(
+            pull_request(Some("https://ghe.contoso.com/c/f/pull/12")),
+            "<a href=\"https://ghe.contoso.com/c/f/pull/12\" rel=\"noopener noreferrer\">#12</a>"
+        );
+        assert_eq!(pull_request(None), "–");
+    }
+
+    #[test]
+    fn a_replica_without_the_report_still_tells_the_state() {
+        let standby = FleetEntry {
+            name: "a".into(),
+            report: None,
+            last_success: Some("2026-11-21T09:00:00Z".parse().unwrap()),
+            last_error: None,
+            consecutive_failures: 0,
+            drift_since: Some("2026-11-21T08:00:00Z".parse().unwrap()),
+            pull_request: None,
+        };
+        assert_eq!(standby.state(), ClusterState::Drifted);
+        let ctx = PageContext {
+            now: "2026-11-21T10:00:00Z".parse().unwrap(),
+            refresh_seconds: None,
+            revision: None,
+            fetch_error: None,
+        };
+        assert!(cluster_page(&standby, &ctx).contains("holds no findings"));
+        let clean = FleetEntry {
+            drift_since: None,
+            ..standby
+        };
+        assert_eq!(clean.state(), ClusterState::Clean);
     }
 
     #[test]

@@ -245,6 +245,10 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
             return;
         }
         self.publish(&reports).await;
+        for r in &reports {
+            self.state
+                .record_pull_request(&r.cluster, self.runner.pull_request(&r.cluster));
+        }
     }
 
     /// One cluster's audit, bounded by the timeout, in its own span.
@@ -312,10 +316,7 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
     }
 
     async fn publish(&mut self, reports: &[ClusterReport]) {
-        let published = guarded("publish", None, self.runner.publish(reports)).await;
-        // Clusters published before a failure have their PR settled too.
-        self.state.set_pull_requests(self.runner.pull_requests());
-        match published {
+        match guarded("publish", None, self.runner.publish(reports)).await {
             Ok(()) => self.github_backoff.reset(),
             Err(e) => {
                 let (kind, floor) = match &e {

@@ -295,6 +295,7 @@ fn page_context(state: &State) -> PageContext {
 }
 
 fn fleet_entry(name: String, status: ClusterStatus) -> FleetEntry {
+    let pull_request = status.pull_request().map(str::to_owned);
     FleetEntry {
         name,
         report: status.last_good,
@@ -302,7 +303,7 @@ fn fleet_entry(name: String, status: ClusterStatus) -> FleetEntry {
         last_error: status.last_error,
         consecutive_failures: status.consecutive_failures,
         drift_since: status.drift_since,
-        pull_request: status.pull_request,
+        pull_request,
     }
 }
 

@@ -30,11 +30,9 @@ pub mod trigger;
 pub use trigger::{AuditRequest, Reason, Target};
 
 use crate::findings::ClusterReport;
-use crate::report::html::PullRequestLink;
 use backoff::BackoffPolicy;
 use metrics::Metrics;
 use state::State;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -234,11 +232,10 @@ pub trait CycleRunner: Send + Sync {
     ) -> impl Future<Output = Result<ClusterAudit, Error>> + Send;
     /// Publish this cycle's successful reports (drift PRs).
     fn publish(&self, reports: &[ClusterReport]) -> impl Future<Output = Result<(), Error>> + Send;
-    /// The open drift pull request of each cluster the last publish
-    /// handled (`None`: it has none), for the fleet page. Runners that open
-    /// no pull requests keep the default: nothing known.
-    fn pull_requests(&self) -> BTreeMap<String, Option<PullRequestLink>> {
-        BTreeMap::new()
+    /// Link to `cluster`'s open drift pull request as the last publish left
+    /// it (shared with standbys); none by default.
+    fn pull_request(&self, _cluster: &str) -> Option<String> {
+        None
     }
 }
 
@@ -260,8 +257,8 @@ impl<T: CycleRunner + ?Sized> CycleRunner for Arc<T> {
         (**self).publish(reports)
     }
 
-    fn pull_requests(&self) -> BTreeMap<String, Option<PullRequestLink>> {
-        (**self).pull_requests()
+    fn pull_request(&self, cluster: &str) -> Option<String> {
+        (**self).pull_request(cluster)
     }
 }
 

@@ -7,7 +7,6 @@
 //! restart the first cycle rebuilds it.
 
 use crate::findings::{ClusterReport, Finding};
-use crate::report::html::PullRequestLink;
 use jiff::Timestamp;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -30,10 +29,16 @@ pub struct ClusterStatus {
     pub consecutive_failures: u32,
     /// When the current set of findings was first seen; `None` when clean.
     pub drift_since: Option<Timestamp>,
-    /// The open drift pull request, as the last publish left it (`None`
-    /// when there is none, or drift PRs are off).
-    pub pull_request: Option<PullRequestLink>,
     drift_fingerprint: Option<u64>,
+    /// Link to the cluster's open drift pull request, if any.
+    pull_request: Option<String>,
+}
+
+impl ClusterStatus {
+    /// Link to the cluster's open drift pull request.
+    pub fn pull_request(&self) -> Option<&str> {
+        self.pull_request.as_deref()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -104,17 +109,6 @@ impl State {
             .collect()
     }
 
-    /// Remember the drift pull requests a publish reported: a cluster in
-    /// `prs` gets its link (or loses it: `None`); others keep theirs.
-    pub fn set_pull_requests(&self, prs: BTreeMap<String, Option<PullRequestLink>>) {
-        let mut inner = self.write();
-        for (cluster, pr) in prs {
-            if let Some(status) = inner.clusters.get_mut(&cluster) {
-                status.pull_request = pr;
-            }
-        }
-    }
-
     /// The last revision fetched from Git.
     pub fn revision(&self) -> Option<String> {
         self.read().revision.clone()
@@ -151,6 +145,16 @@ impl State {
         status.last_attempt = Some(now);
         status.last_error = None;
         status.consecutive_failures = 0;
+    }
+
+    /// Remember the cluster's drift pull request (`None`: it has none).
+    pub fn record_pull_request(&self, cluster: &str, link: Option<String>) {
+        let mut inner = self.write();
+        inner
+            .clusters
+            .entry(cluster.to_owned())
+            .or_default()
+            .pull_request = link;
     }
 
     /// Remember a failed audit; the last good report is kept.
@@ -311,22 +315,17 @@ mod tests {
     }
 
     #[test]
-    fn pull_requests_are_set_per_cluster_and_unknown_clusters_ignored() {
-        let state = State::new(["a".to_owned(), "b".to_owned()]);
-        let pr = PullRequestLink {
-            number: 4,
-            url: "https://github.com/contoso/fleet/pull/4".into(),
-            held: false,
-        };
-        state.set_pull_requests(BTreeMap::from([
-            ("a".to_owned(), Some(pr.clone())),
-            ("zz".to_owned(), Some(pr.clone())),
-        ]));
-        assert_eq!(state.cluster("a").unwrap().pull_request, Some(pr));
-        assert_eq!(state.cluster("b").unwrap().pull_request, None);
-        assert_eq!(state.cluster_names(), ["a", "b"]);
-        state.set_pull_requests(BTreeMap::from([("a".to_owned(), None)]));
-        assert_eq!(state.clusters()[0].1.pull_request, None);
+    fn every_cluster_is_read_at_once_with_its_pull_request() {
+        let state = State::new(["b".to_owned(), "a".to_owned()]);
+        let link = "https://github.com/contoso/fleet/pull/4".to_owned();
+        state.record_pull_request("a", Some(link.clone()));
+        let all = state.clusters();
+        let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(all[0].1.pull_request(), Some(link.as_str()));
+        assert_eq!(all[1].1.pull_request(), None);
+        state.record_pull_request("a", None);
+        assert_eq!(state.cluster("a").unwrap().pull_request(), None);
     }
 
     #[tokio::test]
