@@ -4,7 +4,8 @@
 //! Chromium from Debian's `chromium` package, driven through
 //! `chromium-driver`'s WebDriver server (fantoccini), loads `/`, finds the
 //! drifted cluster, follows its link to the findings, and logs no console
-//! error. Screenshots are kept in `target/browser-artifacts/`.
+//! error; so does the file `flotilla audit --output html` writes, opened from
+//! disk. Screenshots are kept in `target/browser-artifacts/`.
 //!
 //! `.ci/run` installs both packages. Without them the test fails, naming
 //! them; a developer who cannot install them sets `FLOTILLA_SKIP_BROWSER=1`
@@ -187,6 +188,48 @@ async fn the_fleet_page_works_in_headless_chromium() {
     std::fs::write(dir.join("cluster.png"), client.screenshot().await.unwrap()).unwrap();
     let cluster_console = console(&client).await;
 
+    // `flotilla audit --output html`: the same view as one file, opened
+    // from disk with nothing else beside it.
+    let fixture = served::fixture();
+    let audit = Command::new(support::flotilla_bin())
+        .args(["audit", "--output", "html", "--cluster", CLUSTER, "--repo"])
+        .arg(fixture.join("repo"))
+        .arg("--snapshot")
+        .arg(fixture.join("snapshot-drifted"))
+        .output()
+        .unwrap();
+    assert_eq!(audit.status.code(), Some(1), "drift: {audit:?}");
+    let file = tmp.path().join("report.html");
+    std::fs::write(&file, &audit.stdout).unwrap();
+    client
+        .goto(&format!("file://{}", file.display()))
+        .await
+        .unwrap();
+    let table = client.find(Locator::Css("table.fleet")).await.unwrap();
+    let text = table.text().await.unwrap();
+    assert!(text.contains(CLUSTER) && text.contains("drifted"), "{text}");
+    client
+        .find(Locator::LinkText(CLUSTER))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        client.current_url().await.unwrap().fragment(),
+        Some("cluster-0")
+    );
+    let rows = client
+        .find(Locator::Css("#cluster-0 table.findings"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(rows.contains("kured:1.16.0"), "{rows}");
+    std::fs::write(dir.join("report.png"), client.screenshot().await.unwrap()).unwrap();
+    let file_console = console(&client).await;
+
     // The log channel works: what a page logs is read back.
     client
         .execute("console.error('flotilla-probe')", vec![])
@@ -198,6 +241,7 @@ async fn the_fleet_page_works_in_headless_chromium() {
     let errors: Vec<&Value> = fleet_console
         .iter()
         .chain(&cluster_console)
+        .chain(&file_console)
         .filter(|e| e["level"] != "INFO" && e["level"] != "DEBUG")
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:#?}");

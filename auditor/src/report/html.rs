@@ -189,8 +189,9 @@ pub fn print(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     body.push_str("<h1>flotilla audit</h1>\n");
     let _ = writeln!(
         body,
-        "<p class=\"meta\">Made <time datetime=\"{t}\">{t}</time>. Git is what the repository declares; live is what the cluster runs.</p>",
-        t = utc(ctx.now)
+        "<p class=\"meta\">Made <time datetime=\"{}\">{}</time>. Git is what the repository declares; live is what the cluster runs.</p>",
+        iso(ctx.now),
+        utc(ctx.now)
     );
     fleet_table(&mut body, &entries, &ctx, Links::Anchors, false);
     for (key, value) in extra_fields(report, &["version", "clusters"]) {
@@ -265,8 +266,9 @@ fn service_meta(body: &mut String, ctx: &PageContext) {
         .unwrap_or_default();
     let _ = writeln!(
         body,
-        "<p class=\"meta\">Git revision {revision}. Shown at <time datetime=\"{t}\">{t}</time>{refresh}.</p>",
-        t = utc(ctx.now)
+        "<p class=\"meta\">Git revision {revision}. Shown at <time datetime=\"{}\">{}</time>{refresh}.</p>",
+        iso(ctx.now),
+        utc(ctx.now)
     );
 }
 
@@ -829,11 +831,16 @@ fn utc(t: Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// `2026-11-21T08:05:00Z`, for `<time datetime>`.
+fn iso(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// A time with how long ago it was: `<time>…</time> (3h 12m ago)`.
 fn time(t: Timestamp, now: Timestamp) -> String {
     format!(
         "<time datetime=\"{}\">{}</time> ({} ago)",
-        t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        iso(t),
         utc(t),
         age(t, now)
     )
