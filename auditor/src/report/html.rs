@@ -35,7 +35,9 @@ use base64::Engine;
 use jiff::Timestamp;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -691,17 +693,25 @@ const CHANGE_KEYS: &[&str] = &[
     "sensitive",
 ];
 
-/// The fields of `item`'s JSON form not in `known`, leaving out empty ones.
-/// Every printer shows what the report holds; this one must not drop a
-/// field only because it was added to the report after the printer.
+/// The fields of `item`'s JSON form not in `known`, leaving out empty ones,
+/// in name order. Every printer shows what the report holds; this one must
+/// not drop a field only because it was added to the report after the
+/// printer. The known fields (200 findings, say) are written as text and
+/// skipped unparsed ([`RawValue`]): building them as [`Value`]s for every
+/// cluster made the fleet page several times slower.
 fn extra_fields<T: serde::Serialize>(item: &T, known: &[&str]) -> Vec<(String, Value)> {
-    let Ok(Value::Object(map)) = serde_json::to_value(item) else {
+    let Ok(text) = serde_json::to_string(item) else {
         return Vec::new();
     };
-    map.into_iter()
-        .filter(|(key, value)| {
-            !known.contains(&key.as_str())
-                && !matches!(value, Value::Null)
+    let Ok(fields) = serde_json::from_str::<BTreeMap<String, &RawValue>>(&text) else {
+        return Vec::new();
+    };
+    fields
+        .into_iter()
+        .filter(|(key, _)| !known.contains(&key.as_str()))
+        .filter_map(|(key, raw)| Some((key, serde_json::from_str::<Value>(raw.get()).ok()?)))
+        .filter(|(_, value)| {
+            !matches!(value, Value::Null)
                 && value.as_array().is_none_or(|a| !a.is_empty())
                 && value.as_object().is_none_or(|o| !o.is_empty())
         })
@@ -1166,7 +1176,7 @@ mod tests {
         });
         let extra = extra_fields(&cluster, CLUSTER_KEYS);
         let keys: Vec<&str> = extra.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["notRendered", "notCompared"]);
+        assert_eq!(keys, ["notCompared", "notRendered"]);
         let mut body = String::new();
         for (key, value) in &extra {
             extra_section(&mut body, 2, key, value);

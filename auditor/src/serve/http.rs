@@ -4,7 +4,8 @@
 //!
 //! Read-only over [`State`] and [`Metrics`]; nothing here can start or stop
 //! an audit, so the port can be exposed to Prometheus without granting
-//! anything. The fleet page is made from [`State`] alone
+//! anything. It does show what drifted (names and non-secret values) to
+//! whoever reaches it; Secret values never reach the state. The fleet page is made from [`State`] alone
 //! ([`crate::report::html`]): loading it costs no API server request, no
 //! git fetch and no GitHub call, however often it is reloaded. It is served
 //! with a Content-Security-Policy that lets nothing load or run but its own
