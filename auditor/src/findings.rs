@@ -46,6 +46,54 @@ pub struct ClusterReport {
     /// compared as objects, charts not rendered).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What Git declares that flotilla did not render, per Kustomization,
+    /// and why: no finding can be said about it, either way.
+    #[serde(default, rename = "notRendered", skip_serializing_if = "Vec::is_empty")]
+    pub not_rendered: Vec<NotRendered>,
+    /// Desired values flotilla cannot know (a Secret it may not read, SOPS
+    /// without a key, a snapshot without Secret values): not compared.
+    #[serde(
+        default,
+        rename = "notCompared",
+        skip_serializing_if = "NotCompared::is_empty"
+    )]
+    pub not_compared: NotCompared,
+}
+
+/// A part of the desired state that was not rendered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotRendered {
+    /// The Flux Kustomization concerned, `namespace/name` (`null`: the entry path).
+    pub kustomization: Option<String>,
+    /// `foreign-source`, `substitute-from`, `remote-base`, `helm-chart`,
+    /// `resource-set` or `other-cluster`.
+    pub reason: String,
+    /// One line for people (source, URL, object; never a value).
+    pub detail: String,
+    /// Live objects carrying this Kustomization's owner labels (what it
+    /// applied, unseen by flotilla); `null` when live state was not read.
+    #[serde(
+        rename = "liveObjects",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub live_objects: Option<usize>,
+}
+
+/// Counts of desired values that were not compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NotCompared {
+    /// Fields whose desired value is unknown.
+    pub fields: usize,
+    /// Objects holding at least one such field.
+    pub objects: usize,
+}
+
+impl NotCompared {
+    /// Whether nothing was left uncompared.
+    pub fn is_empty(&self) -> bool {
+        self.fields == 0
+    }
 }
 
 /// The class of a finding.

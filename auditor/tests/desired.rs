@@ -1058,6 +1058,7 @@ async fn one_audit_builds_a_path_shared_by_two_clusters_once() {
             name: (*c).into(),
             entry: format!("clusters/{c}"),
             live: LiveTarget::Snapshot(fixture().join("snapshot-clean")),
+            hub: None,
         })
         .collect();
     let checkout = Checkout {

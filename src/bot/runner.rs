@@ -16,7 +16,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flotilla_auditor::audit::{self, Checkout, LiveTarget};
-use flotilla_auditor::desired::{Desired, RenderCache, RenderOptions, commit_of};
+use flotilla_auditor::desired::sops::Keyring;
+use flotilla_auditor::desired::{
+    ClusterObjectsRef, Desired, RenderCache, RenderOptions, commit_of,
+};
 use flotilla_auditor::diff::{DiffOptions, IgnoreError, IgnoreRules};
 use flotilla_auditor::findings::ClusterReport;
 use flotilla_auditor::live::{self, Live};
@@ -42,6 +45,9 @@ pub enum BuildError {
     /// The ignore rules file is wrong.
     #[error("ignore rules")]
     Ignore(#[source] IgnoreError),
+    /// The SOPS key file cannot be read.
+    #[error("repo.sopsAgeKeyFile")]
+    Sops(#[source] flotilla_auditor::desired::sops::SopsError),
     /// PRs are on but the repository URL does not name a GitHub repository.
     #[error("repo.url {url:?}: cannot tell the github owner and repository from it")]
     RepoName {
@@ -103,6 +109,8 @@ pub struct Runner {
     /// random key per process), unless a cluster's live side is a flotilla
     /// snapshot with its own key.
     sealer: Sealer,
+    /// SOPS age identities (`repo.sopsAgeKeyFile`), read once at start.
+    sops_keys: Option<Arc<Keyring>>,
 }
 
 impl Runner {
@@ -118,7 +126,12 @@ impl Runner {
                 url: scrub_userinfo(&config.repo.url),
             });
         }
+        let sops_keys = match &config.repo.sops_age_key_file {
+            Some(file) => Some(Arc::new(Keyring::from_age_file(file).map_err(BuildError::Sops)?)),
+            None => None,
+        };
         Ok(Runner {
+            sops_keys,
             config,
             options,
             diff: DiffOptions {
@@ -202,10 +215,33 @@ impl Runner {
         if let Some(commit) = commit_of(revision) {
             self.render_cache.retain_commit(commit);
         }
+        // `substituteFrom` reads the cluster first, as Flux does. The render
+        // is cached per commit, so a value changed in the cluster alone is
+        // read again at the next commit (or restart).
+        let cluster_objects: Option<ClusterObjectsRef> = match self.live_target(cluster) {
+            LiveTarget::Snapshot(dir) => Some(ClusterObjectsRef(Arc::new(
+                live::SnapshotObjects::new(dir, sealer.clone()),
+            ))),
+            LiveTarget::Cluster {
+                context,
+                kubeconfig,
+            } => live::client_for(context.as_deref(), kubeconfig.as_deref())
+                .await
+                .ok()
+                .map(|client| {
+                    ClusterObjectsRef(Arc::new(live::LiveObjects::new(
+                        client,
+                        tokio::runtime::Handle::current(),
+                    )))
+                }),
+        };
         let options = RenderOptions {
             cache: Some(Arc::clone(&self.render_cache)),
             allow_remote_bases: self.config.repo.allow_remote_bases,
             sealer: sealer.clone(),
+            repo_urls: vec![scrub_userinfo(&self.config.repo.url)],
+            cluster: cluster_objects,
+            sops_keys: self.sops_keys.clone(),
             ..RenderOptions::default()
         };
         // Cached per revision and sealer: a snapshot recorded again brings

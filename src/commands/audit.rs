@@ -1,7 +1,6 @@
 //! `flotilla audit`: what differs between Git and the live clusters.
 
 use flotilla_auditor::audit::{self, Checkout, LiveTarget, Target};
-use flotilla_auditor::desired::{RenderCache, RenderOptions};
 use flotilla_auditor::diff::{DiffOptions, IgnoreRules};
 use flotilla_auditor::findings::Report;
 use flotilla_auditor::report;
@@ -9,9 +8,9 @@ use flotilla_auditor::targets::load_targets;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use super::git_source::{GitSourceArgs, open_repo};
+use super::git_source::{GitSourceArgs, open_repo, repo_urls};
+use super::render_args::RenderArgs;
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, fail};
 
 /// Report format.
@@ -81,12 +80,8 @@ pub struct AuditArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub color: Color,
 
-    /// Let kustomize fetch remote bases (URLs and remote specs such as
-    /// `github.com/org/repo//path?ref=v1` in `resources`/`components`).
-    /// Without it a Kustomization that has one is not rendered and the
-    /// report says so; its objects are neither missing nor unmanaged.
-    #[arg(long)]
-    pub allow_remote_bases: bool,
+    #[command(flatten)]
+    pub render: RenderArgs,
 }
 
 /// Run the audit and print the report.
@@ -108,11 +103,7 @@ async fn audit(args: &AuditArgs) -> Result<Report, String> {
     tracing::info!(revision = ?checkout.revision, clusters = targets.len(), "auditing");
     // One cache for every cluster: the repository is staged once, shared
     // paths are built once, kustomize processes share the cores.
-    let render = RenderOptions {
-        cache: Some(Arc::new(RenderCache::new())),
-        allow_remote_bases: args.allow_remote_bases,
-        ..RenderOptions::default()
-    };
+    let render = args.render.options(repo_urls(&args.git))?;
     Ok(audit::audit_all(&checkout, &targets, &render, &diff_opts).await)
 }
 
@@ -139,6 +130,7 @@ fn targets_of(args: &AuditArgs) -> Result<Vec<Target>, String> {
             .unwrap_or_else(|| Target::default_entry(&name)),
         name,
         live,
+        hub: None,
     }])
 }
 

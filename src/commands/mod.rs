@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod git_source;
 pub mod preview;
+pub mod render_args;
 pub mod serve;
 pub mod snapshot;
 

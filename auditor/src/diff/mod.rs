@@ -21,7 +21,7 @@ pub mod unmanaged;
 pub use health::SourceRef;
 pub use ignore::{IgnoreError, IgnoreRule, IgnoreRules};
 
-use crate::desired::{Desired, DesiredObject};
+use crate::desired::{Desired, DesiredObject, NotRenderedReason};
 use crate::findings::{FieldChange, Finding, FindingClass};
 use crate::live::{Live, SchemaHints};
 use crate::object::{ObjectKey, meta_str};
@@ -281,9 +281,25 @@ fn unrendered_kustomizations(desired: &Desired) -> HashSet<(String, String)> {
         .iter()
         .filter_map(|e| e.kustomization.0.as_ref())
         .map(|k| (k.namespace.clone(), k.name.clone()));
+    let not_rendered = desired
+        .not_rendered
+        .iter()
+        // Only a Kustomization whose own output is unseen: a HelmRelease's
+        // or ResourceSet's objects carry their own owner labels.
+        .filter(|n| {
+            matches!(
+                n.reason,
+                NotRenderedReason::ForeignSource
+                    | NotRenderedReason::SubstituteFrom
+                    | NotRenderedReason::RemoteBase
+            )
+        })
+        .filter_map(|n| n.kustomization.as_ref())
+        .map(|k| (k.namespace.clone(), k.name.clone()));
     declared
         .filter(|(ns, name)| !rendered.contains(&(ns.as_str(), name.as_str())))
         .chain(failed)
+        .chain(not_rendered)
         .collect()
 }
 

@@ -8,6 +8,7 @@
 //! one desired state is sealed with); [`record_snapshot`] writes snapshots.
 
 mod cluster;
+mod cluster_objects;
 pub mod discovery;
 mod error;
 pub mod listmap;
@@ -17,6 +18,7 @@ mod snapshot;
 mod source;
 
 pub use cluster::{ReadOptions, client_for, read_cluster, read_cluster_with};
+pub use cluster_objects::{LiveObjects, SnapshotObjects};
 pub use discovery::{ApiType, Discovery};
 pub use error::{Error, Result};
 pub use record::{RecordOptions, RecordSummary, record_snapshot};

@@ -7,7 +7,7 @@
 //! GitHub shows it literally and never pings, links or renders it.
 
 use super::line_diff::first_changed_line;
-use super::summary::{counts, object_name, one_line, title};
+use super::summary::{counts, not_rendered_lines, object_name, one_line, title};
 use crate::findings::{ClusterReport, FieldChange, Finding, FindingClass, Report};
 use serde_json::Value;
 use std::io::{self, Write};
@@ -42,6 +42,11 @@ fn print_cluster(cluster: &ClusterReport, w: &mut dyn Write) -> io::Result<()> {
         }
     }
     print_list(w, "Errors", &cluster.errors)?;
+    print_list(
+        w,
+        "Not rendered or not compared",
+        &not_rendered_lines(cluster),
+    )?;
     print_list(w, "Notes", &cluster.notes)
 }
 
@@ -52,8 +57,10 @@ fn print_list(w: &mut dyn Write, title: &str, items: &[String]) -> io::Result<()
     writeln!(w)?;
     writeln!(w, "**{title}**")?;
     writeln!(w)?;
+    // Whole, not cut like a table cell: a note that says what was not
+    // seen must be read to the end.
     for item in items {
-        writeln!(w, "- {}", cell(item))?;
+        writeln!(w, "- {}", escape(item))?;
     }
     Ok(())
 }

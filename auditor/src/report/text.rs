@@ -18,7 +18,7 @@
 //! through [`clean`], so an object name cannot smuggle terminal escapes.
 
 use super::line_diff::{Line, line_diff};
-use super::summary::{counts, object_name, one_line, title};
+use super::summary::{counts, not_rendered_lines, object_name, one_line, title};
 use crate::findings::{ClusterReport, FieldChange, Finding, Report};
 use serde_json::Value;
 use std::io::{self, Write};
@@ -71,6 +71,9 @@ fn print_cluster(cluster: &ClusterReport, w: &mut dyn Write, p: &Painter) -> io:
     }
     for error in &cluster.errors {
         writeln!(w, "  {} {}", p.paint(RED, "error:"), clean(error))?;
+    }
+    for line in not_rendered_lines(cluster) {
+        writeln!(w, "  {} {}", p.paint(YELLOW, "not seen:"), clean(&line))?;
     }
     for note in &cluster.notes {
         writeln!(w, "  {} {}", p.paint(DIM, "note:"), clean(note))?;
@@ -216,6 +219,7 @@ mod print_tests {
                     findings: vec![finding],
                     errors: vec![],
                     notes: vec!["helm releases compared as objects".into()],
+                    ..Default::default()
                 },
                 ClusterReport {
                     cluster: "two".into(),

@@ -96,6 +96,9 @@ pub struct RepoConfig {
     pub checkout_dir: PathBuf,
     /// Let kustomize fetch remote bases (`allowRemoteBases`, default false).
     pub allow_remote_bases: bool,
+    /// age identities for SOPS-encrypted files (`sopsAgeKeyFile`, a file
+    /// mounted from a Secret); without it encrypted values are not compared.
+    pub sops_age_key_file: Option<PathBuf>,
 }
 
 /// Git credentials, by reference.
@@ -350,6 +353,8 @@ struct SpecRepo {
     checkout_dir: Option<PathBuf>,
     #[serde(default)]
     allow_remote_bases: bool,
+    #[serde(default)]
+    sops_age_key_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -547,6 +552,7 @@ impl SpecRepo {
                 .checkout_dir
                 .unwrap_or_else(|| PathBuf::from("/var/lib/flotilla/checkout")),
             allow_remote_bases: self.allow_remote_bases,
+            sops_age_key_file: self.sops_age_key_file,
         })
     }
 }
