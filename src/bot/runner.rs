@@ -127,7 +127,9 @@ impl Runner {
             });
         }
         let sops_keys = match &config.repo.sops_age_key_file {
-            Some(file) => Some(Arc::new(Keyring::from_age_file(file).map_err(BuildError::Sops)?)),
+            Some(file) => Some(Arc::new(
+                Keyring::from_age_file(file).map_err(BuildError::Sops)?,
+            )),
             None => None,
         };
         Ok(Runner {

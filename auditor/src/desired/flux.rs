@@ -754,11 +754,12 @@ impl Walk {
 
     fn fail(&mut self, unit: &Unit, error: Error) {
         if let Error::RemoteBase { .. } = &error {
-            return self.not_rendered(
-                unit.owner.clone(),
-                NotRenderedReason::RemoteBase,
-                error.to_string(),
-            );
+            let line = error.to_string();
+            let detail = line
+                .strip_prefix("not rendered: ")
+                .unwrap_or(&line)
+                .to_owned();
+            return self.not_rendered(unit.owner.clone(), NotRenderedReason::RemoteBase, detail);
         }
         self.desired.errors.push(KustomizationError {
             kustomization: KustomizationLabel(unit.owner.clone()),
