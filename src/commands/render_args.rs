@@ -29,6 +29,13 @@ pub struct RenderArgs {
     /// Without a key, encrypted values are not compared (key names are).
     #[arg(long, value_name = "FILE")]
     pub sops_age_key_file: Option<PathBuf>,
+
+    /// Fail a Kustomization whose output uses a variable without a value, as
+    /// kustomize-controller does with `StrictPostBuildSubstitutions` (its
+    /// default since v1.9). Off: such variables become empty strings and
+    /// are listed.
+    #[arg(long)]
+    pub strict_substitution: bool,
 }
 
 impl RenderArgs {
@@ -45,6 +52,7 @@ impl RenderArgs {
             repo_urls,
             sources: self.sources.clone(),
             sops_keys: sops_keys.map(Arc::new),
+            strict_substitution: self.strict_substitution,
             ..RenderOptions::default()
         })
     }

@@ -123,14 +123,22 @@ fn preview_says_unknown_for_a_source_it_cannot_follow() {
     let head = repo.commit();
     let text = preview(&repo, &base, &head, "text");
     assert_eq!(text.code, 1, "{}\n{}", text.stdout, text.stderr);
-    assert!(text.stdout.contains("c: unknown (1 not rendered)"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("c: unknown (1 not rendered)"),
+        "{}",
+        text.stdout
+    );
     assert!(
         text.stdout.contains("GitRepository flux-system/podinfo"),
         "{}",
         text.stdout
     );
     let md = preview(&repo, &base, &head, "markdown");
-    assert!(md.stdout.contains("| c | unknown (1 not rendered) |"), "{}", md.stdout);
+    assert!(
+        md.stdout.contains("| c | unknown (1 not rendered) |"),
+        "{}",
+        md.stdout
+    );
     assert!(md.stdout.contains("Not rendered"), "{}", md.stdout);
     let json = preview(&repo, &base, &head, "json");
     let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
