@@ -120,7 +120,9 @@ fn merge(
                     path.first().map(String::as_str),
                     Some("data" | "stringData")
                 );
-            if secret_data {
+            // An empty value makes the field null ("not set" in Git): there is
+            // nothing to compare or to hide.
+            if secret_data || plain.is_null() {
                 Ok(plain)
             } else {
                 Ok(Value::String(tainted(&taint_bytes(&plain))))
