@@ -222,7 +222,7 @@ fn parse_kustomization(obj: &Value, reference: &KustomizationRef) -> Result<Foun
     let spec_value = obj.get("spec").cloned().unwrap_or(Value::Null);
     let spec: SpecFields = serde_json::from_value(spec_value).map_err(|e| Error::Spec {
         field: "spec".into(),
-        message: e.to_string(),
+        message: without_quoted(&e.to_string()),
     })?;
     let source = spec.source_ref.ok_or_else(|| Error::Spec {
         field: "spec.sourceRef".into(),
@@ -1372,6 +1372,29 @@ fn taint_decrypted(encrypted: &Value, plain: Value) -> Value {
     )
 }
 
+/// A serde message without the values it quotes (`invalid type: string
+/// "…", expected …`): a Kustomization is substituted, and a value may come
+/// from a Secret.
+fn without_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                quoted = false;
+                out.push('"');
+            }
+            (_, false) => out.push(c),
+            (_, true) => {}
+        }
+    }
+    out
+}
+
 /// `Kind namespace/name` for messages.
 fn describe(obj: &Value) -> String {
     ObjectKey::of(obj)
@@ -1424,6 +1447,19 @@ fn merge_into(meta: &mut Map<String, Value>, key: &str, entries: Map<String, Val
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spec_errors_never_quote_values() {
+        let obj = serde_json::json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "apps", "namespace": "flux-system"},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "r"}, "patches": "s3cret-canary"}
+        });
+        let err = parse_kustomization(&obj, &reference_of(&obj).unwrap()).unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains("s3cret-canary"), "{text}");
+        assert!(text.contains("invalid type"), "{text}");
+    }
 
     #[test]
     fn paths_normalise_and_may_not_leave_the_repository() {
