@@ -547,9 +547,11 @@ mod tests {
                 manager: None,
                 time: None,
                 sensitive,
+                reverts: None,
             }],
             manager: None,
             condition: None,
+            reverts: None,
         }
     }
 

@@ -260,6 +260,7 @@ mod print_tests {
             paths: vec![],
             manager: Some("<script>".into()),
             condition: None,
+            reverts: None,
         };
         let report = Report {
             version: REPORT_VERSION,

@@ -195,6 +195,7 @@ mod print_tests {
             manager: Some("kubectl-edit".into()),
             time: Some("2026-11-20T10:04:00Z".into()),
             sensitive: false,
+            reverts: None,
         };
         let finding = Finding {
             class: FindingClass::Modified,
@@ -206,6 +207,7 @@ mod print_tests {
             paths: vec![change],
             manager: None,
             condition: None,
+            reverts: None,
         };
         Report {
             version: REPORT_VERSION,
