@@ -24,7 +24,12 @@
 //!               "desired": "acraksbaseline01.azurecr.io/kubereboot/kured:1.15.0",
 //!               "live": "acraksbaseline01.azurecr.io/kubereboot/kured:1.16.0",
 //!               "manager": "kubectl-set",
-//!               "time": "2026-11-21T04:52:03Z"
+//!               "time": "2026-11-21T04:52:03Z",
+//!               "reverts": {
+//!                 "reverts": false,
+//!                 "code": "suspended",
+//!                 "reason": "Kustomization flux-system/kured is suspended: Flux applies nothing under it until someone resumes it"
+//!               }
 //!             }
 //!           ]
 //!         }
@@ -69,8 +74,27 @@
 //!         field (or its nearest owned parent) in `managedFields`: who changed it.
 //!       - `time` (string or null): when that manager last wrote (RFC 3339).
 //!       - `sensitive` (bool, omitted when false): values are masked.
+//!       - `reverts`: whether the next Flux reconciliation undoes this
+//!         change (below).
 //!     - `manager` (`unmanaged` only; omitted otherwise): the field manager
 //!       that created the object, e.g. `kubectl-create`.
+//!     - `reverts` (`missing` and `unmanaged` only; omitted otherwise, and
+//!       on `modified` findings, whose paths carry it): whether the next
+//!       reconciliation of the owning Flux Kustomization undoes the drift
+//!       (re-creates the object, prunes it). An object:
+//!       - `reverts` (bool): `true` when Flux undoes it by itself, `false`
+//!         when it stays until someone acts — also when flotilla cannot
+//!         tell, and then `reason` starts with `uncertain:`.
+//!       - `code`: `flux-applies`, `flux-removes`, `flux-creates`,
+//!         `flux-prunes`, `flux-resumes` (undone), or `suspended`,
+//!         `kustomization-failing`, `if-not-present`, `drift-ignored`,
+//!         `other-manager`, `ssa-merge`, `not-in-inventory`,
+//!         `prune-disabled`, `uncertain` (stays); see the README's drift
+//!         rules.
+//!       - `reason` (string): the same for people, naming the Kustomization.
+//!       - `within` (string, only when `reverts` is true): the latest delay,
+//!         the Kustomization's `spec.interval` (or `spec.retryInterval`
+//!         while its health checks fail) as Flux writes it, e.g. `10m`.
 //!     - `condition` (`flux-unhealthy` and `flux-stale` only; omitted
 //!       otherwise): `type`, `status`, `reason`, `message`. For
 //!       `flux-unhealthy` the object's `Ready` condition; for `flux-stale`
