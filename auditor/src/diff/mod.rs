@@ -179,6 +179,28 @@ pub fn diff(desired: &Desired, live: &Live, opts: &DiffOptions) -> Vec<Finding> 
     findings
 }
 
+/// How many desired objects [`diff`] compares field by field: found live
+/// and not left alone by a Flux opt-out (for `--stats`).
+pub fn compared(desired: &Desired, live: &Live) -> usize {
+    let live_by_key: HashMap<ObjectKey, &Value> = live
+        .objects
+        .iter()
+        .filter_map(|o| Some((ObjectKey::of(o)?, o)))
+        .collect();
+    let mut seen = HashSet::new();
+    desired
+        .objects
+        .iter()
+        .filter(|d| {
+            let Some(key) = ObjectKey::of(&d.object) else {
+                return false;
+            };
+            let l = find_live(&live_by_key, &key);
+            seen.insert(key) && l.is_some() && flux_mode(&d.object, l) == FluxMode::Apply
+        })
+        .count()
+}
+
 /// The live object for a desired key.
 ///
 /// Prevents: a cluster-scoped custom resource (ClusterIssuer, …) that
