@@ -26,9 +26,10 @@
 //!               "manager": "kubectl-set",
 //!               "time": "2026-11-21T04:52:03Z",
 //!               "reverts": {
-//!                 "reverts": false,
-//!                 "code": "suspended",
-//!                 "reason": "Kustomization flux-system/kured is suspended: Flux applies nothing under it until someone resumes it"
+//!                 "reverts": true,
+//!                 "code": "flux-resumes",
+//!                 "reason": "Kustomization flux-system/kured applies Git's value with forced ownership once Kustomization flux-system/flux-system resumes the suspended Kustomization flux-system/kured (Git does not suspend it)",
+//!                 "within": "10m"
 //!               }
 //!             }
 //!           ]
