@@ -8,6 +8,9 @@
 //! Both halves seal Secrets with one [`Sealer`] per target, picked by
 //! [`sealer_for`]: a flotilla snapshot's own key when the live side is one
 //! (its digests were made with it), else the run's random key.
+//!
+//! Each step is timed and counted for `--stats` ([`audit_all_with_stats`]);
+//! the plain entry points drop those figures.
 
 use crate::desired::flux::{OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
 use crate::desired::{self, ClusterObjectsRef, Desired, RemoteCluster, RenderCache, RenderOptions};
@@ -17,10 +20,12 @@ use crate::live::{self, ClusterSource, Live, LiveSource, Scope, SnapshotSource};
 use crate::object::group_of;
 use crate::object::meta_str;
 use crate::secret::{Sealer, is_secret, is_unknown};
+use crate::stats::{ClusterStats, RunStats, ms, peak_memory_bytes};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Where a cluster's live state comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,18 +96,45 @@ pub async fn audit_all(
     render: &RenderOptions,
     diff_opts: &DiffOptions,
 ) -> Report {
+    audit_all_with_stats(checkout, targets, render, diff_opts)
+        .await
+        .0
+}
+
+/// [`audit_all`], with what it cost: times, requests, objects, the builds
+/// and cache hits of this run (counted on the render cache from its start)
+/// and the process's peak memory.
+pub async fn audit_all_with_stats(
+    checkout: &Checkout,
+    targets: &[Target],
+    render: &RenderOptions,
+    diff_opts: &DiffOptions,
+) -> (Report, RunStats) {
+    let start = Instant::now();
     let mut render = render.clone();
-    render
+    let cache = render
         .cache
-        .get_or_insert_with(|| Arc::new(RenderCache::new()));
+        .get_or_insert_with(|| Arc::new(RenderCache::new()))
+        .clone();
+    let (builds, hits) = (cache.builds(), cache.hits());
     let render = &render;
     let runs = targets
         .iter()
-        .map(|t| audit_target(checkout, t, render, diff_opts));
-    Report {
+        .map(|t| audit_target_with_stats(checkout, t, render, diff_opts));
+    let (clusters, stats): (Vec<ClusterReport>, Vec<ClusterStats>) =
+        futures::future::join_all(runs).await.into_iter().unzip();
+    let stats = RunStats {
+        wall_ms: ms(start.elapsed()),
+        kustomize_builds: cache.builds() - builds,
+        kustomize_cache_hits: cache.hits() - hits,
+        peak_memory_bytes: peak_memory_bytes(),
+        clusters: stats,
+    };
+    let report = Report {
         version: REPORT_VERSION,
-        clusters: futures::future::join_all(runs).await,
-    }
+        clusters,
+    };
+    (report, stats)
 }
 
 /// Audit one cluster; errors are reported in the result, never returned.
@@ -112,10 +144,32 @@ pub async fn audit_target(
     render: &RenderOptions,
     diff_opts: &DiffOptions,
 ) -> ClusterReport {
+    audit_target_with_stats(checkout, target, render, diff_opts)
+        .await
+        .0
+}
+
+/// [`audit_target`], with the time of each step, the requests and the
+/// object counts (steps not reached have no time).
+pub async fn audit_target_with_stats(
+    checkout: &Checkout,
+    target: &Target,
+    render: &RenderOptions,
+    diff_opts: &DiffOptions,
+) -> (ClusterReport, ClusterStats) {
     let _span = tracing::info_span!("audit", cluster = %target.name).entered();
+    let mut stats = ClusterStats {
+        cluster: target.name.clone(),
+        ..ClusterStats::default()
+    };
     let sealer = match sealer_for(&target.live, &render.sealer) {
         Ok(s) => s,
-        Err(e) => return failed(target, checkout, format!("read live state: {e}")),
+        Err(e) => {
+            return (
+                failed(target, checkout, format!("read live state: {e}")),
+                stats,
+            );
+        }
     };
     // `substituteFrom` reads the cluster first, as Flux does at reconcile
     // time: the live cluster, or the snapshot. A hub's Kustomizations read
@@ -129,7 +183,10 @@ pub async fn audit_target(
             _,
         ) => match live::client_for(context.as_deref(), kubeconfig.as_deref()).await {
             Ok(client) => Some(client),
-            Err(e) => return failed(target, checkout, format!("read live state: {e}")),
+            Err(e) => {
+                let error = format!("read live state: {e}");
+                return (failed(target, checkout, error), stats);
+            }
         },
         _ => None,
     };
@@ -149,16 +206,23 @@ pub async fn audit_target(
         cluster: cluster_objects.or_else(|| render.cluster.clone()),
         ..render.clone()
     };
+    let step = Instant::now();
     let entry = target.hub.as_ref().map_or(&target.entry, |h| &h.entry);
     let desired = match render_desired(checkout, entry, &render).await {
         Ok(d) => d,
-        Err(e) => return failed(target, checkout, format!("render {entry}: {e}")),
+        Err(e) => {
+            let error = format!("render {entry}: {e}");
+            return (failed(target, checkout, error), stats);
+        }
     };
     let desired = match &target.hub {
         Some(hub) => spoke_of(desired, hub),
         None => desired,
     };
+    stats.render_ms = Some(ms(step.elapsed()));
+    stats.objects.desired = desired.objects.len() as u64;
     let scope = scope_for(&desired);
+    let step = Instant::now();
     let live = match client {
         Some(client) => {
             ClusterSource::new(client, sealer.clone())
@@ -169,9 +233,21 @@ pub async fn audit_target(
     };
     let live = match live {
         Ok(l) => l,
-        Err(e) => return failed(target, checkout, format!("read live state: {e}")),
+        Err(e) => {
+            return (
+                failed(target, checkout, format!("read live state: {e}")),
+                stats,
+            );
+        }
     };
-    report_for(&target.name, &desired, &live, diff_opts)
+    stats.live_read_ms = Some(ms(step.elapsed()));
+    stats.set_requests(live.requests, &live.request_counts);
+    stats.objects.live = live.objects.len() as u64;
+    let step = Instant::now();
+    let report = report_for(&target.name, &desired, &live, diff_opts);
+    stats.diff_ms = Some(ms(step.elapsed()));
+    stats.objects.compared = diff::compared(&desired, &live) as u64;
+    (report, stats)
 }
 
 /// A spoke's desired state: what the hub's render applies through the

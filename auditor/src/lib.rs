@@ -16,4 +16,5 @@ pub mod schema;
 pub mod secret;
 #[cfg(feature = "serve")]
 pub mod serve;
+pub mod stats;
 pub mod targets;

@@ -75,6 +75,7 @@ fn drifted_report(cluster: &str, revision: &str) -> ClusterReport {
             paths: vec![],
             manager: None,
             condition: None,
+            reverts: None,
         }],
         ..ClusterReport::default()
     }

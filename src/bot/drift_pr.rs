@@ -18,6 +18,11 @@
 //! GitHub needs a difference to open a PR, and an issue would be a second
 //! kind of artefact to find, dedupe and close. The file is Markdown, so
 //! kustomize never reads it and merging it changes nothing in the cluster.
+//!
+//! The findings table lists the drifts that stay until someone acts first
+//! (and Flux health, which is why they may stay), then those the next Flux
+//! reconciliation undoes by itself (see `flotilla_auditor::diff::reverts`):
+//! a reviewer reads what needs a decision before what will heal anyway.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -444,11 +449,14 @@ pub fn edits_for(drift: &ClusterDrift<'_>, adoption: &Adoption) -> BTreeMap<Stri
 }
 
 /// The markdown printer's view of one cluster (secrets masked, names
-/// escaped by the printer).
+/// escaped by the printer), drifts that stay first.
 fn report_markdown(report: &ClusterReport) -> String {
+    let mut report = report.clone();
+    // Stable: within each half the audit's order (class, kind, name) holds.
+    report.findings.sort_by_key(|f| !f.stays());
     let one = Report {
         version: REPORT_VERSION,
-        clusters: vec![report.clone()],
+        clusters: vec![report],
     };
     let mut out = Vec::new();
     // Writing into a Vec cannot fail.
@@ -456,9 +464,16 @@ fn report_markdown(report: &ClusterReport) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// PR body: the findings table, then what was not adopted and why.
+/// PR body: the findings table (drifts that stay first), how many Flux
+/// undoes by itself, then what was not adopted and why.
 pub fn pr_body(report: &ClusterReport, adoption: &Adoption) -> String {
     let mut body = report_markdown(report);
+    let staying = report.findings.iter().filter(|f| f.stays()).count();
+    body.push_str(&format!(
+        "\n{staying} of {} findings stay until someone acts (listed first); the next Flux reconcile undoes the other {}.\n",
+        report.findings.len(),
+        report.findings.len() - staying
+    ));
     body.push_str(&format!(
         "\n### Adopted into Git\n\n{} of {} findings: merging this PR makes Git match the cluster for them.\n",
         adoption.adopted.len(),
@@ -547,9 +562,11 @@ mod tests {
                 manager: None,
                 time: None,
                 sensitive,
+                reverts: None,
             }],
             manager: None,
             condition: None,
+            reverts: None,
         }
     }
 
@@ -565,6 +582,44 @@ mod tests {
         assert_eq!(
             fingerprint(&[finding("s", "one", true)]),
             fingerprint(&[finding("s", "two", true)])
+        );
+    }
+
+    #[test]
+    fn drifts_that_stay_come_first_in_the_body() {
+        use flotilla_auditor::findings::{RevertCode, Reverts};
+        let mut healing = finding("a-heals", "1", false);
+        healing.paths[0].reverts = Some(Reverts::undone(
+            RevertCode::FluxApplies,
+            "re-applied",
+            Some("10m".into()),
+        ));
+        let mut staying = finding("z-stays", "2", false);
+        staying.paths[0].reverts = Some(Reverts::stays(
+            RevertCode::Suspended,
+            "Kustomization flux-system/apps is suspended",
+        ));
+        let report = ClusterReport {
+            cluster: "c".into(),
+            findings: vec![healing, staying],
+            ..ClusterReport::default()
+        };
+        let adoption = Adoption {
+            edits: BTreeMap::new(),
+            adopted: vec![],
+            not_adopted: vec![(0, "report-only".into())],
+        };
+        let body = pr_body(&report, &adoption);
+        let (stays, heals) = (body.find("z-stays").unwrap(), body.find("a-heals").unwrap());
+        assert!(stays < heals, "{body}");
+        assert!(
+            body.contains("1 of 2 findings stay until someone acts"),
+            "{body}"
+        );
+        // Indices of the adoption still name the audit's findings.
+        assert!(
+            body.contains("- `modified` ConfigMap ingress/a-heals: report-only"),
+            "{body}"
         );
     }
 

@@ -4,6 +4,7 @@ use flotilla_auditor::audit::{self, Checkout, LiveTarget, Target};
 use flotilla_auditor::diff::{DiffOptions, IgnoreRules};
 use flotilla_auditor::findings::Report;
 use flotilla_auditor::report;
+use flotilla_auditor::stats::{self, RunStats};
 use flotilla_auditor::targets::load_targets;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -82,17 +83,24 @@ pub struct AuditArgs {
 
     #[command(flatten)]
     pub render: RenderArgs,
+
+    /// Show what the audit cost: render, live read and diff time, kustomize
+    /// builds and cache hits, API requests by verb and resource, objects
+    /// desired/live/compared, peak memory. A `stats` object in the JSON
+    /// report; a short block on stderr for text and Markdown.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 /// Run the audit and print the report.
 pub async fn run(args: &AuditArgs) -> ExitCode {
     match audit(args).await {
-        Ok(report) => finish(&report, args),
+        Ok((report, stats)) => finish(&report, stats.as_ref(), args),
         Err(message) => fail(&message),
     }
 }
 
-async fn audit(args: &AuditArgs) -> Result<Report, String> {
+async fn audit(args: &AuditArgs) -> Result<(Report, Option<RunStats>), String> {
     let targets = targets_of(args)?;
     let diff_opts = diff_options(args.ignore.as_deref())?;
     let repo = open_repo(&args.git).map_err(|e| e.to_string())?;
@@ -104,7 +112,15 @@ async fn audit(args: &AuditArgs) -> Result<Report, String> {
     // One cache for every cluster: the repository is staged once, shared
     // paths are built once, kustomize processes share the cores.
     let render = args.render.options(repo_urls(&args.git))?;
-    Ok(audit::audit_all(&checkout, &targets, &render, &diff_opts).await)
+    if args.stats {
+        let (report, stats) =
+            audit::audit_all_with_stats(&checkout, &targets, &render, &diff_opts).await;
+        return Ok((report, Some(stats)));
+    }
+    Ok((
+        audit::audit_all(&checkout, &targets, &render, &diff_opts).await,
+        None,
+    ))
 }
 
 fn targets_of(args: &AuditArgs) -> Result<Vec<Target>, String> {
@@ -153,7 +169,7 @@ fn diff_options(ignore: Option<&Path>) -> Result<DiffOptions, String> {
     })
 }
 
-fn finish(report: &Report, args: &AuditArgs) -> ExitCode {
+fn finish(report: &Report, stats: Option<&RunStats>, args: &AuditArgs) -> ExitCode {
     let stdout = std::io::stdout();
     let color = match args.color {
         Color::Always => true,
@@ -163,11 +179,16 @@ fn finish(report: &Report, args: &AuditArgs) -> ExitCode {
     let mut out = stdout.lock();
     let printed = match args.output {
         Output::Text => report::text::print(report, &mut out, color),
-        Output::Json => report::json::print(report, &mut out),
+        Output::Json => report::json::print_with_stats(report, stats, &mut out),
         Output::Markdown => report::markdown::print(report, &mut out),
     };
     if let Err(e) = printed.and_then(|()| out.flush()) {
         return fail(&format!("cannot write the report: {e}"));
+    }
+    // JSON carries the figures in the document; the others get them on
+    // stderr, so stdout stays the report.
+    if let Some(stats) = stats.filter(|_| args.output != Output::Json) {
+        let _ = stats::print_text(stats, &mut std::io::stderr().lock());
     }
     for cluster in &report.clusters {
         for error in &cluster.errors {

@@ -56,6 +56,9 @@ pub struct Live {
     /// HTTP requests made to read this, discovery included (0 for snapshots).
     /// A LIST cut into N pages counts N.
     pub requests: u64,
+    /// The same requests by `(verb, resource)`: `("get", "discovery")`,
+    /// `("list", "deployments.apps")`, … (empty for snapshots).
+    pub request_counts: BTreeMap<(String, String), u64>,
     /// Logical LISTs: one per resource type read (for snapshots, List files).
     pub lists: u64,
     /// `(group, kind)` of every type read, even when no object exists: a

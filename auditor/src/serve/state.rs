@@ -259,6 +259,7 @@ mod tests {
             paths: vec![],
             manager: None,
             condition: None,
+            reverts: None,
         }
     }
 
