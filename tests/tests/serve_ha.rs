@@ -474,3 +474,41 @@ async fn two_service_processes_fail_over_mid_cycle_without_a_duplicate_pr_or_pus
         "the token is in the logs"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zombie_leader_stops_before_its_push() {
+    let world = World::start().await;
+    // Slow reads: the replica does not notice the Lease is gone before its
+    // publish does.
+    let config = LeaderElectionConfig {
+        lease_duration: Duration::from_secs(30),
+        renew_deadline: Duration::from_secs(20),
+        retry_period: Duration::from_secs(10),
+        ..quick_election("zombie")
+    };
+    let a = replica(&world, &config, "replica-a").await;
+    wait_until("the lead", Duration::from_secs(15), || {
+        a.leadership.is_leader()
+    })
+    .await;
+    let runner = runner(&world, a.leadership.clone());
+    let fetched = runner.fetch().await.unwrap();
+    let audit = runner.audit(CLUSTER, &fetched.revision).await.unwrap();
+    // Another replica takes the Lease (a clock running ahead, a partition).
+    let api: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(world.replay.client(), NAMESPACE);
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(Timestamp::now());
+    let take = serde_json::json!({"spec": {"holderIdentity": "replica-b", "renewTime": now}});
+    api.patch("zombie", &PatchParams::default(), &Patch::Merge(&take))
+        .await
+        .unwrap();
+    runner
+        .publish(std::slice::from_ref(&audit.report))
+        .await
+        .unwrap();
+    assert_eq!(world.git.pushes(), vec![], "the zombie pushed");
+    assert!(world.double.pulls().is_empty(), "the zombie opened a pr");
+    assert_eq!(runner.pull_request(CLUSTER), None);
+    a.stop.trigger();
+    a.task.await.unwrap();
+}
