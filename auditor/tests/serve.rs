@@ -1326,6 +1326,75 @@ fn deploy_manifests_build_and_run_locked_down() {
 }
 
 #[test]
+fn deploy_runs_two_replicas_that_elect_a_leader_on_their_one_lease() {
+    let objects = kustomize("deploy");
+    let deployment = find(&objects, "Deployment")[0];
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    let pod = &deployment["spec"]["template"]["spec"];
+    let spread = pod["topologySpreadConstraints"].as_array().expect("spread");
+    let keys: Vec<&str> = spread
+        .iter()
+        .map(|c| c["topologyKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+    );
+    for c in spread {
+        assert_eq!(c["whenUnsatisfiable"], "ScheduleAnyway");
+        assert_eq!(&c["labelSelector"]["matchLabels"], pod_labels);
+    }
+    let env = pod["containers"][0]["env"].as_array().unwrap();
+    let pod_name = env
+        .iter()
+        .find(|e| e["name"] == "POD_NAME")
+        .expect("POD_NAME");
+    assert_eq!(
+        pod_name["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
+
+    let pdb = find(&objects, "PodDisruptionBudget")[0];
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert_eq!(&pdb["spec"]["selector"]["matchLabels"], pod_labels);
+
+    let config_map = find(&objects, "ConfigMap")[0];
+    let text = config_map["data"]["serve.yaml"].as_str().unwrap();
+    let config = ServeConfig::parse(text, Path::new("deploy/serve.yaml")).unwrap();
+    let election = &config.leader_election;
+    assert!(election.enabled);
+    assert_eq!(election.namespace, "flotilla-system");
+
+    // The Role: get and patch on the one Lease; create, which RBAC cannot
+    // limit by name, alone and only in flotilla's namespace.
+    let role = find(&objects, "Role")[0];
+    assert_eq!(role["metadata"]["namespace"], "flotilla-system");
+    let rules = role["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 2, "{role}");
+    for rule in rules {
+        assert_eq!(
+            rule["apiGroups"],
+            serde_json::json!(["coordination.k8s.io"])
+        );
+        assert_eq!(rule["resources"], serde_json::json!(["leases"]));
+    }
+    assert_eq!(
+        rules[0]["resourceNames"],
+        serde_json::json!([election.lease_name])
+    );
+    assert_eq!(rules[0]["verbs"], serde_json::json!(["get", "patch"]));
+    assert!(rules[1]["resourceNames"].is_null());
+    assert_eq!(rules[1]["verbs"], serde_json::json!(["create"]));
+    let binding = find(&objects, "RoleBinding")[0];
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(
+        binding["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": "flotilla", "namespace": "flotilla-system"}])
+    );
+}
+
+#[test]
 fn cronjob_alternative_builds_and_runs_audit() {
     let objects = kustomize("deploy/cronjob");
     let cronjobs = find(&objects, "CronJob");
