@@ -842,6 +842,15 @@ fn example_config_parses_with_every_field() {
     ));
     assert_eq!(config.listen.port(), 8080);
     assert!(config.ignore_file.is_some());
+    assert!(config.leader_election.enabled);
+    assert_eq!(
+        config.leader_election,
+        LeaderElectionConfig {
+            enabled: true,
+            ..LeaderElectionConfig::default()
+        },
+        "the example shows the defaults"
+    );
 }
 
 const MINIMAL: &str = "repo:\n  url: https://github.com/org/fleet-gitops.git\nclusters:\n  - name: a\n    inCluster: true\n";
