@@ -237,11 +237,9 @@ impl Metrics {
                     self.up.remove(&labels);
                 }
             }
-            let counts = shared
+            let counts = status
                 .findings
-                .get(name)
-                .into_iter()
-                .flatten()
+                .iter()
                 .map(|((class, kind, kustomization), n)| {
                     let labels = FindingLabels {
                         cluster: name.clone(),

@@ -9,7 +9,8 @@
 //! With leader election, a standby audits nothing: its state is the
 //! leader's, taken from the status the leader shares on the Lease
 //! ([`super::status`], [`State::adopt_shared`]). Such a cluster has no
-//! `last_good` report (the status carries counts, not findings).
+//! `last_good` report: the status carries counts, not findings
+//! ([`ClusterStatus::finding_counts`] gives them either way).
 
 use crate::findings::{ClusterReport, Finding};
 use jiff::Timestamp;
@@ -42,7 +43,13 @@ pub struct ClusterStatus {
     error_kind: Option<String>,
     /// Link to the cluster's open drift pull request, if any.
     pull_request: Option<String>,
+    /// On a standby: the leader's finding counts (it has no report).
+    shared_counts: Option<FindingCounts>,
 }
+
+/// Finding counts by `(class, kind, kustomization)`, the labels of
+/// `flotilla_findings` (`kustomization` empty for unmanaged objects).
+pub type FindingCounts = BTreeMap<(String, String, String), u64>;
 
 impl ClusterStatus {
     /// Identity of the current findings (objects and fields, no values).
@@ -63,6 +70,24 @@ impl ClusterStatus {
     /// Link to the cluster's open drift pull request.
     pub fn pull_request(&self) -> Option<&str> {
         self.pull_request.as_deref()
+    }
+
+    /// The findings of the last good audit, counted by class, kind and
+    /// Kustomization; on a standby, the counts the leader shared.
+    pub fn finding_counts(&self) -> FindingCounts {
+        let Some(report) = &self.last_good else {
+            return self.shared_counts.clone().unwrap_or_default();
+        };
+        let mut counts = FindingCounts::new();
+        for f in &report.findings {
+            let key = (
+                f.class.as_str().to_owned(),
+                f.kind.clone(),
+                f.kustomization.clone().unwrap_or_default(),
+            );
+            *counts.entry(key).or_insert(0) += 1;
+        }
+        counts
     }
 }
 
@@ -85,6 +110,8 @@ pub struct SharedCluster {
     pub up: Option<bool>,
     /// Link to the open drift pull request.
     pub pull_request: Option<String>,
+    /// Finding counts.
+    pub findings: FindingCounts,
 }
 
 #[derive(Debug, Default)]
@@ -187,6 +214,7 @@ impl State {
         status.consecutive_failures = 0;
         status.up = Some(true);
         status.error_kind = None;
+        status.shared_counts = None;
     }
 
     /// Remember what kind of failure the last one was (its metric label) and
@@ -248,6 +276,7 @@ impl State {
                 up: shared.up,
                 error_kind: shared.error_kind,
                 pull_request: shared.pull_request,
+                shared_counts: Some(shared.findings),
             };
         }
     }

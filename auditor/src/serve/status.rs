@@ -21,7 +21,6 @@
 //! hundred bytes.
 
 use super::state::{SharedCluster, State};
-use crate::findings::ClusterReport;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -65,8 +64,6 @@ pub struct SharedStatus {
     pub last_cycle: Option<Timestamp>,
     /// Per cluster.
     pub clusters: BTreeMap<String, SharedCluster>,
-    /// Finding counts per cluster: `(class, kind, kustomization)` → count.
-    pub findings: BTreeMap<String, BTreeMap<(String, String, String), u64>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -115,20 +112,6 @@ struct DocFindings {
     count: u64,
 }
 
-/// Finding counts of a report by the labels of `flotilla_findings`.
-pub fn finding_counts(report: &ClusterReport) -> BTreeMap<(String, String, String), u64> {
-    let mut counts = BTreeMap::new();
-    for f in &report.findings {
-        let key = (
-            f.class.as_str().to_owned(),
-            f.kind.clone(),
-            f.kustomization.clone().unwrap_or_default(),
-        );
-        *counts.entry(key).or_insert(0) += 1;
-    }
-    counts
-}
-
 /// The document for this process's state, as the leader `leader` writes it
 /// at `now` (JSON).
 pub fn encode(state: &State, leader: &str, now: Timestamp) -> String {
@@ -138,20 +121,16 @@ pub fn encode(state: &State, leader: &str, now: Timestamp) -> String {
         .into_iter()
         .filter_map(|name| {
             let s = state.cluster(&name)?;
-            let findings = match &s.last_good {
-                Some(report) => finding_counts(report)
-                    .into_iter()
-                    .map(|((class, kind, kustomization), count)| DocFindings {
-                        class,
-                        kind,
-                        kustomization,
-                        count,
-                    })
-                    .collect(),
-                // Never audited here (a standby that just took over and
-                // whose first audit of it failed): no counts to share.
-                None => Vec::new(),
-            };
+            let findings = s
+                .finding_counts()
+                .into_iter()
+                .map(|((class, kind, kustomization), count)| DocFindings {
+                    class,
+                    kind,
+                    kustomization,
+                    count,
+                })
+                .collect();
             let doc = DocCluster {
                 last_success: time(s.last_success),
                 last_attempt: time(s.last_attempt),
@@ -199,7 +178,6 @@ pub fn decode(text: &str) -> Result<SharedStatus, Error> {
             .transpose()
     };
     let mut clusters = BTreeMap::new();
-    let mut findings = BTreeMap::new();
     for (name, c) in doc.clusters {
         let fingerprint = c
             .drift_fingerprint
@@ -220,14 +198,12 @@ pub fn decode(text: &str) -> Result<SharedStatus, Error> {
                 drift_fingerprint: fingerprint,
                 up: c.up,
                 pull_request: c.pull_request,
+                findings: c
+                    .findings
+                    .into_iter()
+                    .map(|f| ((f.class, f.kind, f.kustomization), f.count))
+                    .collect(),
             },
-        );
-        findings.insert(
-            name,
-            c.findings
-                .into_iter()
-                .map(|f| ((f.class, f.kind, f.kustomization), f.count))
-                .collect(),
         );
     }
     Ok(SharedStatus {
@@ -238,14 +214,13 @@ pub fn decode(text: &str) -> Result<SharedStatus, Error> {
         revision: doc.revision,
         last_cycle: time(&doc.last_cycle, "lastCycle")?,
         clusters,
-        findings,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::findings::{FieldChange, Finding, FindingClass};
+    use crate::findings::{ClusterReport, FieldChange, Finding, FindingClass};
 
     fn report() -> ClusterReport {
         let secret_path = FieldChange {
@@ -294,7 +269,7 @@ mod tests {
         let shared = decode(&text).unwrap();
         assert_eq!(shared.leader, "flotilla-0-abc");
         assert_eq!(
-            shared.findings["a"],
+            shared.clusters["a"].findings,
             BTreeMap::from([(
                 (
                     "modified".to_owned(),
@@ -322,6 +297,7 @@ mod tests {
         assert_eq!(a.drift_fingerprint(), la.drift_fingerprint());
         assert_eq!(a.up(), Some(true));
         assert_eq!(a.pull_request(), la.pull_request());
+        assert_eq!(a.finding_counts(), la.finding_counts(), "counts carry over");
         assert_eq!(b.up(), Some(false));
         assert_eq!(b.error_kind(), Some("apiserver-unreachable"));
         assert_eq!(b.consecutive_failures, 1);
