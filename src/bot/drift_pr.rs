@@ -13,6 +13,11 @@
 //!   when the drift changes);
 //! - no drift: close the cluster's PR with a comment naming the revision.
 //!
+//! Every write (the push, opening or updating the PR, the comment, closing
+//! it) is preceded by the leadership fence ([`Leadership::fence`]): with
+//! several replicas, a replica that lost the Lease stops before its next
+//! write. Reads (finding the PR, its commits) need no fence.
+//!
 //! When nothing can be adopted (every class report-only, or only findings a
 //! person must handle), the commit holds `flotilla-drift/REPORT.md` instead:
 //! GitHub needs a difference to open a PR, and an issue would be a second
@@ -33,6 +38,7 @@ use flotilla_auditor::findings::{ClusterReport, Finding, FindingClass, REPORT_VE
 use flotilla_auditor::live::Live;
 use flotilla_auditor::report::markdown;
 use flotilla_auditor::serve::config::{PrAction, PrConfig};
+use flotilla_auditor::serve::leader::{Leadership, NotLeader};
 use flotilla_repos::branch::{self, BranchCommit, BranchUpdate, Identity};
 use flotilla_repos::git::{self, GitAuth};
 use flotilla_repos::github::{self, GithubClient};
@@ -93,6 +99,15 @@ pub enum Error {
         /// The revision.
         revision: Option<String>,
     },
+    /// This replica is no longer the leader: the write was not made.
+    #[error("cluster {cluster}: not writing")]
+    NotLeader {
+        /// Cluster.
+        cluster: String,
+        /// Why.
+        #[source]
+        source: NotLeader,
+    },
 }
 
 /// What was done for one cluster.
@@ -130,6 +145,19 @@ pub struct Context<'a> {
     pub pr: &'a PrConfig,
     /// Who the bot commits as.
     pub identity: &'a Identity,
+    /// Checked right before every write.
+    pub leadership: &'a Leadership,
+}
+
+/// The fence before one write of `cluster`'s PR.
+async fn fence(ctx: &Context<'_>, cluster: &str) -> Result<(), Error> {
+    ctx.leadership
+        .fence()
+        .await
+        .map_err(|source| Error::NotLeader {
+            cluster: cluster.to_owned(),
+            source,
+        })
 }
 
 /// One cluster's last audit, as adoption needs it.
@@ -193,6 +221,7 @@ pub async fn publish_cluster(
         fingerprint,
     };
     let max_open = usize::try_from(ctx.pr.max_open).unwrap_or(usize::MAX);
+    fence(ctx, cluster).await?;
     let outcome = ctx
         .client
         .open_or_update_pr(&spec, max_open)
@@ -207,6 +236,7 @@ pub async fn publish_cluster(
 /// Say once (per drift) that a person holds the branch.
 async fn comment_held(ctx: &Context<'_>, spec: &PrSpec, number: u64) -> Result<Published, Error> {
     let text = held_comment(&spec.fingerprint);
+    fence(ctx, &spec.cluster).await?;
     ctx.client
         .upsert_sticky_comment(number, HELD_MARKER, &text)
         .await
@@ -241,6 +271,7 @@ async fn close_if_gone(
     };
     let revision = report.revision.as_deref().unwrap_or("the audited revision");
     let comment = format!("drift is gone at {revision}");
+    fence(ctx, &report.cluster).await?;
     ctx.client.close_pr(pr.number, &comment).await.map_err(gh)?;
     tracing::info!(cluster = %report.cluster, number = pr.number, "drift gone: closed the pr");
     Ok(Published::Closed(pr.number))
@@ -346,6 +377,7 @@ async fn commit_and_push(
     let BranchUpdate::Created(sha) = update else {
         return Ok(false);
     };
+    fence(ctx, cluster).await?;
     let (dir, auth, branch) = (
         ctx.repo_dir.to_owned(),
         ctx.push_auth.clone(),
