@@ -47,6 +47,7 @@ fn report(cluster: &str) -> ClusterReport {
             paths: vec![],
             manager: None,
             condition: None,
+            reverts: None,
         })
         .collect();
     ClusterReport {

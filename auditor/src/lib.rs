@@ -17,4 +17,5 @@ pub mod schema;
 pub mod secret;
 #[cfg(feature = "serve")]
 pub mod serve;
+pub mod stats;
 pub mod targets;

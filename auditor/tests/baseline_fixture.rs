@@ -195,6 +195,7 @@ fn report() -> Report {
             findings: drifted().clone(),
             errors: Vec::new(),
             notes: Vec::new(),
+            ..Default::default()
         }],
     }
 }

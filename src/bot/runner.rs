@@ -9,6 +9,11 @@
 //! per cluster, which adoption needs when the drift PR is written. Credentials
 //! are read from their file or variable each time they are used, so a
 //! rotated Secret is picked up without a restart, and never logged.
+//!
+//! With several replicas, only the leader publishes: a standby's `publish`
+//! returns before building a GitHub client (no call, no push), and the
+//! leader's writes each pass the leadership fence ([`drift_pr`]); a publish
+//! that loses leadership on the way stops before its next write.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,7 +21,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flotilla_auditor::audit::{self, Checkout, LiveTarget};
-use flotilla_auditor::desired::{Desired, RenderCache, RenderOptions, commit_of};
+use flotilla_auditor::desired::sops::Keyring;
+use flotilla_auditor::desired::{
+    ClusterObjectsRef, Desired, RenderCache, RenderOptions, commit_of,
+};
 use flotilla_auditor::diff::{DiffOptions, IgnoreError, IgnoreRules};
 use flotilla_auditor::findings::ClusterReport;
 use flotilla_auditor::live::{self, Live};
@@ -25,6 +33,7 @@ use flotilla_auditor::serve::config::{
     ClusterConfig, ClusterTarget, GitAuth as ConfigGitAuth, GitHubAuth, GitHubConfig, SecretSource,
     ServeConfig,
 };
+use flotilla_auditor::serve::leader::Leadership;
 use flotilla_auditor::serve::state::DesiredCache;
 use flotilla_auditor::serve::{
     BoxError, ClusterAudit, CycleRunner, Error, FetchOutcome, GitHubErrorKind, WatchTarget,
@@ -43,6 +52,9 @@ pub enum BuildError {
     /// The ignore rules file is wrong.
     #[error("ignore rules")]
     Ignore(#[source] IgnoreError),
+    /// The SOPS key file cannot be read.
+    #[error("repo.sopsAgeKeyFile")]
+    Sops(#[source] flotilla_auditor::desired::sops::SopsError),
     /// PRs are on but the repository URL does not name a GitHub repository.
     #[error("repo.url {url:?}: cannot tell the github owner and repository from it")]
     RepoName {
@@ -62,6 +74,9 @@ pub struct RunnerOptions {
     /// Live state source per cluster instead of the config's target (tests
     /// point a cluster at a recorded snapshot).
     pub live_override: BTreeMap<String, LiveTarget>,
+    /// Publish only while this leads, each write behind its fence (default:
+    /// always leads).
+    pub leadership: Leadership,
 }
 
 impl Default for RunnerOptions {
@@ -77,6 +92,7 @@ impl Default for RunnerOptions {
                 max_delay: Duration::from_secs(30),
             },
             live_override: BTreeMap::new(),
+            leadership: Leadership::alone("flotilla"),
         }
     }
 }
@@ -106,6 +122,8 @@ pub struct Runner {
     /// random key per process), unless a cluster's live side is a flotilla
     /// snapshot with its own key.
     sealer: Sealer,
+    /// SOPS age identities (`repo.sopsAgeKeyFile`), read once at start.
+    sops_keys: Option<Arc<Keyring>>,
 }
 
 impl Runner {
@@ -121,7 +139,14 @@ impl Runner {
                 url: scrub_userinfo(&config.repo.url),
             });
         }
+        let sops_keys = match &config.repo.sops_age_key_file {
+            Some(file) => Some(Arc::new(
+                Keyring::from_age_file(file).map_err(BuildError::Sops)?,
+            )),
+            None => None,
+        };
         Ok(Runner {
+            sops_keys,
             config,
             options,
             diff: DiffOptions {
@@ -206,10 +231,33 @@ impl Runner {
         if let Some(commit) = commit_of(revision) {
             self.render_cache.retain_commit(commit);
         }
+        // `substituteFrom` reads the cluster first, as Flux does. The render
+        // is cached per commit, so a value changed in the cluster alone is
+        // read again at the next commit (or restart).
+        let cluster_objects: Option<ClusterObjectsRef> = match self.live_target(cluster) {
+            LiveTarget::Snapshot(dir) => Some(ClusterObjectsRef(Arc::new(
+                live::SnapshotObjects::new(dir, sealer.clone()),
+            ))),
+            LiveTarget::Cluster {
+                context,
+                kubeconfig,
+            } => live::client_for(context.as_deref(), kubeconfig.as_deref())
+                .await
+                .ok()
+                .map(|client| {
+                    ClusterObjectsRef(Arc::new(live::LiveObjects::new(
+                        client,
+                        tokio::runtime::Handle::current(),
+                    )))
+                }),
+        };
         let options = RenderOptions {
             cache: Some(Arc::clone(&self.render_cache)),
             allow_remote_bases: self.config.repo.allow_remote_bases,
             sealer: sealer.clone(),
+            repo_urls: vec![scrub_userinfo(&self.config.repo.url)],
+            cluster: cluster_objects,
+            sops_keys: self.sops_keys.clone(),
             ..RenderOptions::default()
         };
         // Cached per revision and sealer: a snapshot recorded again brings
@@ -240,6 +288,7 @@ impl Runner {
             push_auth,
             pr: &self.config.pr,
             identity: &self.options.identity,
+            leadership: &self.options.leadership,
         };
         let mut first_error = None;
         for report in reports {
@@ -248,6 +297,14 @@ impl Runner {
                 Ok(done) => {
                     tracing::debug!(cluster = %report.cluster, ?done, "drift pr published");
                     self.remember_pull_request(&report.cluster, done);
+                }
+                Err(drift_pr::Error::NotLeader { cluster, source }) => {
+                    tracing::info!(
+                        cluster,
+                        reason = %source,
+                        "leadership lost: stopping before the next write"
+                    );
+                    return first_error.map_or(Ok(()), Err);
                 }
                 Err(e) => {
                     tracing::warn!(
@@ -487,6 +544,10 @@ impl CycleRunner for Runner {
     }
 
     async fn publish(&self, reports: &[ClusterReport]) -> Result<(), Error> {
+        if !self.options.leadership.is_leader() {
+            tracing::debug!("standing by: not publishing");
+            return Ok(());
+        }
         let Some(gh) = self
             .config
             .pr
@@ -634,7 +695,8 @@ fn publish_error(e: drift_pr::Error) -> Error {
                 | drift_pr::Error::Read { cluster, .. }
                 | drift_pr::Error::Revision { cluster, .. }
                 | drift_pr::Error::Push { cluster, .. }
-                | drift_pr::Error::Github { cluster, .. } => cluster.clone(),
+                | drift_pr::Error::Github { cluster, .. }
+                | drift_pr::Error::NotLeader { cluster, .. } => cluster.clone(),
             };
             Error::Audit {
                 cluster,

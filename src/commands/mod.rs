@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod git_source;
 pub mod preview;
 pub mod progress;
+pub mod render_args;
 pub mod serve;
 pub mod snapshot;
 

@@ -341,6 +341,7 @@ async fn audit_branch(world: &World) -> ClusterReport {
         name: CLUSTER.to_owned(),
         entry: Target::default_entry(CLUSTER),
         live: LiveTarget::Snapshot(fixture().join("snapshot-drifted")),
+        hub: None,
     };
     let checkout = Checkout {
         root: dir,

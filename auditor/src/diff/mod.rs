@@ -6,7 +6,8 @@
 //! Git's business; [`ownership`] blames each remaining field on a field
 //! manager; [`redact`] masks secret values; then the finding is built. Live
 //! objects nothing accounts for go through [`unmanaged`], Flux objects through
-//! [`health`]. [`keyed_path`] prints where a change is.
+//! [`health`]. [`keyed_path`] prints where a change is. Last, [`reverts`]
+//! says of each drift whether the next Flux reconciliation undoes it.
 
 pub mod compare;
 pub mod controller_owned;
@@ -16,12 +17,13 @@ pub mod keyed_path;
 pub mod normalize;
 pub mod ownership;
 pub mod redact;
+pub mod reverts;
 pub mod unmanaged;
 
 pub use health::SourceRef;
 pub use ignore::{IgnoreError, IgnoreRule, IgnoreRules};
 
-use crate::desired::{Desired, DesiredObject};
+use crate::desired::{Desired, DesiredObject, NotRenderedReason};
 use crate::findings::{FieldChange, Finding, FindingClass};
 use crate::live::{Live, SchemaHints};
 use crate::object::{ObjectKey, meta_str};
@@ -160,7 +162,43 @@ pub fn diff(desired: &Desired, live: &Live, opts: &DiffOptions) -> Vec<Finding> 
             &b.api_version,
         ))
     });
+
+    // Will Flux undo it? Read from the owning Kustomizations' live state.
+    let kustomizations_read = live.listed.is_empty()
+        || live.listed.contains(&(
+            "kustomize.toolkit.fluxcd.io".to_owned(),
+            "Kustomization".to_owned(),
+        ));
+    let ctx = reverts::Context {
+        desired,
+        desired_by_key: &desired_by_key,
+        live: &live_by_key,
+        kustomizations_read,
+    };
+    reverts::annotate(&mut findings, &ctx);
     findings
+}
+
+/// How many desired objects [`diff`] compares field by field: found live
+/// and not left alone by a Flux opt-out (for `--stats`).
+pub fn compared(desired: &Desired, live: &Live) -> usize {
+    let live_by_key: HashMap<ObjectKey, &Value> = live
+        .objects
+        .iter()
+        .filter_map(|o| Some((ObjectKey::of(o)?, o)))
+        .collect();
+    let mut seen = HashSet::new();
+    desired
+        .objects
+        .iter()
+        .filter(|d| {
+            let Some(key) = ObjectKey::of(&d.object) else {
+                return false;
+            };
+            let l = find_live(&live_by_key, &key);
+            seen.insert(key) && l.is_some() && flux_mode(&d.object, l) == FluxMode::Apply
+        })
+        .count()
 }
 
 /// The live object for a desired key.
@@ -207,6 +245,7 @@ fn field_changes(
                 manager: blame.as_ref().map(|b| b.manager.clone()),
                 time: blame.and_then(|b| b.time),
                 sensitive: shown.sensitive,
+                reverts: None,
             })
         })
         .collect()
@@ -233,6 +272,7 @@ fn object_finding(
         paths,
         manager: None,
         condition: None,
+        reverts: None,
     }
 }
 
@@ -281,9 +321,25 @@ fn unrendered_kustomizations(desired: &Desired) -> HashSet<(String, String)> {
         .iter()
         .filter_map(|e| e.kustomization.0.as_ref())
         .map(|k| (k.namespace.clone(), k.name.clone()));
+    let not_rendered = desired
+        .not_rendered
+        .iter()
+        // Only a Kustomization whose own output is unseen: a HelmRelease's
+        // or ResourceSet's objects carry their own owner labels.
+        .filter(|n| {
+            matches!(
+                n.reason,
+                NotRenderedReason::ForeignSource
+                    | NotRenderedReason::SubstituteFrom
+                    | NotRenderedReason::RemoteBase
+            )
+        })
+        .filter_map(|n| n.kustomization.as_ref())
+        .map(|k| (k.namespace.clone(), k.name.clone()));
     declared
         .filter(|(ns, name)| !rendered.contains(&(ns.as_str(), name.as_str())))
         .chain(failed)
+        .chain(not_rendered)
         .collect()
 }
 

@@ -133,6 +133,14 @@ async fn preview_cluster(req: &PreviewRequest<'_>, name: &str) -> ClusterPreview
     strip_checkout_root(&mut before, &req.base.root);
     mark_preexisting(&mut out.problems, &before);
     out.notes.extend(head.notes.iter().cloned());
+    for n in crate::audit::not_rendered_in(&head, None)
+        .into_iter()
+        .chain(crate::audit::not_rendered_in(&base, None))
+    {
+        if !out.not_rendered.contains(&n) {
+            out.not_rendered.push(n);
+        }
+    }
     if let Some(target) = target.filter(|_| out.live.is_none()) {
         out.live = Some(live_drift(name, &head, target, &sealer).await);
     }
