@@ -383,6 +383,11 @@ impl GithubDouble {
         self.lock().faults.extend(std::iter::repeat_n(fault, n));
     }
 
+    /// Drop every fault not played yet.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
     /// Carry out the next request to `method path` but answer `status`, as
     /// when GitHub created the PR or comment and a proxy lost the answer.
     pub fn lose_response_of_next(&self, method: &str, path: &str, status: u16) {

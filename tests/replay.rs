@@ -19,6 +19,10 @@
 //! - `GET …/<plural>/<name>`: one object, typed.
 //! - `watch=true`: 200 and a stream that stays open and silent until the
 //!   server is killed (enough for a watcher to sit on; no events yet).
+//! - `coordination.k8s.io/v1` Leases (`…/namespaces/<ns>/leases[/<name>]`):
+//!   create, read, replace and patch (merge, strategic merge, server-side
+//!   apply) with the API server's conflicts, held in memory ([`leases`]), so
+//!   replicas of `flotilla serve` can elect a leader against the replay.
 //! - anything else: a 404 `Status`; non-GET: 405; paths set with
 //!   [`ReplayServer::fail_path`]: that status; continue tokens after
 //!   [`ReplayServer::expire_continue_tokens`]: 410 `Expired`.
@@ -45,6 +49,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::{JoinHandle, JoinSet};
+
+mod leases;
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -78,6 +84,8 @@ struct State {
     failures: Mutex<BTreeMap<String, u16>>,
     /// Continue tokens to answer 410 Gone, as after an etcd compaction.
     expire_tokens: AtomicUsize,
+    /// Leases written by clients.
+    leases: leases::Leases,
 }
 
 /// `Content-Type` of an aggregated discovery answer.
@@ -194,6 +202,11 @@ impl ReplayServer {
         self.kill();
     }
 
+    /// A Lease as the server holds it now (`None`: never written).
+    pub fn lease(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.state.leases.get(namespace, name)
+    }
+
     /// Whether the server is listening (not killed).
     pub fn is_running(&self) -> bool {
         self.accept
@@ -233,7 +246,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
         connections.spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(answer(&state, req)) }
+                async move { Ok::<_, Infallible>(handle(&state, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -243,9 +256,48 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
     }
 }
 
-fn answer(state: &State, req: Request<Incoming>) -> Response<Body> {
-    let path = req.uri().path().to_owned();
+/// Leases first (their writes need the body), then the recording.
+async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
+    let Some(lease) = leases::lease_path(req.uri().path()) else {
+        return answer(state, req);
+    };
+    let held = match &lease.name {
+        Some(name) if req.method() == hyper::Method::GET => {
+            state.leases.get(&lease.namespace, name).is_some()
+        }
+        _ => req.method() != hyper::Method::GET,
+    };
+    if !held {
+        return answer(state, req);
+    }
+    count(state, &req);
+    let method = req.method().clone();
     let query = parse_query(req.uri().query().unwrap_or(""));
+    let content_type = req
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return status(StatusCode::BAD_REQUEST, "BadRequest", "unreadable body"),
+    };
+    let write = leases::Write {
+        method: &method,
+        content_type: &content_type,
+        query: &query,
+        body: &body,
+    };
+    state
+        .leases
+        .answer(&lease, &write)
+        .unwrap_or_else(not_found)
+}
+
+/// Count and log one request.
+fn count(state: &State, req: &Request<Incoming>) {
+    let path = req.uri().path();
     state.requests.fetch_add(1, Ordering::SeqCst);
     let line = match req.uri().query() {
         Some(q) => format!("{} {path}?{q}", req.method()),
@@ -256,6 +308,12 @@ fn answer(state: &State, req: Request<Incoming>) -> Response<Body> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(line);
+}
+
+fn answer(state: &State, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_owned();
+    let query = parse_query(req.uri().query().unwrap_or(""));
+    count(state, &req);
 
     if req.method() != hyper::Method::GET {
         return status(
@@ -621,6 +679,7 @@ fn load_state(dir: &Path) -> io::Result<State> {
         aggregated_on: AtomicBool::new(true),
         failures: Mutex::new(BTreeMap::new()),
         expire_tokens: AtomicUsize::new(0),
+        leases: leases::Leases::new(),
         documents,
         lists,
         resource_version: (max_rv + 1).to_string(),

@@ -123,6 +123,7 @@ fn run_case(case: &str) {
                     name: (*c).to_owned(),
                     entry: Target::default_entry(c),
                     live: LiveTarget::Snapshot(PathBuf::from(SNAPSHOT)),
+                    hub: None,
                 })
                 .collect();
             let report = runtime.block_on(audit::audit_all(

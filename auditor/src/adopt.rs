@@ -551,9 +551,11 @@ mod tests {
                 manager: None,
                 time: None,
                 sensitive: false,
+                reverts: None,
             }],
             manager: None,
             condition: None,
+            reverts: None,
         }
     }
 

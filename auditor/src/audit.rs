@@ -8,17 +8,25 @@
 //! Both halves seal Secrets with one [`Sealer`] per target, picked by
 //! [`sealer_for`]: a flotilla snapshot's own key when the live side is one
 //! (its digests were made with it), else the run's random key.
+//!
+//! Each step is timed and counted for `--stats` ([`audit_all_with_stats`]);
+//! the plain entry points drop those figures.
 
-use crate::desired::{self, Desired, RenderCache, RenderOptions};
+use crate::desired::flux::{OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
+use crate::desired::{self, ClusterObjectsRef, Desired, RemoteCluster, RenderCache, RenderOptions};
 use crate::diff::{self, DiffOptions};
-use crate::findings::{ClusterReport, REPORT_VERSION, Report};
+use crate::findings::{ClusterReport, NotCompared, NotRendered, REPORT_VERSION, Report};
 use crate::live::{self, ClusterSource, Live, LiveSource, Scope, SnapshotSource};
 use crate::object::group_of;
-use crate::secret::{Sealer, is_secret};
+use crate::object::meta_str;
+use crate::progress::{Progress, Silent};
+use crate::secret::{Sealer, is_secret, is_unknown};
+use crate::stats::{ClusterStats, RunStats, ms, peak_memory_bytes};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Where a cluster's live state comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +52,21 @@ pub struct Target {
     pub entry: String,
     /// Live state source.
     pub live: LiveTarget,
+    /// For a cluster another cluster's Flux applies to (hub and spoke,
+    /// `spec.kubeConfig`): where its desired state is rendered. `None`:
+    /// from its own entry path.
+    pub hub: Option<Hub>,
+}
+
+/// A hub cluster whose Flux Kustomizations apply to this cluster through
+/// `spec.kubeConfig`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hub {
+    /// The hub's Flux entry path, e.g. `clusters/hub`.
+    pub entry: String,
+    /// The kubeconfig Secret (or ConfigMap) the hub's Kustomizations name for
+    /// this cluster.
+    pub kube_config: RemoteCluster,
 }
 
 impl Target {
@@ -74,18 +97,59 @@ pub async fn audit_all(
     render: &RenderOptions,
     diff_opts: &DiffOptions,
 ) -> Report {
+    audit_all_with_stats(checkout, targets, render, diff_opts)
+        .await
+        .0
+}
+
+/// [`audit_all`], with what it cost: times, requests, objects, the builds
+/// and cache hits of this run (counted on the render cache from its start)
+/// and the process's peak memory.
+pub async fn audit_all_with_stats(
+    checkout: &Checkout,
+    targets: &[Target],
+    render: &RenderOptions,
+    diff_opts: &DiffOptions,
+) -> (Report, RunStats) {
+    audit_all_with(checkout, targets, render, diff_opts, &Silent).await
+}
+
+/// [`audit_all_with_stats`], telling `progress` as each cluster ends.
+pub async fn audit_all_with(
+    checkout: &Checkout,
+    targets: &[Target],
+    render: &RenderOptions,
+    diff_opts: &DiffOptions,
+    progress: &dyn Progress,
+) -> (Report, RunStats) {
+    let start = Instant::now();
     let mut render = render.clone();
-    render
+    let cache = render
         .cache
-        .get_or_insert_with(|| Arc::new(RenderCache::new()));
+        .get_or_insert_with(|| Arc::new(RenderCache::new()))
+        .clone();
+    let (builds, hits) = (cache.builds(), cache.hits());
     let render = &render;
-    let runs = targets
-        .iter()
-        .map(|t| audit_target(checkout, t, render, diff_opts));
-    Report {
+    progress.start(targets.len());
+    let runs = targets.iter().map(|t| async move {
+        let (report, stats) = audit_target_with_stats(checkout, t, render, diff_opts).await;
+        progress.finished(&t.name, !report.errors.is_empty());
+        (report, stats)
+    });
+    let (clusters, stats): (Vec<ClusterReport>, Vec<ClusterStats>) =
+        futures::future::join_all(runs).await.into_iter().unzip();
+    let stats = RunStats {
+        wall_ms: ms(start.elapsed()),
+        kustomize_builds: cache.builds() - builds,
+        kustomize_cache_hits: cache.hits() - hits,
+        peak_memory_bytes: peak_memory_bytes(),
+        clusters: stats,
+    };
+    let report = Report {
         version: REPORT_VERSION,
-        clusters: futures::future::join_all(runs).await,
-    }
+        clusters,
+    };
+    (report, stats)
 }
 
 /// Audit one cluster; errors are reported in the result, never returned.
@@ -95,25 +159,153 @@ pub async fn audit_target(
     render: &RenderOptions,
     diff_opts: &DiffOptions,
 ) -> ClusterReport {
+    audit_target_with_stats(checkout, target, render, diff_opts)
+        .await
+        .0
+}
+
+/// [`audit_target`], with the time of each step, the requests and the
+/// object counts (steps not reached have no time).
+pub async fn audit_target_with_stats(
+    checkout: &Checkout,
+    target: &Target,
+    render: &RenderOptions,
+    diff_opts: &DiffOptions,
+) -> (ClusterReport, ClusterStats) {
     let _span = tracing::info_span!("audit", cluster = %target.name).entered();
+    let mut stats = ClusterStats {
+        cluster: target.name.clone(),
+        ..ClusterStats::default()
+    };
     let sealer = match sealer_for(&target.live, &render.sealer) {
         Ok(s) => s,
-        Err(e) => return failed(target, checkout, format!("read live state: {e}")),
+        Err(e) => {
+            return (
+                failed(target, checkout, format!("read live state: {e}")),
+                stats,
+            );
+        }
+    };
+    // `substituteFrom` reads the cluster first, as Flux does at reconcile
+    // time: the live cluster, or the snapshot. A hub's Kustomizations read
+    // the hub's cluster, which this target does not reach.
+    let client = match (&target.live, &target.hub) {
+        (
+            LiveTarget::Cluster {
+                context,
+                kubeconfig,
+            },
+            _,
+        ) => match live::client_for(context.as_deref(), kubeconfig.as_deref()).await {
+            Ok(client) => Some(client),
+            Err(e) => {
+                let error = format!("read live state: {e}");
+                return (failed(target, checkout, error), stats);
+            }
+        },
+        _ => None,
+    };
+    let cluster_objects = match (&target.hub, &target.live, &client) {
+        (Some(_), _, _) => None,
+        (None, _, Some(client)) => Some(ClusterObjectsRef(Arc::new(live::LiveObjects::new(
+            client.clone(),
+            tokio::runtime::Handle::current(),
+        )))),
+        (None, LiveTarget::Snapshot(dir), None) => Some(ClusterObjectsRef(Arc::new(
+            live::SnapshotObjects::new(dir.clone(), sealer.clone()),
+        ))),
+        _ => None,
     };
     let render = RenderOptions {
         sealer: sealer.clone(),
+        cluster: cluster_objects.or_else(|| render.cluster.clone()),
         ..render.clone()
     };
-    let desired = match render_desired(checkout, &target.entry, &render).await {
+    let step = Instant::now();
+    let entry = target.hub.as_ref().map_or(&target.entry, |h| &h.entry);
+    let desired = match render_desired(checkout, entry, &render).await {
         Ok(d) => d,
-        Err(e) => return failed(target, checkout, format!("render {}: {e}", target.entry)),
+        Err(e) => {
+            let error = format!("render {entry}: {e}");
+            return (failed(target, checkout, error), stats);
+        }
     };
+    let desired = match &target.hub {
+        Some(hub) => spoke_of(desired, hub),
+        None => desired,
+    };
+    stats.render_ms = Some(ms(step.elapsed()));
+    stats.objects.desired = desired.objects.len() as u64;
     let scope = scope_for(&desired);
-    let live = match read_live(&target.live, &scope, &sealer).await {
-        Ok(l) => l,
-        Err(e) => return failed(target, checkout, format!("read live state: {e}")),
+    let step = Instant::now();
+    let live = match client {
+        Some(client) => {
+            ClusterSource::new(client, sealer.clone())
+                .read(&scope)
+                .await
+        }
+        None => read_live(&target.live, &scope, &sealer).await,
     };
-    report_for(&target.name, &desired, &live, diff_opts)
+    let live = match live {
+        Ok(l) => l,
+        Err(e) => {
+            return (
+                failed(target, checkout, format!("read live state: {e}")),
+                stats,
+            );
+        }
+    };
+    stats.live_read_ms = Some(ms(step.elapsed()));
+    stats.set_requests(live.requests, &live.request_counts);
+    stats.objects.live = live.objects.len() as u64;
+    let step = Instant::now();
+    let report = report_for(&target.name, &desired, &live, diff_opts);
+    stats.diff_ms = Some(ms(step.elapsed()));
+    stats.objects.compared = diff::compared(&desired, &live) as u64;
+    (report, stats)
+}
+
+/// A spoke's desired state: what the hub's render applies through the
+/// spoke's kubeconfig. Notes and errors of the hub's render stay with it,
+/// except what concerns the spoke.
+fn spoke_of(mut hub: Desired, spoke: &Hub) -> Desired {
+    let objects = hub.remote.remove(&spoke.kube_config).unwrap_or_default();
+    let mut notes = vec![format!(
+        "desired state rendered from the hub's entry ./{} through spec.kubeConfig {}",
+        spoke.entry, spoke.kube_config
+    )];
+    if objects.is_empty() {
+        notes.push(format!(
+            "no Kustomization of ./{} applies objects through {}",
+            spoke.entry, spoke.kube_config
+        ));
+    }
+    let owners: BTreeSet<_> = objects
+        .iter()
+        .filter_map(|o| o.kustomization.clone())
+        .collect();
+    Desired {
+        revision: hub.revision,
+        objects,
+        notes,
+        errors: hub
+            .errors
+            .into_iter()
+            .filter(|e| {
+                e.kustomization
+                    .0
+                    .as_ref()
+                    .is_some_and(|k| owners.contains(k))
+            })
+            .collect(),
+        not_rendered: hub
+            .not_rendered
+            .into_iter()
+            .filter(|n| n.kustomization.as_ref().is_some_and(|k| owners.contains(k)))
+            .filter(|n| n.reason != desired::NotRenderedReason::OtherCluster)
+            .collect(),
+        ..Desired::default()
+    }
 }
 
 /// Render desired state off the async runtime: kustomize runs as processes.
@@ -222,13 +414,64 @@ pub fn report_for(
     } else {
         desired
     };
+    let mut not_compared = not_compared_in(desired);
+    not_compared.fields += live.secret_values_not_compared;
     ClusterReport {
         cluster: cluster.to_owned(),
         revision: desired.revision.clone(),
         findings: diff::diff(desired_compared, live, opts),
         errors: desired.errors.iter().map(|e| e.to_string()).collect(),
         notes,
+        not_rendered: not_rendered_in(desired, Some(live)),
+        not_compared,
     }
+}
+
+/// The report's list of what was not rendered; with live state, how many
+/// live objects each such Kustomization applied (its owner labels say so).
+pub fn not_rendered_in(desired: &Desired, live: Option<&Live>) -> Vec<NotRendered> {
+    desired
+        .not_rendered
+        .iter()
+        .map(|n| NotRendered {
+            kustomization: n.kustomization.as_ref().map(ToString::to_string),
+            reason: n.reason.as_str().to_owned(),
+            detail: n.detail.clone(),
+            live_objects: match (live, &n.kustomization) {
+                (Some(live), Some(k)) if n.reason != desired::NotRenderedReason::OtherCluster => {
+                    Some(
+                        live.objects
+                            .iter()
+                            .filter(|o| {
+                                meta_str(o, "labels", OWNER_NAME_LABEL) == Some(k.name.as_str())
+                                    && meta_str(o, "labels", OWNER_NAMESPACE_LABEL)
+                                        == Some(k.namespace.as_str())
+                            })
+                            .count(),
+                    )
+                }
+                _ => None,
+            },
+        })
+        .collect()
+}
+
+/// How many desired fields hold a value flotilla cannot know.
+pub fn not_compared_in(desired: &Desired) -> NotCompared {
+    fn count(value: &Value) -> usize {
+        match value {
+            Value::Object(map) => map.values().map(count).sum(),
+            Value::Array(items) => items.iter().map(count).sum(),
+            other => usize::from(is_unknown(other)),
+        }
+    }
+    let mut out = NotCompared::default();
+    for d in &desired.objects {
+        let n = count(&d.object);
+        out.fields += n;
+        out.objects += usize::from(n > 0);
+    }
+    out
 }
 
 /// `desired` with every Secret value replaced by the marker an omitting
@@ -247,8 +490,7 @@ fn failed(target: &Target, checkout: &Checkout, error: String) -> ClusterReport 
     ClusterReport {
         cluster: target.name.clone(),
         revision: checkout.revision.clone(),
-        findings: Vec::new(),
         errors: vec![error],
-        notes: Vec::new(),
+        ..ClusterReport::default()
     }
 }

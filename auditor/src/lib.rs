@@ -11,9 +11,11 @@ pub mod findings;
 pub mod live;
 pub mod object;
 pub mod preview;
+pub mod progress;
 pub mod report;
 pub mod schema;
 pub mod secret;
 #[cfg(feature = "serve")]
 pub mod serve;
+pub mod stats;
 pub mod targets;

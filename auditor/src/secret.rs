@@ -59,13 +59,74 @@ pub fn is_secret(obj: &Value) -> bool {
 /// Whether `s` is a sealed value (a digest of any kind, or [`OMITTED`]).
 /// A real `data` value never is: base64 has no `:`.
 pub fn is_sealed(s: &str) -> bool {
-    s.starts_with(KEYED_PREFIX) || s.starts_with(LEGACY_PREFIX) || s == OMITTED
+    s.starts_with(KEYED_PREFIX)
+        || s.starts_with(LEGACY_PREFIX)
+        || s.starts_with(TAINTED_PREFIX)
+        || s == OMITTED
 }
 
 /// Whether a sealed value appears anywhere inside `s` (a whole Secret
 /// rendered into a string, a List of Secrets).
 pub fn contains_sealed(s: &str) -> bool {
-    s.contains(KEYED_PREFIX) || s.contains(LEGACY_PREFIX) || s.contains(OMITTED)
+    s.contains(KEYED_PREFIX)
+        || s.contains(LEGACY_PREFIX)
+        || s.contains(TAINTED_PREFIX)
+        || s.contains(OMITTED)
+}
+
+/// Prefix of a value in an object other than a Secret that was derived from
+/// a Secret (a `postBuild` variable from a Secret, a decrypted SOPS value):
+/// see [`tainted`].
+pub const TAINTED_PREFIX: &str = "sealed:tainted:";
+
+/// What stands for a value flotilla cannot know (a Secret it may not read,
+/// SOPS without a key): [`crate::desired::substitute::UNKNOWN`]. A desired
+/// value that is (or contains) it is not compared and never printed.
+pub const UNKNOWN: &str = crate::desired::substitute::UNKNOWN;
+
+/// Whether a desired value is unknown (see [`UNKNOWN`]).
+pub fn is_unknown(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| s.contains(UNKNOWN))
+}
+
+/// The sealed form of a value derived from a Secret that lands in another
+/// object's field (a ConfigMap value, a hostname): `sealed:tainted:` and an
+/// HMAC-SHA256 of `bytes` under a key made once per process.
+///
+/// It never leaves the process (every printer masks `sealed:` values) and
+/// is only compared with [`tainted`] of the live value of the same field,
+/// in the same process; so one process-wide key is enough, and no caller
+/// has to carry one.
+pub fn tainted(bytes: &[u8]) -> String {
+    static KEY: std::sync::OnceLock<Sealer> = std::sync::OnceLock::new();
+    let digest = KEY.get_or_init(Sealer::random).digest(bytes);
+    let hex = digest.strip_prefix(KEYED_PREFIX).unwrap_or(&digest);
+    format!("{TAINTED_PREFIX}{hex}")
+}
+
+/// The bytes a field's value is tainted by: a string's own bytes, any other
+/// value's JSON text (`3`, `true`), so `replicas: ${N}` with N from a
+/// Secret compares with the live number.
+pub fn taint_bytes(value: &Value) -> Vec<u8> {
+    match value {
+        Value::String(s) => s.as_bytes().to_vec(),
+        other => other.to_string().into_bytes(),
+    }
+}
+
+/// Whether a desired scalar (tainted or unknown) matches a live value:
+/// `None` when `desired` is neither, so the caller compares as usual.
+///
+/// Prevents: a ConfigMap value substituted from a Secret reported as
+/// changed because Git's side holds its digest; a value flotilla cannot
+/// know reported at all ("not compared").
+pub fn sealed_scalar_matches(desired: &Value, live: &Value) -> Option<bool> {
+    let s = desired.as_str()?;
+    if s.contains(UNKNOWN) {
+        return Some(true);
+    }
+    s.starts_with(TAINTED_PREFIX)
+        .then(|| s == tainted(&taint_bytes(live)))
 }
 
 /// A fresh random key from the operating system's generator.
@@ -206,6 +267,8 @@ impl Sealer {
                 .into_iter()
                 .map(|(k, v)| match v.as_str() {
                     Some(s) if !omit && is_sealed(s) => (k, v),
+                    // A value flotilla cannot know stays unknown (not compared).
+                    Some(s) if s.contains(UNKNOWN) => (k, Value::String(UNKNOWN.to_owned())),
                     s => {
                         let bytes = s.and_then(|s| STANDARD.decode(s).ok()).unwrap_or_default();
                         (k, Value::String(self.digest(&bytes)))
@@ -217,7 +280,12 @@ impl Sealer {
         if let Some(Value::Object(sd)) = map.remove("stringData") {
             for (k, v) in sd {
                 let s = v.as_str().unwrap_or_default();
-                data.insert(k, Value::String(self.digest(s.as_bytes())));
+                let sealed = if s.contains(UNKNOWN) {
+                    UNKNOWN.to_owned()
+                } else {
+                    self.digest(s.as_bytes())
+                };
+                data.insert(k, Value::String(sealed));
             }
         }
         if !data.is_empty() {

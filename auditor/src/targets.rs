@@ -10,11 +10,17 @@
 //!     kubeconfig: ~/.kube/store-042   # a kubeconfig file (its current context)
 //!   - name: aks-eus2-stg-01
 //!     snapshot: snapshots/stg         # a recorded snapshot, relative to this file
+//!   - name: spoke-staging             # applied by a hub's Flux (spec.kubeConfig)
+//!     context: spoke-staging
+//!     hub:
+//!       path: clusters/hub            # the hub's entry path
+//!       kubeConfigSecret: staging/cluster-kubeconfig
 //! ```
 //!
 //! Unknown fields are errors, with the file and line.
 
-use crate::audit::{LiveTarget, Target};
+use crate::audit::{Hub, LiveTarget, Target};
+use crate::desired::RemoteCluster;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -72,6 +78,20 @@ struct TargetSpec {
     snapshot: Option<PathBuf>,
     #[serde(default)]
     in_cluster: bool,
+    hub: Option<HubSpec>,
+}
+
+/// `hub:` — this cluster's desired state comes from a hub cluster's
+/// Kustomizations that apply to it with `spec.kubeConfig`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct HubSpec {
+    /// The hub's Flux entry path.
+    path: String,
+    /// `namespace/name` of the kubeconfig Secret the hub's Kustomizations name.
+    kube_config_secret: Option<String>,
+    /// `namespace/name` of the kubeconfig ConfigMap (workload identity).
+    kube_config_config_map: Option<String>,
 }
 
 /// Read a targets file.
@@ -127,12 +147,38 @@ fn target_of(spec: TargetSpec, base: &Path) -> Result<Target, String> {
             kubeconfig: spec.kubeconfig.map(|k| base.join(k)),
         },
     };
+    let hub = match spec.hub {
+        None => None,
+        Some(hub) => {
+            let (kind, reference) = match (hub.kube_config_secret, hub.kube_config_config_map) {
+                (Some(s), None) => ("Secret", s),
+                (None, Some(c)) => ("ConfigMap", c),
+                _ => {
+                    return Err(
+                        "hub: give one of kubeConfigSecret or kubeConfigConfigMap".to_owned()
+                    );
+                }
+            };
+            let Some((namespace, name)) = reference.split_once('/') else {
+                return Err(format!("hub: {reference}: expected namespace/name"));
+            };
+            Some(Hub {
+                entry: hub.path,
+                kube_config: RemoteCluster {
+                    kind: kind.into(),
+                    namespace: namespace.into(),
+                    name: name.into(),
+                },
+            })
+        }
+    };
     Ok(Target {
         entry: spec
             .path
             .unwrap_or_else(|| Target::default_entry(&spec.name)),
         name: spec.name,
         live,
+        hub,
     })
 }
 

@@ -2,8 +2,12 @@
 //! and the shared `baseline-cluster` fixture, plus small temporary repositories
 //! for each Flux feature.
 
-use flotilla_auditor::desired::{Desired, KustomizationRef, RenderCache, RenderOptions, render};
+use flotilla_auditor::desired::sops::Keyring;
+use flotilla_auditor::desired::{
+    Desired, KustomizationRef, NotRenderedReason, RenderCache, RenderOptions, render,
+};
 use flotilla_auditor::object::{ObjectKey, meta_str};
+use flotilla_auditor::secret::sealed_scalar_matches;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -16,6 +20,13 @@ const FIXTURE: &str = concat!(
     "/../../shared/fixtures/baseline-cluster"
 );
 const REVISION: &str = "main@sha1:255b0055ca13d40194cd337ea7d45cd55e568f93";
+
+fn sops_fixture() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/sops"
+    ))
+}
 
 fn fixture() -> PathBuf {
     PathBuf::from(FIXTURE)
@@ -476,10 +487,18 @@ fn substitute_from_configmap_and_secret_in_the_repo_with_optional_missing() {
         .unwrap();
     assert_eq!(app.object["data"]["env"], "prod");
     assert_eq!(app.object["data"]["inline"], "wins");
-    assert_eq!(
-        app.object["data"]["token"], "s3cr3t-value",
-        "secret value used for substitution"
+    // The Secret's value is used, but where it lands it is held as a digest:
+    // compared with the live value, never shown.
+    let token = &app.object["data"]["token"];
+    assert!(
+        token.as_str().unwrap().starts_with("sealed:tainted:"),
+        "{token}"
     );
+    assert_eq!(
+        sealed_scalar_matches(token, &Value::String("s3cr3t-value".into())),
+        Some(true)
+    );
+    assert!(!format!("{:?}", desired.objects).contains("s3cr3t-value"));
     // The source Secret itself leaves sealed, and no note or error shows the value.
     let secret = object(&desired, "Secret");
     assert!(
@@ -493,7 +512,7 @@ fn substitute_from_configmap_and_secret_in_the_repo_with_optional_missing() {
 }
 
 #[test]
-fn missing_required_substitute_from_is_an_error_of_that_kustomization_only() {
+fn missing_required_substitute_from_leaves_that_kustomization_not_rendered_only() {
     let repo = Repo::new();
     let spec = "  postBuild:\n    substituteFrom:\n      - kind: Secret\n        name: nowhere\n";
     repo.write(
@@ -507,12 +526,12 @@ fn missing_required_substitute_from_is_an_error_of_that_kustomization_only() {
     )
     .write("other/cm.yaml", &configmap("other", "  k: v\n"));
     let desired = repo.render();
-    assert_eq!(desired.errors.len(), 1, "{:?}", desired.errors);
-    let message = desired.errors[0].to_string();
-    assert!(
-        message.contains("flux-system/apps") && message.contains("Secret/nowhere"),
-        "{message}"
-    );
+    assert!(desired.errors.is_empty(), "{:?}", desired.errors);
+    assert_eq!(desired.not_rendered.len(), 1, "{:?}", desired.not_rendered);
+    let entry = &desired.not_rendered[0];
+    assert_eq!(entry.kustomization, Some(ks("apps")));
+    assert_eq!(entry.reason, NotRenderedReason::SubstituteFrom);
+    assert!(entry.detail.contains("Secret/nowhere"), "{}", entry.detail);
     assert!(
         desired
             .objects
@@ -611,18 +630,24 @@ fn other_sources_and_helm_releases_are_noted_not_rendered() {
         "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: flux-system\nspec:\n  interval: 5m\n",
     );
     let desired = repo.render();
+    let reasons: Vec<(NotRenderedReason, &str)> = desired
+        .not_rendered
+        .iter()
+        .map(|n| (n.reason, n.detail.as_str()))
+        .collect();
     assert!(
-        desired
-            .notes
+        reasons
             .iter()
-            .any(|n| n.contains("GitRepository flux-system/other-repo")),
-        "{:?}",
-        desired.notes
+            .any(|(r, d)| *r == NotRenderedReason::ForeignSource
+                && d.contains("GitRepository flux-system/other-repo")
+                && d.contains("--source GitRepository/flux-system/other-repo=PATH")),
+        "{reasons:?}"
     );
     assert!(
-        desired.notes.iter().any(|n| n.contains("HelmRelease")),
-        "{:?}",
-        desired.notes
+        reasons
+            .iter()
+            .any(|(r, d)| *r == NotRenderedReason::HelmChart && d.contains("podinfo")),
+        "{reasons:?}"
     );
     assert!(
         desired
@@ -703,22 +728,74 @@ fn strict_substitution_fails_the_kustomization_that_uses_an_unset_variable() {
     );
 }
 
+/// A Secret encrypted by the real sops tool (Flux's own test file): without
+/// a key its key names stay and its value is unknown; never ciphertext or
+/// SOPS metadata as desired state.
 #[test]
-fn sops_encrypted_objects_are_noted() {
+fn sops_encrypted_secrets_without_a_key_keep_key_names_only() {
     let repo = Repo::new();
-    repo.write("clusters/c/apps.yaml", &kustomization("apps", "./apps", "")).write(
-        "apps/secret.yaml",
-        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: enc\n  namespace: apps\ndata:\n  k: RU5DW0FFUzI1Nl0=\nsops:\n  version: 3.8.1\n",
-    );
+    let encrypted = fs::read_to_string(
+        sops_fixture().join("kustomize-controller/testdata-sops/algorithms/age.yaml"),
+    )
+    .unwrap();
+    repo.write(
+        "clusters/c/apps.yaml",
+        &kustomization("apps", "./apps", "  decryption:\n    provider: sops\n"),
+    )
+    .write("apps/secret.yaml", &encrypted);
     let desired = repo.render();
+    assert!(desired.errors.is_empty(), "{:?}", desired.errors);
+    let secret = object(&desired, "Secret");
+    assert!(secret.get("sops").is_none(), "{secret}");
+    let text = secret.to_string();
+    assert!(!text.contains("ENC["), "{text}");
+    assert_eq!(
+        secret["data"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["key"]
+    );
     assert!(
         desired
             .notes
             .iter()
-            .any(|n| n.contains("Secret apps/enc") && n.contains("SOPS")),
+            .any(|n| n.contains("SOPS-encrypted") && n.contains("age")),
         "{:?}",
         desired.notes
     );
+}
+
+/// With the age key, the Secret decrypts as Flux would: its value is
+/// compared as a digest (the same digest as the plain value's), never shown.
+#[test]
+fn sops_encrypted_secrets_with_the_age_key_compare_by_digest() {
+    let repo = Repo::new();
+    let encrypted = fs::read_to_string(
+        sops_fixture().join("kustomize-controller/testdata-sops/algorithms/age.yaml"),
+    )
+    .unwrap();
+    repo.write(
+        "clusters/c/apps.yaml",
+        &kustomization("apps", "./apps", "  decryption:\n    provider: sops\n"),
+    )
+    .write("apps/secret.yaml", &encrypted);
+    let keys = Keyring::from_age_file(
+        &sops_fixture().join("kustomize-controller/testdata-sops/keys/age.txt"),
+    )
+    .unwrap();
+    let sealer = flotilla_auditor::secret::Sealer::random();
+    let opts = RenderOptions {
+        sops_keys: Some(Arc::new(keys)),
+        sealer: sealer.clone(),
+        ..RenderOptions::default()
+    };
+    let desired = render(repo.path(), "clusters/c", &opts).unwrap();
+    assert!(desired.errors.is_empty(), "{:?}", desired.errors);
+    let secret = object(&desired, "Secret");
+    assert_eq!(secret["data"]["key"], sealer.digest(b"value"));
+    assert!(secret.get("sops").is_none());
 }
 
 /// Every field Git sets equals what the recorded API server holds after Flux
@@ -981,6 +1058,7 @@ async fn one_audit_builds_a_path_shared_by_two_clusters_once() {
             name: (*c).into(),
             entry: format!("clusters/{c}"),
             live: LiveTarget::Snapshot(fixture().join("snapshot-clean")),
+            hub: None,
         })
         .collect();
     let checkout = Checkout {

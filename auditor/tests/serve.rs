@@ -8,8 +8,10 @@
 use flotilla_auditor::findings::{ClusterReport, Finding, FindingClass};
 use flotilla_auditor::serve::backoff::{Backoff, BackoffPolicy};
 use flotilla_auditor::serve::config::{
-    self, ClusterTarget, GitAuth, GitHubAuth, PrAction, SecretSource, ServeConfig,
+    self, ClusterTarget, GitAuth, GitHubAuth, LeaderElectionConfig, PrAction, SecretSource,
+    ServeConfig,
 };
+use flotilla_auditor::serve::leader::Leadership;
 use flotilla_auditor::serve::schedule::{Cron, Schedule};
 use flotilla_auditor::serve::trigger::{Debounce, debounce_changes};
 use flotilla_auditor::serve::{
@@ -75,6 +77,7 @@ fn drifted_report(cluster: &str, revision: &str) -> ClusterReport {
             paths: vec![],
             manager: None,
             condition: None,
+            reverts: None,
         }],
         ..ClusterReport::default()
     }
@@ -361,6 +364,160 @@ async fn run_wires_the_schedule_ticker_to_the_loop() {
         .expect("stops")
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_standby_never_runs_a_step_and_a_new_leader_audits_at_once() {
+    let text = format!("{MINIMAL}schedule:\n  interval: 20ms\nwatch:\n  enabled: false\n");
+    let config = parse(&text).unwrap();
+    let runner = Arc::new(FakeRunner::new(0));
+    runner.permits.add_permits(1000);
+    let (switch, leadership) = Leadership::manual("replica-b");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (trigger, shutdown) = shutdown_channel();
+    let served = tokio::spawn({
+        let runner = Arc::clone(&runner);
+        async move {
+            flotilla_auditor::serve::run_elected(
+                &config,
+                runner,
+                vec![],
+                listener,
+                shutdown,
+                leadership,
+                None,
+            )
+            .await
+        }
+    });
+    // The startup cycle and a dozen ticks pass: nothing runs.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let steps = |r: &FakeRunner| {
+        (
+            r.fetches.load(Ordering::SeqCst),
+            r.audits.load(Ordering::SeqCst),
+            r.published.lock().unwrap().len(),
+        )
+    };
+    assert_eq!(steps(&runner), (0, 0, 0), "a standby ran a step");
+    let metrics = get(addr, "/metrics").await.1;
+    assert_eq!(
+        sample(&metrics, "flotilla_leader{identity=\"replica-b\"}"),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert_eq!(get(addr, "/readyz").await.0, 503, "no status shared yet");
+
+    // Elected: a full cycle at once (the schedule is slow enough not to be
+    // the reason), publishing included.
+    switch.set(true);
+    tokio::time::timeout(PATIENCE, async {
+        while runner.published.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the new leader publishes");
+    let metrics = get(addr, "/metrics").await.1;
+    assert_eq!(
+        sample(&metrics, "flotilla_leader{identity=\"replica-b\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert!(sample(&metrics, "flotilla_last_audit_timestamp_seconds").is_some_and(|t| t > 0.0));
+
+    // Standing by again: no new step starts.
+    switch.set(false);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = steps(&runner);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(steps(&runner), before, "a standby ran a step");
+    trigger.trigger();
+    tokio::time::timeout(PATIENCE, served)
+        .await
+        .expect("stops")
+        .unwrap()
+        .unwrap();
+}
+
+#[test]
+fn leader_election_is_off_by_default_and_checked_when_set() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.leader_election, LeaderElectionConfig::default());
+    assert!(!c.leader_election.enabled);
+    let d = &c.leader_election;
+    assert!(d.retry_period < d.renew_deadline && d.renew_deadline < d.lease_duration);
+    assert!(
+        d.lease_duration + Duration::from_secs(1) < Duration::from_secs(15),
+        "a standby takes over within 15 s of the leader's loss"
+    );
+    let on = parse(&format!(
+        "{MINIMAL}leaderElection:\n  enabled: true\n  leaseName: auditor\n  namespace: ops\n  leaseDuration: 20s\n  renewDeadline: 12s\n  retryPeriod: 3s\n"
+    ))
+    .unwrap()
+    .leader_election;
+    assert_eq!(
+        (on.enabled, on.lease_name.as_str(), on.namespace.as_str()),
+        (true, "auditor", "ops")
+    );
+    assert_eq!(
+        (on.lease_duration, on.renew_deadline, on.retry_period),
+        (
+            Duration::from_secs(20),
+            Duration::from_secs(12),
+            Duration::from_secs(3)
+        )
+    );
+    let cases = [
+        (
+            "  leaseDuration: 1500ms\n",
+            8,
+            "leaderElection.leaseDuration",
+            "whole number",
+        ),
+        (
+            "  renewDeadline: 10s\n",
+            8,
+            "leaderElection.renewDeadline",
+            "retryPeriod < renewDeadline < leaseDuration",
+        ),
+        (
+            "  retryPeriod: 5s\n",
+            8,
+            "leaderElection.renewDeadline",
+            "retryPeriod < renewDeadline",
+        ),
+        (
+            "  leaseName: Flotilla\n",
+            8,
+            "leaderElection.leaseName",
+            "not a Kubernetes name",
+        ),
+        (
+            "  namespace: a.b\n",
+            8,
+            "leaderElection.namespace",
+            "no '.'",
+        ),
+    ];
+    for (field, want_line, want_field, want_text) in cases {
+        let text = format!("{MINIMAL}leaderElection:\n  enabled: true\n{field}");
+        let err = parse(&text).unwrap_err();
+        let config::Error::Invalid {
+            line,
+            field,
+            message,
+            ..
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!((*line, field.as_str()), (want_line, want_field), "{err}");
+        assert!(message.contains(want_text), "{err}");
+    }
+    let err = parse(&format!("{MINIMAL}leaderElection:\n  leaseTime: 5s\n")).unwrap_err();
+    assert!(err.to_string().contains("leaseTime"), "{err}");
 }
 
 #[tokio::test]
@@ -686,6 +843,15 @@ fn example_config_parses_with_every_field() {
     ));
     assert_eq!(config.listen.port(), 8080);
     assert!(config.ignore_file.is_some());
+    assert!(config.leader_election.enabled);
+    assert_eq!(
+        config.leader_election,
+        LeaderElectionConfig {
+            enabled: true,
+            ..LeaderElectionConfig::default()
+        },
+        "the example shows the defaults"
+    );
 }
 
 const MINIMAL: &str = "repo:\n  url: https://github.com/org/fleet-gitops.git\nclusters:\n  - name: a\n    inCluster: true\n";
@@ -1167,6 +1333,75 @@ fn deploy_manifests_build_and_run_locked_down() {
             );
         }
     }
+}
+
+#[test]
+fn deploy_runs_two_replicas_that_elect_a_leader_on_their_one_lease() {
+    let objects = kustomize("deploy");
+    let deployment = find(&objects, "Deployment")[0];
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    let pod = &deployment["spec"]["template"]["spec"];
+    let spread = pod["topologySpreadConstraints"].as_array().expect("spread");
+    let keys: Vec<&str> = spread
+        .iter()
+        .map(|c| c["topologyKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+    );
+    for c in spread {
+        assert_eq!(c["whenUnsatisfiable"], "ScheduleAnyway");
+        assert_eq!(&c["labelSelector"]["matchLabels"], pod_labels);
+    }
+    let env = pod["containers"][0]["env"].as_array().unwrap();
+    let pod_name = env
+        .iter()
+        .find(|e| e["name"] == "POD_NAME")
+        .expect("POD_NAME");
+    assert_eq!(
+        pod_name["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
+
+    let pdb = find(&objects, "PodDisruptionBudget")[0];
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert_eq!(&pdb["spec"]["selector"]["matchLabels"], pod_labels);
+
+    let config_map = find(&objects, "ConfigMap")[0];
+    let text = config_map["data"]["serve.yaml"].as_str().unwrap();
+    let config = ServeConfig::parse(text, Path::new("deploy/serve.yaml")).unwrap();
+    let election = &config.leader_election;
+    assert!(election.enabled);
+    assert_eq!(election.namespace, "flotilla-system");
+
+    // The Role: get and patch on the one Lease; create, which RBAC cannot
+    // limit by name, alone and only in flotilla's namespace.
+    let role = find(&objects, "Role")[0];
+    assert_eq!(role["metadata"]["namespace"], "flotilla-system");
+    let rules = role["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 2, "{role}");
+    for rule in rules {
+        assert_eq!(
+            rule["apiGroups"],
+            serde_json::json!(["coordination.k8s.io"])
+        );
+        assert_eq!(rule["resources"], serde_json::json!(["leases"]));
+    }
+    assert_eq!(
+        rules[0]["resourceNames"],
+        serde_json::json!([election.lease_name])
+    );
+    assert_eq!(rules[0]["verbs"], serde_json::json!(["get", "patch"]));
+    assert!(rules[1]["resourceNames"].is_null());
+    assert_eq!(rules[1]["verbs"], serde_json::json!(["create"]));
+    let binding = find(&objects, "RoleBinding")[0];
+    assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+    assert_eq!(
+        binding["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": "flotilla", "namespace": "flotilla-system"}])
+    );
 }
 
 #[test]

@@ -362,6 +362,24 @@ fn is_label_value(s: &str) -> bool {
     s.is_empty() || is_label_name(s)
 }
 
+/// Whether a URL carries credentials: a password (`user:pw@`, any scheme
+/// spelling), or any user name on HTTP(S), where it is a token
+/// (`https://ghp_…@github.com`). `ssh://git@host/…` names a user, not a
+/// credential. Flux reads credentials from `git.secretRef`, and a URL is
+/// written into the generated repository in clear.
+pub(crate) fn has_url_credentials(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let Some((userinfo, _host)) = authority.rsplit_once('@') else {
+        return false;
+    };
+    let userinfo = userinfo.to_ascii_lowercase();
+    let scheme = scheme.to_ascii_lowercase();
+    userinfo.contains(':') || userinfo.contains("%3a") || scheme != "ssh"
+}
+
 fn is_git_url(s: &str) -> bool {
     ["ssh://", "https://", "http://"].iter().any(|scheme| {
         s.strip_prefix(scheme).is_some_and(|rest| {

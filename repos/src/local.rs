@@ -25,6 +25,26 @@ pub fn resolve_commit(dir: &Path, rev: &str) -> Option<String> {
     Some(commit.id().to_string())
 }
 
+/// The URLs of the remotes of the repository at `dir` (`origin` first),
+/// scrubbed of any credentials: what Flux sources of this repository point at.
+pub fn remote_urls(dir: &Path) -> Vec<String> {
+    let Ok(repo) = git2::Repository::discover(dir) else {
+        return Vec::new();
+    };
+    let Ok(names) = repo.remotes() else {
+        return Vec::new();
+    };
+    let mut names: Vec<&str> = names.iter().filter_map(|n| n.ok().flatten()).collect();
+    names.sort_by_key(|n| *n != "origin");
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let remote = repo.find_remote(name).ok()?;
+            remote.url().ok().map(crate::remote::scrub_userinfo)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

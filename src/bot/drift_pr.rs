@@ -13,11 +13,21 @@
 //!   when the drift changes);
 //! - no drift: close the cluster's PR with a comment naming the revision.
 //!
+//! Every write (the push, opening or updating the PR, the comment, closing
+//! it) is preceded by the leadership fence ([`Leadership::fence`]): with
+//! several replicas, a replica that lost the Lease stops before its next
+//! write. Reads (finding the PR, its commits) need no fence.
+//!
 //! When nothing can be adopted (every class report-only, or only findings a
 //! person must handle), the commit holds `flotilla-drift/REPORT.md` instead:
 //! GitHub needs a difference to open a PR, and an issue would be a second
 //! kind of artefact to find, dedupe and close. The file is Markdown, so
 //! kustomize never reads it and merging it changes nothing in the cluster.
+//!
+//! The findings table lists the drifts that stay until someone acts first
+//! (and Flux health, which is why they may stay), then those the next Flux
+//! reconciliation undoes by itself (see `flotilla_auditor::diff::reverts`):
+//! a reviewer reads what needs a decision before what will heal anyway.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +38,7 @@ use flotilla_auditor::findings::{ClusterReport, Finding, FindingClass, REPORT_VE
 use flotilla_auditor::live::Live;
 use flotilla_auditor::report::markdown;
 use flotilla_auditor::serve::config::{PrAction, PrConfig};
+use flotilla_auditor::serve::leader::{Leadership, NotLeader};
 use flotilla_repos::branch::{self, BranchCommit, BranchUpdate, Identity};
 use flotilla_repos::git::{self, GitAuth};
 use flotilla_repos::github::{self, GithubClient};
@@ -88,6 +99,15 @@ pub enum Error {
         /// The revision.
         revision: Option<String>,
     },
+    /// This replica is no longer the leader: the write was not made.
+    #[error("cluster {cluster}: not writing")]
+    NotLeader {
+        /// Cluster.
+        cluster: String,
+        /// Why.
+        #[source]
+        source: NotLeader,
+    },
 }
 
 /// What was done for one cluster.
@@ -125,6 +145,19 @@ pub struct Context<'a> {
     pub pr: &'a PrConfig,
     /// Who the bot commits as.
     pub identity: &'a Identity,
+    /// Checked right before every write.
+    pub leadership: &'a Leadership,
+}
+
+/// The fence before one write of `cluster`'s PR.
+async fn fence(ctx: &Context<'_>, cluster: &str) -> Result<(), Error> {
+    ctx.leadership
+        .fence()
+        .await
+        .map_err(|source| Error::NotLeader {
+            cluster: cluster.to_owned(),
+            source,
+        })
 }
 
 /// One cluster's last audit, as adoption needs it.
@@ -188,6 +221,7 @@ pub async fn publish_cluster(
         fingerprint,
     };
     let max_open = usize::try_from(ctx.pr.max_open).unwrap_or(usize::MAX);
+    fence(ctx, cluster).await?;
     let outcome = ctx
         .client
         .open_or_update_pr(&spec, max_open)
@@ -202,6 +236,7 @@ pub async fn publish_cluster(
 /// Say once (per drift) that a person holds the branch.
 async fn comment_held(ctx: &Context<'_>, spec: &PrSpec, number: u64) -> Result<Published, Error> {
     let text = held_comment(&spec.fingerprint);
+    fence(ctx, &spec.cluster).await?;
     ctx.client
         .upsert_sticky_comment(number, HELD_MARKER, &text)
         .await
@@ -236,6 +271,7 @@ async fn close_if_gone(
     };
     let revision = report.revision.as_deref().unwrap_or("the audited revision");
     let comment = format!("drift is gone at {revision}");
+    fence(ctx, &report.cluster).await?;
     ctx.client.close_pr(pr.number, &comment).await.map_err(gh)?;
     tracing::info!(cluster = %report.cluster, number = pr.number, "drift gone: closed the pr");
     Ok(Published::Closed(pr.number))
@@ -341,6 +377,7 @@ async fn commit_and_push(
     let BranchUpdate::Created(sha) = update else {
         return Ok(false);
     };
+    fence(ctx, cluster).await?;
     let (dir, auth, branch) = (
         ctx.repo_dir.to_owned(),
         ctx.push_auth.clone(),
@@ -444,11 +481,14 @@ pub fn edits_for(drift: &ClusterDrift<'_>, adoption: &Adoption) -> BTreeMap<Stri
 }
 
 /// The markdown printer's view of one cluster (secrets masked, names
-/// escaped by the printer).
+/// escaped by the printer), drifts that stay first.
 fn report_markdown(report: &ClusterReport) -> String {
+    let mut report = report.clone();
+    // Stable: within each half the audit's order (class, kind, name) holds.
+    report.findings.sort_by_key(|f| !f.stays());
     let one = Report {
         version: REPORT_VERSION,
-        clusters: vec![report.clone()],
+        clusters: vec![report],
     };
     let mut out = Vec::new();
     // Writing into a Vec cannot fail.
@@ -456,9 +496,16 @@ fn report_markdown(report: &ClusterReport) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// PR body: the findings table, then what was not adopted and why.
+/// PR body: the findings table (drifts that stay first), how many Flux
+/// undoes by itself, then what was not adopted and why.
 pub fn pr_body(report: &ClusterReport, adoption: &Adoption) -> String {
     let mut body = report_markdown(report);
+    let staying = report.findings.iter().filter(|f| f.stays()).count();
+    body.push_str(&format!(
+        "\n{staying} of {} findings stay until someone acts (listed first); the next Flux reconcile undoes the other {}.\n",
+        report.findings.len(),
+        report.findings.len() - staying
+    ));
     body.push_str(&format!(
         "\n### Adopted into Git\n\n{} of {} findings: merging this PR makes Git match the cluster for them.\n",
         adoption.adopted.len(),
@@ -547,9 +594,11 @@ mod tests {
                 manager: None,
                 time: None,
                 sensitive,
+                reverts: None,
             }],
             manager: None,
             condition: None,
+            reverts: None,
         }
     }
 
@@ -565,6 +614,44 @@ mod tests {
         assert_eq!(
             fingerprint(&[finding("s", "one", true)]),
             fingerprint(&[finding("s", "two", true)])
+        );
+    }
+
+    #[test]
+    fn drifts_that_stay_come_first_in_the_body() {
+        use flotilla_auditor::findings::{RevertCode, Reverts};
+        let mut healing = finding("a-heals", "1", false);
+        healing.paths[0].reverts = Some(Reverts::undone(
+            RevertCode::FluxApplies,
+            "re-applied",
+            Some("10m".into()),
+        ));
+        let mut staying = finding("z-stays", "2", false);
+        staying.paths[0].reverts = Some(Reverts::stays(
+            RevertCode::Suspended,
+            "Kustomization flux-system/apps is suspended",
+        ));
+        let report = ClusterReport {
+            cluster: "c".into(),
+            findings: vec![healing, staying],
+            ..ClusterReport::default()
+        };
+        let adoption = Adoption {
+            edits: BTreeMap::new(),
+            adopted: vec![],
+            not_adopted: vec![(0, "report-only".into())],
+        };
+        let body = pr_body(&report, &adoption);
+        let (stays, heals) = (body.find("z-stays").unwrap(), body.find("a-heals").unwrap());
+        assert!(stays < heals, "{body}");
+        assert!(
+            body.contains("1 of 2 findings stay until someone acts"),
+            "{body}"
+        );
+        // Indices of the adoption still name the audit's findings.
+        assert!(
+            body.contains("- `modified` ConfigMap ingress/a-heals: report-only"),
+            "{body}"
         );
     }
 

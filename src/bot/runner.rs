@@ -9,6 +9,11 @@
 //! per cluster, which adoption needs when the drift PR is written. Credentials
 //! are read from their file or variable each time they are used, so a
 //! rotated Secret is picked up without a restart, and never logged.
+//!
+//! With several replicas, only the leader publishes: a standby's `publish`
+//! returns before building a GitHub client (no call, no push), and the
+//! leader's writes each pass the leadership fence ([`drift_pr`]); a publish
+//! that loses leadership on the way stops before its next write.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,7 +21,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use flotilla_auditor::audit::{self, Checkout, LiveTarget};
-use flotilla_auditor::desired::{Desired, RenderCache, RenderOptions, commit_of};
+use flotilla_auditor::desired::sops::Keyring;
+use flotilla_auditor::desired::{
+    ClusterObjectsRef, Desired, RenderCache, RenderOptions, commit_of,
+};
 use flotilla_auditor::diff::{DiffOptions, IgnoreError, IgnoreRules};
 use flotilla_auditor::findings::ClusterReport;
 use flotilla_auditor::live::{self, Live};
@@ -25,6 +33,7 @@ use flotilla_auditor::serve::config::{
     ClusterConfig, ClusterTarget, GitAuth as ConfigGitAuth, GitHubAuth, GitHubConfig, SecretSource,
     ServeConfig,
 };
+use flotilla_auditor::serve::leader::Leadership;
 use flotilla_auditor::serve::state::DesiredCache;
 use flotilla_auditor::serve::{
     BoxError, ClusterAudit, CycleRunner, Error, FetchOutcome, GitHubErrorKind, WatchTarget,
@@ -32,6 +41,7 @@ use flotilla_auditor::serve::{
 use flotilla_repos::branch::Identity;
 use flotilla_repos::git::{self, GitAuth};
 use flotilla_repos::github::{self, GithubAuth, GithubClient, GithubConfig, RetryPolicy, Secret};
+use flotilla_repos::pr::PrOutcome;
 use flotilla_repos::remote::scrub_userinfo;
 
 use super::drift_pr::{self, ClusterDrift, Context, Published};
@@ -42,6 +52,9 @@ pub enum BuildError {
     /// The ignore rules file is wrong.
     #[error("ignore rules")]
     Ignore(#[source] IgnoreError),
+    /// The SOPS key file cannot be read.
+    #[error("repo.sopsAgeKeyFile")]
+    Sops(#[source] flotilla_auditor::desired::sops::SopsError),
     /// PRs are on but the repository URL does not name a GitHub repository.
     #[error("repo.url {url:?}: cannot tell the github owner and repository from it")]
     RepoName {
@@ -61,6 +74,9 @@ pub struct RunnerOptions {
     /// Live state source per cluster instead of the config's target (tests
     /// point a cluster at a recorded snapshot).
     pub live_override: BTreeMap<String, LiveTarget>,
+    /// Publish only while this leads, each write behind its fence (default:
+    /// always leads).
+    pub leadership: Leadership,
 }
 
 impl Default for RunnerOptions {
@@ -76,6 +92,7 @@ impl Default for RunnerOptions {
                 max_delay: Duration::from_secs(30),
             },
             live_override: BTreeMap::new(),
+            leadership: Leadership::alone("flotilla"),
         }
     }
 }
@@ -99,10 +116,14 @@ pub struct Runner {
     render_cache: Arc<RenderCache>,
     audited: Mutex<BTreeMap<String, Audited>>,
     revision: Mutex<Option<String>>,
+    /// Each cluster's open drift PR (web link), as the last publish left it.
+    pull_requests: Mutex<BTreeMap<String, String>>,
     /// Seals Secrets on both sides of every audit of this process (one
     /// random key per process), unless a cluster's live side is a flotilla
     /// snapshot with its own key.
     sealer: Sealer,
+    /// SOPS age identities (`repo.sopsAgeKeyFile`), read once at start.
+    sops_keys: Option<Arc<Keyring>>,
 }
 
 impl Runner {
@@ -118,7 +139,14 @@ impl Runner {
                 url: scrub_userinfo(&config.repo.url),
             });
         }
+        let sops_keys = match &config.repo.sops_age_key_file {
+            Some(file) => Some(Arc::new(
+                Keyring::from_age_file(file).map_err(BuildError::Sops)?,
+            )),
+            None => None,
+        };
         Ok(Runner {
+            sops_keys,
             config,
             options,
             diff: DiffOptions {
@@ -130,6 +158,7 @@ impl Runner {
             render_cache: Arc::new(RenderCache::new()),
             audited: Mutex::new(BTreeMap::new()),
             revision: Mutex::new(None),
+            pull_requests: Mutex::new(BTreeMap::new()),
             sealer: Sealer::random(),
         })
     }
@@ -202,10 +231,33 @@ impl Runner {
         if let Some(commit) = commit_of(revision) {
             self.render_cache.retain_commit(commit);
         }
+        // `substituteFrom` reads the cluster first, as Flux does. The render
+        // is cached per commit, so a value changed in the cluster alone is
+        // read again at the next commit (or restart).
+        let cluster_objects: Option<ClusterObjectsRef> = match self.live_target(cluster) {
+            LiveTarget::Snapshot(dir) => Some(ClusterObjectsRef(Arc::new(
+                live::SnapshotObjects::new(dir, sealer.clone()),
+            ))),
+            LiveTarget::Cluster {
+                context,
+                kubeconfig,
+            } => live::client_for(context.as_deref(), kubeconfig.as_deref())
+                .await
+                .ok()
+                .map(|client| {
+                    ClusterObjectsRef(Arc::new(live::LiveObjects::new(
+                        client,
+                        tokio::runtime::Handle::current(),
+                    )))
+                }),
+        };
         let options = RenderOptions {
             cache: Some(Arc::clone(&self.render_cache)),
             allow_remote_bases: self.config.repo.allow_remote_bases,
             sealer: sealer.clone(),
+            repo_urls: vec![scrub_userinfo(&self.config.repo.url)],
+            cluster: cluster_objects,
+            sops_keys: self.sops_keys.clone(),
             ..RenderOptions::default()
         };
         // Cached per revision and sealer: a snapshot recorded again brings
@@ -236,12 +288,24 @@ impl Runner {
             push_auth,
             pr: &self.config.pr,
             identity: &self.options.identity,
+            leadership: &self.options.leadership,
         };
         let mut first_error = None;
         for report in reports {
             let result = self.publish_one(&ctx, report).await;
             match result {
-                Ok(done) => tracing::debug!(cluster = %report.cluster, ?done, "drift pr published"),
+                Ok(done) => {
+                    tracing::debug!(cluster = %report.cluster, ?done, "drift pr published");
+                    self.remember_pull_request(&report.cluster, done);
+                }
+                Err(drift_pr::Error::NotLeader { cluster, source }) => {
+                    tracing::info!(
+                        cluster,
+                        reason = %source,
+                        "leadership lost: stopping before the next write"
+                    );
+                    return first_error.map_or(Ok(()), Err);
+                }
                 Err(e) => {
                     tracing::warn!(
                         cluster = %report.cluster,
@@ -287,6 +351,33 @@ impl Runner {
             live: &live,
         };
         drift_pr::publish_cluster(ctx, &drift).await
+    }
+
+    /// Keep the link of the cluster's open PR (or forget it) after a publish.
+    fn remember_pull_request(&self, cluster: &str, done: Published) {
+        let number = match done {
+            Published::Pr { outcome, .. } => match outcome {
+                PrOutcome::Opened(n) | PrOutcome::Updated(n) | PrOutcome::Unchanged(n) => Some(n),
+                PrOutcome::CapReached => None,
+            },
+            Published::Held(n) => Some(n),
+            Published::Closed(_) | Published::Clean => None,
+            // The drift may still be there: keep what was known.
+            Published::Incomplete => return,
+        };
+        let mut prs = self
+            .pull_requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let link = number.and_then(|n| {
+            let gh = self.config.pr.github.as_ref()?;
+            let (owner, repo) = self.owner_repo.as_ref()?;
+            Some(format!("{}/{owner}/{repo}/pull/{n}", web_url(&gh.url)))
+        });
+        match link {
+            Some(link) => prs.insert(cluster.to_owned(), link),
+            None => prs.remove(cluster),
+        };
     }
 
     /// The GitHub client, built per publish so a rotated token is read.
@@ -453,6 +544,10 @@ impl CycleRunner for Runner {
     }
 
     async fn publish(&self, reports: &[ClusterReport]) -> Result<(), Error> {
+        if !self.options.leadership.is_leader() {
+            tracing::debug!("standing by: not publishing");
+            return Ok(());
+        }
         let Some(gh) = self
             .config
             .pr
@@ -466,6 +561,24 @@ impl CycleRunner for Runner {
         let push_auth = self.push_auth(&client).await?;
         self.publish_all(&client, &push_auth, reports).await
     }
+
+    fn pull_request(&self, cluster: &str) -> Option<String> {
+        self.pull_requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(cluster)
+            .cloned()
+    }
+}
+
+/// The web address of the GitHub an API URL belongs to: `api.github.com`
+/// → `github.com`, a GitHub Enterprise `https://HOST/api/v3` → `https://HOST`.
+fn web_url(api_url: &str) -> String {
+    let url = api_url.trim_end_matches('/');
+    if let Some(rest) = url.strip_prefix("https://api.github.com") {
+        return format!("https://github.com{rest}");
+    }
+    url.strip_suffix("/api/v3").unwrap_or(url).to_owned()
 }
 
 /// Clone on first use, then fetch and check out the configured branch.
@@ -582,7 +695,8 @@ fn publish_error(e: drift_pr::Error) -> Error {
                 | drift_pr::Error::Read { cluster, .. }
                 | drift_pr::Error::Revision { cluster, .. }
                 | drift_pr::Error::Push { cluster, .. }
-                | drift_pr::Error::Github { cluster, .. } => cluster.clone(),
+                | drift_pr::Error::Github { cluster, .. }
+                | drift_pr::Error::NotLeader { cluster, .. } => cluster.clone(),
             };
             Error::Audit {
                 cluster,
@@ -607,5 +721,15 @@ mod tests {
         assert_eq!(github_repo_of("git@github.com:contoso/fleet.git"), want);
         assert_eq!(github_repo_of("git://127.0.0.1:9418/contoso/fleet"), want);
         assert_eq!(github_repo_of("https://github.com/fleet"), None);
+    }
+
+    #[test]
+    fn pull_request_links_point_at_the_web_not_the_api() {
+        assert_eq!(web_url("https://api.github.com"), "https://github.com");
+        assert_eq!(
+            web_url("https://ghe.contoso.com/api/v3/"),
+            "https://ghe.contoso.com"
+        );
+        assert_eq!(web_url("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
     }
 }

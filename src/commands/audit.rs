@@ -1,17 +1,18 @@
 //! `flotilla audit`: what differs between Git and the live clusters.
 
 use flotilla_auditor::audit::{self, Checkout, LiveTarget, Target};
-use flotilla_auditor::desired::{RenderCache, RenderOptions};
 use flotilla_auditor::diff::{DiffOptions, IgnoreRules};
 use flotilla_auditor::findings::Report;
 use flotilla_auditor::report;
+use flotilla_auditor::stats::{self, RunStats};
 use flotilla_auditor::targets::load_targets;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use super::git_source::{GitSourceArgs, open_repo};
+use super::git_source::{GitSourceArgs, open_repo, repo_urls};
+use super::progress::Reporter;
+use super::render_args::RenderArgs;
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, fail};
 
 /// Report format.
@@ -23,6 +24,9 @@ pub enum Output {
     Json,
     /// Markdown tables, as used in pull requests.
     Markdown,
+    /// One self-contained HTML page (no scripts, no external files), e.g.
+    /// `> report.html` for a CI artifact or an e-mail.
+    Html,
 }
 
 /// When to colour text output.
@@ -81,23 +85,26 @@ pub struct AuditArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub color: Color,
 
-    /// Let kustomize fetch remote bases (URLs and remote specs such as
-    /// `github.com/org/repo//path?ref=v1` in `resources`/`components`).
-    /// Without it a Kustomization that has one is not rendered and the
-    /// report says so; its objects are neither missing nor unmanaged.
+    #[command(flatten)]
+    pub render: RenderArgs,
+
+    /// Show what the audit cost: render, live read and diff time, kustomize
+    /// builds and cache hits, API requests by verb and resource, objects
+    /// desired/live/compared, peak memory. A `stats` object in the JSON
+    /// report; a short block on stderr for text and Markdown.
     #[arg(long)]
-    pub allow_remote_bases: bool,
+    pub stats: bool,
 }
 
 /// Run the audit and print the report.
 pub async fn run(args: &AuditArgs) -> ExitCode {
     match audit(args).await {
-        Ok(report) => finish(&report, args),
+        Ok((report, stats)) => finish(&report, stats.as_ref(), args),
         Err(message) => fail(&message),
     }
 }
 
-async fn audit(args: &AuditArgs) -> Result<Report, String> {
+async fn audit(args: &AuditArgs) -> Result<(Report, Option<RunStats>), String> {
     let targets = targets_of(args)?;
     let diff_opts = diff_options(args.ignore.as_deref())?;
     let repo = open_repo(&args.git).map_err(|e| e.to_string())?;
@@ -108,12 +115,12 @@ async fn audit(args: &AuditArgs) -> Result<Report, String> {
     tracing::info!(revision = ?checkout.revision, clusters = targets.len(), "auditing");
     // One cache for every cluster: the repository is staged once, shared
     // paths are built once, kustomize processes share the cores.
-    let render = RenderOptions {
-        cache: Some(Arc::new(RenderCache::new())),
-        allow_remote_bases: args.allow_remote_bases,
-        ..RenderOptions::default()
-    };
-    Ok(audit::audit_all(&checkout, &targets, &render, &diff_opts).await)
+    let render = args.render.options(repo_urls(&args.git))?;
+    let progress = Reporter::for_stderr("audited");
+    let (report, stats) =
+        audit::audit_all_with(&checkout, &targets, &render, &diff_opts, &progress).await;
+    progress.finish();
+    Ok((report, args.stats.then_some(stats)))
 }
 
 fn targets_of(args: &AuditArgs) -> Result<Vec<Target>, String> {
@@ -139,6 +146,7 @@ fn targets_of(args: &AuditArgs) -> Result<Vec<Target>, String> {
             .unwrap_or_else(|| Target::default_entry(&name)),
         name,
         live,
+        hub: None,
     }])
 }
 
@@ -161,7 +169,7 @@ fn diff_options(ignore: Option<&Path>) -> Result<DiffOptions, String> {
     })
 }
 
-fn finish(report: &Report, args: &AuditArgs) -> ExitCode {
+fn finish(report: &Report, stats: Option<&RunStats>, args: &AuditArgs) -> ExitCode {
     let stdout = std::io::stdout();
     let color = match args.color {
         Color::Always => true,
@@ -171,11 +179,17 @@ fn finish(report: &Report, args: &AuditArgs) -> ExitCode {
     let mut out = stdout.lock();
     let printed = match args.output {
         Output::Text => report::text::print(report, &mut out, color),
-        Output::Json => report::json::print(report, &mut out),
+        Output::Json => report::json::print_with_stats(report, stats, &mut out),
         Output::Markdown => report::markdown::print(report, &mut out),
+        Output::Html => report::html::print(report, &mut out),
     };
     if let Err(e) = printed.and_then(|()| out.flush()) {
         return fail(&format!("cannot write the report: {e}"));
+    }
+    // JSON carries the figures in the document; the others get them on
+    // stderr, so stdout stays the report.
+    if let Some(stats) = stats.filter(|_| args.output != Output::Json) {
+        let _ = stats::print_text(stats, &mut std::io::stderr().lock());
     }
     for cluster in &report.clusters {
         for error in &cluster.errors {

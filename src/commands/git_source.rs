@@ -65,6 +65,16 @@ impl OpenedRepo {
     }
 }
 
+/// The audited repository's remote URLs: `--repo` itself when it is a URL,
+/// else the remotes of the local repository (credentials scrubbed).
+pub fn repo_urls(args: &GitSourceArgs) -> Vec<String> {
+    let local = Path::new(&args.repo);
+    if !args.repo.contains("://") && local.is_dir() {
+        return flotilla_repos::local::remote_urls(local);
+    }
+    vec![remote::scrub_userinfo(&args.repo)]
+}
+
 /// Open `--repo` at `--ref`.
 pub fn open_repo(args: &GitSourceArgs) -> Result<OpenedRepo, SourceError> {
     check_repo(&args.repo)?;

@@ -1,8 +1,7 @@
 //! `flotilla preview`: what a change to the GitOps repository does to each cluster.
 
 use flotilla_auditor::audit::{Checkout, LiveTarget};
-use flotilla_auditor::desired::{RenderCache, RenderOptions};
-use flotilla_auditor::preview::run::{PreviewRequest, preview_all};
+use flotilla_auditor::preview::run::{PreviewRequest, preview_all_with};
 use flotilla_auditor::preview::{PolicyRules, PreviewReport, Validator, print};
 use flotilla_auditor::schema::CrdSchemas;
 use flotilla_auditor::targets::load_targets;
@@ -16,7 +15,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use super::git_source::{GitSourceArgs, OpenedRepo, checkout_at};
+use super::git_source::{GitSourceArgs, OpenedRepo, checkout_at, repo_urls};
+use super::progress::Reporter;
+use super::render_args::RenderArgs;
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, fail};
 
 /// Report format.
@@ -95,12 +96,8 @@ pub struct PreviewArgs {
     #[arg(long, value_name = "VAR", default_value = "GITHUB_TOKEN")]
     pub github_token_env: String,
 
-    /// Let kustomize fetch remote bases (URLs and remote specs such as
-    /// `github.com/org/repo//path?ref=v1` in `resources`/`components`).
-    /// Off by default: the pull request's content decides what would be
-    /// fetched; a Kustomization with one is reported as not rendered.
-    #[arg(long)]
-    pub allow_remote_bases: bool,
+    #[command(flatten)]
+    pub render: RenderArgs,
 }
 
 /// Run the preview.
@@ -147,11 +144,7 @@ async fn preview(args: &PreviewArgs) -> Result<PreviewReport, String> {
     let live = live_targets(args)?;
     let base = checkout_at(&args.git, Some(&args.base)).map_err(|e| e.to_string())?;
     let head = checkout_at(&args.git, Some(&args.head)).map_err(|e| e.to_string())?;
-    let render = RenderOptions {
-        cache: Some(Arc::new(RenderCache::new())),
-        allow_remote_bases: args.allow_remote_bases,
-        ..RenderOptions::default()
-    };
+    let render = args.render.options(repo_urls(&args.git))?;
     let validator_for = |cluster: &str| Validator {
         schemas: Arc::clone(&schemas),
         policy: policy_for(fleet.as_ref(), cluster),
@@ -164,7 +157,10 @@ async fn preview(args: &PreviewArgs) -> Result<PreviewReport, String> {
         validator_for: &validator_for,
         live: &live,
     };
-    Ok(preview_all(&req).await)
+    let progress = Reporter::for_stderr("previewed");
+    let report = preview_all_with(&req, &progress).await;
+    progress.finish();
+    Ok(report)
 }
 
 fn checkout_of(repo: &OpenedRepo) -> Checkout {

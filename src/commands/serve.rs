@@ -1,10 +1,15 @@
 //! `flotilla serve`: audit on a schedule, serve metrics, open drift PRs.
+//!
+//! With `leaderElection.enabled`, the process joins the election on its
+//! Lease before anything else (a Lease it cannot reach or create is a
+//! start-up error, exit 2), and audits and writes only while it leads.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use flotilla::bot::{Runner, RunnerOptions};
+use flotilla_auditor::serve::leader::{self, Leadership};
 use flotilla_auditor::serve::{self, CycleRunner, WatchTarget, config::ServeConfig};
 
 use super::{EXIT_ERROR, fail};
@@ -28,7 +33,20 @@ pub async fn run(args: &ServeArgs) -> ExitCode {
         Err(e) => return fail(&error_text(&e)),
     };
     serve::init_logging(args.json_logs.unwrap_or(!std::io::stderr().is_terminal()));
-    let runner = match Runner::new(config.clone(), RunnerOptions::default()) {
+    let identity = leader::identity();
+    let (leadership, election) = if config.leader_election.enabled {
+        match Leadership::elect(&config.leader_election, &identity).await {
+            Ok((l, e)) => (l, Some(e)),
+            Err(e) => return fail(&error_text(&e)),
+        }
+    } else {
+        (Leadership::alone(&identity), None)
+    };
+    let options = RunnerOptions {
+        leadership: leadership.clone(),
+        ..RunnerOptions::default()
+    };
+    let runner = match Runner::new(config.clone(), options) {
         Ok(r) => r,
         Err(e) => {
             return fail(&format!("{}: {}", args.config.display(), error_text(&e)));
@@ -45,7 +63,10 @@ pub async fn run(args: &ServeArgs) -> ExitCode {
         }
     });
     let watches = watch_targets(&config, &runner).await;
-    match serve::run(&config, runner, watches, listener, shutdown).await {
+    let run = serve::run_elected(
+        &config, runner, watches, listener, shutdown, leadership, election,
+    );
+    match run.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = error_text(&e), "flotilla serve stopped");

@@ -974,6 +974,9 @@ fn the_auditor_component_is_restricted_read_only_and_configured_for_its_cluster(
                 "ConfigMap",
                 "Deployment",
                 "Namespace",
+                "PodDisruptionBudget",
+                "Role",
+                "RoleBinding",
                 "Service",
                 "ServiceAccount",
             ]),
@@ -1027,6 +1030,57 @@ fn the_auditor_component_is_restricted_read_only_and_configured_for_its_cluster(
         assert_eq!(config.schedule, interval, "{}", c.name);
         assert_eq!(config.pr.enabled, spec.auditor.pr_enabled);
         assert_eq!(config.pr.github.is_some(), spec.auditor.pr_enabled);
+        // Two replicas elect a leader on one Lease; the Role reaches that
+        // Lease only (create, which RBAC cannot limit by name, stays in
+        // flotilla's namespace).
+        let deployment = c.find("Deployment", "flotilla");
+        assert_eq!(deployment["spec"]["replicas"], 2);
+        assert_eq!(deployment["spec"]["strategy"]["type"], "RollingUpdate");
+        let keys: Vec<&Value> = pod["topologySpreadConstraints"]
+            .as_array()
+            .expect("spread")
+            .iter()
+            .map(|t| &t["topologyKey"])
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                &json!("kubernetes.io/hostname"),
+                &json!("topology.kubernetes.io/zone")
+            ]
+        );
+        let pod_name = container["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "POD_NAME")
+            .expect("POD_NAME");
+        assert_eq!(
+            pod_name["valueFrom"]["fieldRef"]["fieldPath"],
+            "metadata.name"
+        );
+        let pdb = c.find("PodDisruptionBudget", "flotilla");
+        assert_eq!(pdb["spec"]["minAvailable"], 1);
+        assert_eq!(
+            pdb["spec"]["selector"]["matchLabels"],
+            deployment["spec"]["selector"]["matchLabels"]
+        );
+        let election = &config.leader_election;
+        assert!(election.enabled, "{}", c.name);
+        assert_eq!(election.namespace, "flotilla-system");
+        let role = c.find("Role", "flotilla-lease");
+        assert_eq!(
+            role["rules"],
+            json!([
+                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                 "resourceNames": [election.lease_name], "verbs": ["get", "patch"]},
+                {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+            ])
+        );
+        assert_eq!(
+            c.find("RoleBinding", "flotilla-lease")["subjects"],
+            json!([{"kind": "ServiceAccount", "name": "flotilla", "namespace": "flotilla-system"}])
+        );
         // The Flux deploy key's Secret keys, by file: never a value.
         assert!(
             matches!(&config.repo.auth, Some(GitAuth::SshKey { key_file, .. })

@@ -83,6 +83,7 @@ async fn audit_against(snapshot: &Path) -> ClusterReport {
         name: "aks-eastus2-01".into(),
         entry: "clusters/aks-eastus2-01".into(),
         live: LiveTarget::Snapshot(snapshot.to_path_buf()),
+        hub: None,
     };
     let render = RenderOptions {
         cache: Some(Arc::clone(&CACHE)),

@@ -123,6 +123,33 @@ pub enum Error {
         /// Names, comma-separated.
         names: String,
     },
+    /// Git's text holds one of the characters flotilla reserves for values
+    /// from Secrets and unknown values (U+F8F0–U+F8F2): it could forge a
+    /// masked or "not compared" field and hide a change from review.
+    #[error("{file}: holds a character reserved by flotilla (U+F8F0..U+F8F2)")]
+    Reserved {
+        /// Where.
+        file: String,
+    },
+    /// A value from a Secret, or an unknown one, lands where it cannot be
+    /// compared or masked.
+    #[error("{object}: {source}")]
+    Taint {
+        /// `Kind namespace/name`.
+        object: String,
+        /// Where.
+        #[source]
+        source: super::taint::TaintError,
+    },
+    /// A SOPS-encrypted object that cannot be decrypted for a reason other
+    /// than a missing key (malformed, tampered).
+    #[error("{object}: sops: {message}")]
+    Sops {
+        /// `Kind namespace/name`.
+        object: String,
+        /// Why (never a value).
+        message: String,
+    },
     /// Substitution failed on one object.
     #[error("variable substitution in {object} failed: {source}")]
     Substitute {

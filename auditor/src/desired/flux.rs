@@ -16,11 +16,15 @@
 use super::cache::{CacheKey, RenderCache};
 use super::error::{Error, KustomizationError, KustomizationLabel, Result};
 use super::kustomize::{Built, Kustomizer, Overlay, split_documents};
+use super::sources::{Content, Sources, flux_instance_sync};
 use super::stage::Stage;
 use super::substitute::{
-    self, Var, check_var_names, envsubst, flux_value, is_substitution_disabled,
+    self, Origin, Var, check_var_names, envsubst, flux_value, is_substitution_disabled,
 };
-use super::{Desired, DesiredObject, KustomizationRef, RenderOptions};
+use super::{
+    ClusterLookup, ClusterObjectsRef, Desired, DesiredObject, KustomizationRef, NotRendered,
+    NotRenderedReason, RemoteCluster, RenderOptions, sops, taint,
+};
 use crate::object::{ObjectKey, group_of};
 use crate::secret::Sealer;
 use base64::Engine;
@@ -42,7 +46,7 @@ pub const OWNER_NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
 pub const OWNER_NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
 
 /// The Flux source a Kustomization reads from.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SourceRef {
     /// `GitRepository`, `OCIRepository` or `Bucket`.
     pub kind: String,
@@ -82,11 +86,22 @@ struct SubstituteRef {
 struct Unit {
     /// The Kustomization applying the output (`None`: an entry no Kustomization applies).
     owner: Option<KustomizationRef>,
+    /// Where the source content is: the audited repository (`None`) or a
+    /// `--source` mapping (its index).
+    mapped: Option<usize>,
     /// Repository-relative path, normalised (`""` is the root).
     path: String,
     overlay: Overlay,
+    /// Whether `spec.postBuild` is set at all (Flux substitutes only then).
+    post_build: bool,
     substitute: Vars,
     substitute_from: Vec<SubstituteRef>,
+    /// `spec.postBuild.substituteStrategy: Always`: substitute even without variables.
+    substitute_always: bool,
+    /// `spec.decryption` is set: Flux decrypts SOPS content.
+    decryption: bool,
+    /// The cluster it applies to, when `spec.kubeConfig` (or an ancestor's) points elsewhere.
+    remote: Option<RemoteCluster>,
     common_labels: Map<String, Value>,
     common_annotations: Map<String, Value>,
 }
@@ -121,6 +136,22 @@ struct SpecFields {
     common_metadata: Option<CommonMetadataFields>,
     #[serde(default)]
     suspend: bool,
+    decryption: Option<Value>,
+    kube_config: Option<KubeConfigFields>,
+}
+
+/// `spec.kubeConfig`: a Secret (`secretRef`) or, for workload identity, a
+/// ConfigMap (`configMapRef`) in the Kustomization's namespace.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KubeConfigFields {
+    secret_ref: Option<NameRef>,
+    config_map_ref: Option<NameRef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NameRef {
+    name: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +168,7 @@ struct PostBuildFields {
     substitute: Vars,
     #[serde(default)]
     substitute_from: Vec<SubstituteRef>,
+    substitute_strategy: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -190,7 +222,7 @@ fn parse_kustomization(obj: &Value, reference: &KustomizationRef) -> Result<Foun
     let spec_value = obj.get("spec").cloned().unwrap_or(Value::Null);
     let spec: SpecFields = serde_json::from_value(spec_value).map_err(|e| Error::Spec {
         field: "spec".into(),
-        message: e.to_string(),
+        message: without_quoted(&e.to_string()),
     })?;
     let source = spec.source_ref.ok_or_else(|| Error::Spec {
         field: "spec.sourceRef".into(),
@@ -211,11 +243,32 @@ fn parse_kustomization(obj: &Value, reference: &KustomizationRef) -> Result<Foun
             });
         }
     }
+    let has_post_build = spec.post_build.is_some();
     let post_build = spec.post_build.unwrap_or_default();
     let common = spec.common_metadata.unwrap_or_default();
+    let remote = spec.kube_config.and_then(|k| {
+        let (kind, name) = match (k.secret_ref, k.config_map_ref) {
+            (Some(s), _) => ("Secret", s.name),
+            (None, Some(c)) => ("ConfigMap", c.name),
+            (None, None) => return None,
+        };
+        Some(RemoteCluster {
+            kind: kind.into(),
+            namespace: reference.namespace.clone(),
+            name,
+        })
+    });
     Ok(FoundKustomization {
         unit: Unit {
             owner: Some(reference.clone()),
+            mapped: None,
+            post_build: has_post_build,
+            substitute_always: post_build
+                .substitute_strategy
+                .as_deref()
+                .is_some_and(|s| s == "Always"),
+            decryption: spec.decryption.is_some_and(|d| !d.is_null()),
+            remote,
             path: normalize_path(spec.path.as_deref().unwrap_or(""))?,
             overlay: Overlay {
                 target_namespace: spec.target_namespace.filter(|s| !s.is_empty()),
@@ -245,58 +298,112 @@ fn parse_kustomization(obj: &Value, reference: &KustomizationRef) -> Result<Foun
     })
 }
 
-/// ConfigMap and Secret data rendered so far, for `substituteFrom`. Secret
-/// values are held here only while rendering and never leave this module.
+/// ConfigMap and Secret data rendered so far, for `substituteFrom` when the
+/// cluster does not have the object (or is not read). Secret values are held
+/// here only while rendering and never leave this module.
 #[derive(Default)]
 struct SourceStore {
-    data: HashMap<(String, String, String), Vars>,
+    data: HashMap<(String, String, String), substitute::Vars>,
 }
 
 impl SourceStore {
     /// Remember the data of a ConfigMap or (unsealed) Secret.
     fn record(&mut self, obj: &Value) {
-        let (Some(kind), Some(key)) = (obj.get("kind").and_then(Value::as_str), ObjectKey::of(obj))
-        else {
-            return;
-        };
-        let vars = match (kind, key.group.as_str()) {
-            ("ConfigMap", "") => string_map(obj.get("data"), |s| Some(s.to_owned())),
-            ("Secret", "") => {
-                let mut vars = string_map(obj.get("data"), |s| {
-                    STANDARD
-                        .decode(s)
-                        .ok()
-                        .map(|b| String::from_utf8_lossy(&b).into_owned())
-                });
-                vars.extend(string_map(obj.get("stringData"), |s| Some(s.to_owned())));
-                vars
-            }
-            _ => return,
-        };
-        let namespace = key.namespace.unwrap_or_default();
-        self.data
-            .insert((kind.to_owned(), namespace, key.name), vars);
+        if let Some((kind, namespace, name, vars)) = substitution_source(obj) {
+            self.data.insert((kind, namespace, name), vars);
+        }
     }
 
-    fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<&Vars> {
+    fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<&substitute::Vars> {
         self.data
             .get(&(kind.to_owned(), namespace.to_owned(), name.to_owned()))
     }
 }
 
-fn string_map(value: Option<&Value>, decode: impl Fn(&str) -> Option<String>) -> Vars {
-    let Some(Value::Object(map)) = value else {
-        return Vars::new();
+/// What `substituteFrom` reads from a ConfigMap or Secret object, as Flux
+/// does (kustomize-controller `LoadVariables`: ConfigMap `.data`, Secret
+/// `.data` decoded; `binaryData` ignored; newlines removed), with each
+/// value's origin: ConfigMaps plain, Secrets secret, and a value that is
+/// itself sealed or unknown (a ConfigMap value substituted from a Secret
+/// earlier) unknown.
+pub fn substitution_source(obj: &Value) -> Option<(String, String, String, substitute::Vars)> {
+    let kind = obj.get("kind").and_then(Value::as_str)?;
+    let key = ObjectKey::of(obj)?;
+    if !key.group.is_empty() {
+        return None;
+    }
+    let mut vars = substitute::Vars::new();
+    let mut put = |k: &str, value: String, origin: Origin| {
+        let unknown = crate::secret::contains_sealed(&value) || taint::has_markers(&value);
+        let var = if unknown {
+            Var {
+                value: String::new(),
+                origin: Origin::Unknown,
+            }
+        } else {
+            Var {
+                value: flux_value(&value),
+                origin,
+            }
+        };
+        vars.insert(k.to_owned(), var);
     };
-    map.iter()
-        .filter_map(|(k, v)| Some((k.clone(), flux_value(&decode(v.as_str()?)?))))
-        .collect()
+    match kind {
+        "ConfigMap" => {
+            for (k, v) in obj
+                .get("data")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(v) = v.as_str() {
+                    put(k, v.to_owned(), Origin::Plain);
+                }
+            }
+        }
+        "Secret" => {
+            for (k, v) in obj
+                .get("data")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                let Some(v) = v.as_str() else { continue };
+                match STANDARD.decode(v) {
+                    Ok(bytes) => match String::from_utf8(bytes) {
+                        Ok(text) => put(k, text, Origin::Secret),
+                        Err(_) => put(k, substitute::UNKNOWN.to_owned(), Origin::Unknown),
+                    },
+                    // Sealed or unknown already: not a value to use.
+                    Err(_) => put(k, substitute::UNKNOWN.to_owned(), Origin::Unknown),
+                }
+            }
+            for (k, v) in obj
+                .get("stringData")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(v) = v.as_str() {
+                    put(k, v.to_owned(), Origin::Secret);
+                }
+            }
+        }
+        _ => return None,
+    }
+    Some((
+        kind.to_owned(),
+        key.namespace.unwrap_or_default(),
+        key.name,
+        vars,
+    ))
 }
 
 /// Result of post-processing one build.
 struct Finished {
     objects: Vec<Value>,
     unresolved: BTreeSet<String>,
+    notes: Vec<String>,
 }
 
 /// Runs the builds of one walk: shared by its build threads.
@@ -331,16 +438,24 @@ type Report = (u64, Unit, std::thread::Result<Result<Arc<Built>>>);
 /// The whole walk for one entry path.
 pub(super) struct Walk {
     builder: Arc<Builder>,
+    /// Builders of `--source` mappings, staged when first needed.
+    mapped: HashMap<usize, Arc<Builder>>,
+    kustomizer: Kustomizer,
+    allow_remote: bool,
     strict: bool,
     sealer: Sealer,
-    audited: SourceRef,
+    cluster: Option<ClusterObjectsRef>,
+    sops_keys: Option<Arc<sops::Keyring>>,
+    /// Which sources are the audited repository (or mapped).
+    sources: Sources,
+    /// Kustomizations whose source is not known yet to be followable.
+    pending: Vec<FoundKustomization>,
     root_owner: Option<KustomizationRef>,
     visited: HashSet<KustomizationRef>,
     owners: HashMap<ObjectKey, Option<KustomizationRef>>,
-    sources: SourceStore,
+    store: SourceStore,
     to_build: Vec<Unit>,
     built: Vec<(Unit, Arc<Built>)>,
-    helm_noted: bool,
     desired: Desired,
 }
 
@@ -359,21 +474,32 @@ impl Walk {
                 allow_remote: opts.allow_remote_bases,
                 cache,
             }),
+            mapped: HashMap::new(),
+            kustomizer: opts.kustomizer.clone(),
+            allow_remote: opts.allow_remote_bases,
             strict: opts.strict_substitution,
             sealer: opts.sealer.clone(),
-            audited: bootstrap_source(),
+            cluster: opts.cluster.clone(),
+            sops_keys: opts.sops_keys.clone(),
+            sources: Sources::new(&opts.repo_urls, &opts.sources),
+            pending: Vec::new(),
             root_owner: None,
             visited: HashSet::new(),
             owners: HashMap::new(),
-            sources: SourceStore::default(),
+            store: SourceStore::default(),
             to_build: Vec::new(),
             built: Vec::new(),
-            helm_noted: false,
             desired: Desired::default(),
         }
     }
 
     /// Render `entry` and everything reachable from it.
+    ///
+    /// The audited repository is the source the entry's own Flux objects
+    /// use, whatever its kind and name: the Kustomization whose `spec.path`
+    /// is the entry (as `flux bootstrap` writes it), or the one a
+    /// FluxInstance's `spec.sync` makes; failing both, the sources of the
+    /// Kustomizations the entry declares.
     pub(super) fn run(mut self, entry: &str) -> Result<Desired> {
         let entry = normalize_path(entry)?;
         let plain = Unit {
@@ -382,9 +508,16 @@ impl Walk {
         };
         let raw = self.builder.build(&plain)?;
         self.note_build(&raw);
-        match self.entry_owner(&entry, &raw.output) {
+        let objects: Vec<Value> = split_documents(&raw.output)
+            .into_iter()
+            .filter_map(|doc| serde_saphyr::from_str::<Value>(doc).ok())
+            .collect();
+        for obj in &objects {
+            self.sources.record(obj);
+        }
+        match self.entry_owner(&entry, &objects) {
             Some(found) => {
-                self.audited = found.source.clone();
+                self.sources.mark_audited(found.source.clone());
                 self.root_owner = found.unit.owner.clone();
                 self.visited.extend(found.unit.owner.clone());
                 if found.unit.overlay.is_empty() {
@@ -394,26 +527,100 @@ impl Walk {
                 }
             }
             None => {
-                self.desired.notes.push(format!(
-                    "no Kustomization in the repository has spec.path ./{entry}: its objects have no owner and \
-                     Kustomizations are followed only from source {}",
-                    self.audited
-                ));
+                let used: BTreeSet<SourceRef> = objects
+                    .iter()
+                    .filter(|o| is_flux_kustomization(o))
+                    .filter_map(|o| parse_kustomization(o, &reference_of(o)?).ok())
+                    .map(|k| k.source)
+                    .collect();
+                let shown: Vec<String> = used.iter().map(ToString::to_string).collect();
+                self.desired.notes.push(if shown.is_empty() {
+                    format!(
+                        "no Kustomization in the repository has spec.path ./{entry}: its objects have no owner"
+                    )
+                } else {
+                    format!(
+                        "no Kustomization in the repository has spec.path ./{entry}: its objects have no owner; \
+                         the audited repository is taken to be the source its Kustomizations use ({})",
+                        shown.join(", ")
+                    )
+                });
+                for source in used {
+                    self.sources.mark_audited(source);
+                }
                 self.built.push((plain, raw));
             }
         }
         self.drain();
+        self.end_pending();
         Ok(self.desired)
     }
 
-    /// The Kustomization (from the entry's own output) whose `spec.path` is the entry.
-    fn entry_owner(&mut self, entry: &str, raw: &str) -> Option<FoundKustomization> {
-        split_documents(raw)
-            .into_iter()
-            .filter_map(|doc| serde_saphyr::from_str::<Value>(doc).ok())
-            .filter(is_flux_kustomization)
-            .filter_map(|obj| parse_kustomization(&obj, &reference_of(&obj)?).ok())
-            .find(|k| k.unit.path == entry && k.source.kind == "GitRepository")
+    /// The Kustomization (from the entry's own output) whose `spec.path` is
+    /// the entry, of any source kind; or the Kustomization a FluxInstance in
+    /// the entry makes with `spec.sync.path` equal to the entry.
+    fn entry_owner(&mut self, entry: &str, objects: &[Value]) -> Option<FoundKustomization> {
+        let declared = objects
+            .iter()
+            .filter(|o| is_flux_kustomization(o))
+            .filter_map(|obj| parse_kustomization(obj, &reference_of(obj)?).ok())
+            .find(|k| k.unit.path == entry);
+        if declared.is_some() {
+            return declared;
+        }
+        let (source, path, url) = objects.iter().find_map(flux_instance_sync)?;
+        if normalize_path(&path).ok()? != entry {
+            return None;
+        }
+        if let Some(url) = url {
+            self.sources.add_url(&url);
+        }
+        self.desired.notes.push(format!(
+            "the entry is synced by a FluxInstance: Kustomization {ns}/{ns} of {source} (made by flux-operator, not in Git)",
+            ns = source.namespace
+        ));
+        Some(FoundKustomization {
+            unit: Unit {
+                owner: Some(KustomizationRef {
+                    namespace: source.namespace.clone(),
+                    name: source.namespace.clone(),
+                }),
+                path: entry.to_owned(),
+                ..Unit::default()
+            },
+            source,
+            suspended: false,
+        })
+    }
+
+    /// The builder of a unit's source: the audited repository's, or a
+    /// `--source` mapping's (staged on first use).
+    fn builder_for(&mut self, unit: &Unit) -> Result<Arc<Builder>> {
+        let Some(index) = unit.mapped else {
+            return Ok(Arc::clone(&self.builder));
+        };
+        if let Some(builder) = self.mapped.get(&index) {
+            return Ok(Arc::clone(builder));
+        }
+        let mapping = self
+            .sources
+            .mapping(index)
+            .ok_or_else(|| Error::Spec {
+                field: "--source".into(),
+                message: "unknown mapping".into(),
+            })?
+            .clone();
+        let cache = Arc::clone(&self.builder.cache);
+        let (stage, tree) = cache.stage(&mapping.path, None)?;
+        let builder = Arc::new(Builder {
+            stage,
+            tree,
+            kustomizer: self.kustomizer.clone(),
+            allow_remote: self.allow_remote,
+            cache,
+        });
+        self.mapped.insert(index, Arc::clone(&builder));
+        Ok(builder)
     }
 
     /// Build and post-process until nothing is left.
@@ -431,8 +638,14 @@ impl Walk {
         std::thread::scope(|scope| {
             loop {
                 for unit in std::mem::take(&mut self.to_build) {
-                    let (builder, sender, seq) =
-                        (Arc::clone(&self.builder), sender.clone(), queued);
+                    let builder = match self.builder_for(&unit) {
+                        Ok(builder) => builder,
+                        Err(e) => {
+                            self.fail(&unit, e);
+                            continue;
+                        }
+                    };
+                    let (sender, seq) = (sender.clone(), queued);
                     queued += 1;
                     scope.spawn(move || {
                         let result =
@@ -486,10 +699,14 @@ impl Walk {
         }
     }
 
-    /// Finish every built unit whose substitution sources are all rendered.
+    /// Finish every built unit whose substitution sources are all known.
     fn finish_ready(&mut self) -> bool {
         let mut progressed = false;
-        while let Some(i) = self.built.iter().position(|(u, _)| self.sources_ready(u)) {
+        while let Some(i) = self
+            .built
+            .iter()
+            .position(|(u, raw)| self.sources_ready(u, &raw.output))
+        {
             let (unit, raw) = self.built.remove(i);
             self.finish(unit, &raw.output);
             progressed = true;
@@ -497,29 +714,85 @@ impl Walk {
         progressed
     }
 
-    fn sources_ready(&self, unit: &Unit) -> bool {
+    /// Whether every `substituteFrom` source of `unit` can be looked up now:
+    /// the cluster has it, a rendered object is it, or the unit's own output
+    /// holds it.
+    fn sources_ready(&self, unit: &Unit, raw: &str) -> bool {
+        unit.substitute_from
+            .iter()
+            .all(|from| !matches!(self.lookup(unit, from, raw), Found::NotYet))
+    }
+
+    /// Look one `substituteFrom` source up: in the cluster first (Flux reads
+    /// it there at reconcile time), then among the objects rendered for
+    /// this cluster, then in the Kustomization's own output.
+    fn lookup(&self, unit: &Unit, from: &SubstituteRef, raw: &str) -> Found {
         let namespace = unit
             .owner
             .as_ref()
             .map(|o| o.namespace.as_str())
             .unwrap_or_default();
-        unit.substitute_from.iter().all(|from| {
-            self.sources
-                .get(&from.kind, namespace, &from.name)
-                .is_some()
-        })
+        if let Some(cluster) = &self.cluster {
+            match cluster.0.lookup(&from.kind, namespace, &from.name) {
+                ClusterLookup::Found(vars) => return Found::Vars(vars),
+                ClusterLookup::Unreadable(reason) => return Found::Unreadable(reason),
+                ClusterLookup::NotFound => {}
+            }
+        }
+        if let Some(vars) = self.store.get(&from.kind, namespace, &from.name) {
+            return Found::Vars(vars.clone());
+        }
+        split_documents(raw)
+            .into_iter()
+            .filter_map(|doc| serde_saphyr::from_str::<Value>(doc).ok())
+            .filter_map(|obj| substitution_source(&obj))
+            .find(|(kind, ns, name, _)| {
+                kind == &from.kind && name == &from.name && (ns == namespace || ns.is_empty())
+            })
+            .map_or(Found::NotYet, |(_, _, _, vars)| Found::Vars(vars))
     }
 
     fn fail(&mut self, unit: &Unit, error: Error) {
+        if let Error::RemoteBase { .. } = &error {
+            let line = error.to_string();
+            let detail = line
+                .strip_prefix("not rendered: ")
+                .unwrap_or(&line)
+                .to_owned();
+            return self.not_rendered(unit.owner.clone(), NotRenderedReason::RemoteBase, detail);
+        }
         self.desired.errors.push(KustomizationError {
             kustomization: KustomizationLabel(unit.owner.clone()),
             source: Arc::new(error),
         });
     }
 
-    /// Substitute, label and seal a unit's objects, then follow its Kustomizations.
+    fn not_rendered(
+        &mut self,
+        kustomization: Option<KustomizationRef>,
+        reason: NotRenderedReason,
+        detail: String,
+    ) {
+        let entry = NotRendered {
+            kustomization,
+            reason,
+            detail,
+        };
+        if !self.desired.not_rendered.contains(&entry) {
+            self.desired.not_rendered.push(entry);
+        }
+    }
+
+    /// Decrypt, substitute, label and seal a unit's objects, then follow its
+    /// Kustomizations. `last`: nothing else can provide a missing
+    /// `substituteFrom` source any more.
     fn finish(&mut self, unit: Unit, raw: &str) {
-        let finished = match self.post_build(&unit, raw) {
+        let vars = match self.variables(&unit, raw) {
+            Ok(Some(vars)) => vars,
+            Ok(None) => return,
+            Err(e) => return self.fail(&unit, e),
+        };
+        let finished = match self.post_build(&unit, raw, &vars) {
             Ok(f) => f,
             Err(e) => return self.fail(&unit, e),
         };
@@ -533,29 +806,126 @@ impl Walk {
                 .unresolved
                 .insert(owner.clone(), finished.unresolved.clone());
         }
-        for mut obj in finished.objects {
-            self.sources.record(&obj);
-            self.sealer.seal(&mut obj);
-            self.note_helm_release(&obj);
-            self.note_sops(&obj);
-            if is_flux_kustomization(&obj) {
-                self.follow(&obj, unit.owner.as_ref());
+        for note in finished.notes {
+            if !self.desired.notes.contains(&note) {
+                self.desired.notes.push(note);
             }
-            self.add_object(obj, unit.owner.clone());
+        }
+        let mut remote_count = 0;
+        for mut obj in finished.objects {
+            self.store.record(&obj);
+            if self.sources.record(&obj) {
+                self.promote_pending();
+            }
+            self.sealer.seal(&mut obj);
+            self.note_unrendered_kinds(&obj, unit.owner.as_ref());
+            if is_flux_kustomization(&obj) {
+                self.follow(&obj, &unit);
+            }
+            match &unit.remote {
+                Some(remote) => {
+                    remote_count += 1;
+                    self.desired
+                        .remote
+                        .entry(remote.clone())
+                        .or_default()
+                        .push(DesiredObject {
+                            object: obj,
+                            kustomization: unit.owner.clone(),
+                        });
+                }
+                None => self.add_object(obj, unit.owner.clone()),
+            }
+        }
+        if let Some(remote) = &unit.remote {
+            self.not_rendered(
+                unit.owner.clone(),
+                NotRenderedReason::OtherCluster,
+                format!(
+                    "applies {remote_count} objects to another cluster (spec.kubeConfig: {remote}); \
+                     they are audited only with a target for that cluster"
+                ),
+            );
         }
     }
 
-    fn post_build(&self, unit: &Unit, raw: &str) -> Result<Finished> {
-        let vars: substitute::Vars = self
-            .variables(unit)?
-            .into_iter()
-            .map(|(name, value)| (name, Var::plain(value)))
-            .collect();
-        check_var_names(&vars).map_err(|source| Error::Substitute {
+    /// The variables of a unit, as kustomize-controller loads them
+    /// (`LoadVariables`): `substituteFrom` in order, a later one winning,
+    /// then inline `substitute` over all. `Ok(None)`: a required source is
+    /// missing, and the unit is recorded as not rendered.
+    ///
+    /// A source flotilla may not read (a Secret without RBAC to read it) makes
+    /// its variables unknown: every variable that only an earlier source (or
+    /// no source) defines might be set by it, so those are unknown too; the
+    /// caller adds the unknown names the text uses.
+    fn variables(&mut self, unit: &Unit, raw: &str) -> Result<Option<UnitVars>> {
+        let mut vars = substitute::Vars::new();
+        let mut unreadable: Option<String> = None;
+        for from in &unit.substitute_from {
+            match self.lookup(unit, from, raw) {
+                Found::Vars(found) => vars.extend(found),
+                Found::Unreadable(reason) => {
+                    // Whatever was set before may be overridden by it.
+                    for var in vars.values_mut() {
+                        *var = Var {
+                            value: String::new(),
+                            origin: Origin::Unknown,
+                        };
+                    }
+                    unreadable = Some(format!("{} {}: {reason}", from.kind, from.name));
+                }
+                Found::NotYet if from.optional => {}
+                Found::NotYet => {
+                    let namespace = unit
+                        .owner
+                        .as_ref()
+                        .map(|o| o.namespace.clone())
+                        .unwrap_or_default();
+                    self.not_rendered(
+                        unit.owner.clone(),
+                        NotRenderedReason::SubstituteFrom,
+                        format!(
+                            "postBuild.substituteFrom {}/{} in namespace {namespace} is not in the cluster \
+                             nor in the repository: Flux cannot build it either until it exists",
+                            from.kind, from.name
+                        ),
+                    );
+                    return Ok(None);
+                }
+            }
+        }
+        vars.extend(
+            unit.substitute
+                .iter()
+                .map(|(k, v)| (k.clone(), Var::plain(v.clone()))),
+        );
+        if let (Some(reason), Some(owner)) = (&unreadable, &unit.owner) {
+            self.desired.notes.push(format!(
+                "kustomization {owner}: variables from {reason} are unknown: fields using them are not compared"
+            ));
+        }
+        Ok(Some(UnitVars {
+            vars,
+            unknown_rest: unreadable.is_some(),
+        }))
+    }
+
+    /// Decrypt (SOPS), substitute and resolve taint in every object of one
+    /// build, as kustomize-controller's `build` does per resource: decryption
+    /// first, then substitution (kustomization_controller.go `build`).
+    fn post_build(&self, unit: &Unit, raw: &str, unit_vars: &UnitVars) -> Result<Finished> {
+        let vars = &unit_vars.vars;
+        check_var_names(vars).map_err(|source| Error::Substitute {
             object: "postBuild".into(),
             source,
         })?;
+        // Flux substitutes only when `spec.postBuild` is set, and then only
+        // with at least one variable unless the strategy is `Always`
+        // (fluxcd/pkg kustomize_varsub.go: `len(vars) > 0 || options.Always`).
+        let substitutes = unit.post_build
+            && (!vars.is_empty() || unit.substitute_always || unit_vars.unknown_rest);
         let mut unresolved = BTreeSet::new();
+        let mut notes = Vec::new();
         let mut objects = Vec::new();
         for (index, doc) in split_documents(raw).into_iter().enumerate() {
             let shown = || {
@@ -565,24 +935,45 @@ impl Walk {
                     index + 1
                 )
             };
-            let parse = |text: &str| -> Result<Value> {
-                serde_saphyr::from_str(text).map_err(|e| Error::Yaml {
-                    file: shown(),
-                    message: e.to_string(),
-                })
-            };
-            let mut obj = parse(doc)?;
+            if taint::has_reserved(doc) {
+                return Err(Error::Reserved { file: shown() });
+            }
+            let mut obj = parse_yaml(doc, &shown)?;
             if obj.is_null() {
                 continue;
             }
-            if !vars.is_empty() && !is_substitution_disabled(&obj) {
+            let mut text = std::borrow::Cow::Borrowed(doc);
+            if let Some(decrypted) = self.decrypt(unit, &obj, &mut notes)? {
+                obj = decrypted;
+                text = std::borrow::Cow::Owned(serde_json::to_string(&obj).map_err(|_| {
+                    Error::Yaml {
+                        file: shown(),
+                        message: "cannot write the decrypted object".into(),
+                    }
+                })?);
+            }
+            if substitutes && !is_substitution_disabled(&obj) {
+                let mut vars = vars.clone();
+                if unit_vars.unknown_rest {
+                    add_unknown_names(&text, &mut vars);
+                }
                 let substituted =
-                    envsubst(doc, &vars, self.strict).map_err(|source| Error::Substitute {
+                    envsubst(&text, &vars, self.strict).map_err(|source| Error::Substitute {
                         object: describe(&obj),
                         source,
                     })?;
                 unresolved.extend(substituted.unresolved);
-                obj = parse(&substituted.text)?;
+                let out = &substituted.text;
+                obj = if taint::has_markers(out) {
+                    let marked = parse_yaml(out, &shown)?;
+                    let plain = parse_yaml(&taint::strip(out), &shown)?;
+                    taint::resolve(marked, plain).map_err(|source| Error::Taint {
+                        object: describe(&obj),
+                        source,
+                    })?
+                } else {
+                    parse_yaml(out, &shown)?
+                };
             }
             apply_metadata(&mut obj, unit);
             objects.push(obj);
@@ -596,51 +987,169 @@ impl Walk {
         Ok(Finished {
             objects,
             unresolved,
+            notes,
         })
     }
 
-    /// `substituteFrom` in order (later wins), then inline `substitute` (wins over all).
-    fn variables(&self, unit: &Unit) -> Result<Vars> {
-        let namespace = unit
-            .owner
-            .as_ref()
-            .map(|o| o.namespace.as_str())
-            .unwrap_or_default();
-        let mut vars = Vars::new();
-        for from in &unit.substitute_from {
-            match self.sources.get(&from.kind, namespace, &from.name) {
-                Some(data) => vars.extend(data.iter().map(|(k, v)| (k.clone(), v.clone()))),
-                None if from.optional => {}
-                None => {
-                    return Err(Error::SubstituteFromNotFound {
-                        kind: from.kind.clone(),
-                        namespace: namespace.to_owned(),
-                        name: from.name.clone(),
+    /// A SOPS-encrypted resource, decrypted as Flux would (any kind with a
+    /// non-empty `sops.mac`; Secret `data` values that are SOPS documents),
+    /// or — without a key — with every encrypted value unknown. `None`: not
+    /// encrypted, or decryption disabled for it.
+    ///
+    /// Values that were encrypted are secret wherever they land: in a
+    /// Secret's `data` they stay plain here and are sealed next; anywhere
+    /// else they become [`crate::secret::tainted`] digests.
+    fn decrypt(&self, unit: &Unit, obj: &Value, notes: &mut Vec<String>) -> Result<Option<Value>> {
+        if sops::is_decryption_disabled(obj) {
+            return Ok(None);
+        }
+        let object = describe(obj);
+        if sops::is_encrypted_object(obj) {
+            let kinds = obj
+                .get("sops")
+                .and_then(|m| sops::Metadata::from_value(m).ok())
+                .map(|m| {
+                    let kinds: Vec<String> =
+                        m.key_kinds().iter().map(ToString::to_string).collect();
+                    format!("encrypted to {} keys", kinds.join(", "))
+                })
+                .unwrap_or_else(|| "unknown keys".into());
+            if let Some(keys) = self.sops_keys.as_deref() {
+                match sops::decrypt_value(obj, keys) {
+                    Ok(decrypted) => {
+                        if !decrypted.mac_ok {
+                            notes.push(format!(
+                                "{object}: SOPS MAC does not match (Flux does not check it either); decrypted anyway"
+                            ));
+                        }
+                        let plain = decrypted.value.into_value();
+                        return Ok(Some(taint_decrypted(obj, plain)));
+                    }
+                    Err(e) if e.is_missing_key() => {}
+                    Err(e) => {
+                        return Err(Error::Sops {
+                            object,
+                            message: e.to_string(),
+                        });
+                    }
+                }
+            }
+            notes.push(format!(
+                "{object} is SOPS-encrypted ({kinds}){}: key names are compared, values are not",
+                if self.sops_keys.is_some() {
+                    ", and no given key opens it"
+                } else {
+                    " and no key was given (--sops-age-key-file)"
+                }
+            ));
+            if !unit.decryption {
+                notes.push(format!(
+                    "{object} is SOPS-encrypted but its Kustomization has no spec.decryption: Flux would apply the ciphertext"
+                ));
+            }
+            let stripped = sops::strip(obj, substitute::UNKNOWN).map_err(|e| Error::Sops {
+                object: object.clone(),
+                message: e.to_string(),
+            })?;
+            return Ok(Some(stripped));
+        }
+        if crate::secret::is_secret(obj) {
+            return self.decrypt_secret_values(obj, &object, notes);
+        }
+        Ok(None)
+    }
+
+    /// A Secret whose `data` values are SOPS documents (kustomize-controller
+    /// decrypts each one, in the format its key names), or the values a
+    /// `secretGenerator` made from an encrypted dotenv file (`ENC[…]` lines,
+    /// which Flux decrypts in the source file before the build: flotilla
+    /// does not, so those values are unknown and the `sops_*` metadata keys
+    /// are dropped).
+    fn decrypt_secret_values(
+        &self,
+        obj: &Value,
+        object: &str,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<Value>> {
+        let Some(data) = obj.get("data").and_then(Value::as_object) else {
+            return Ok(None);
+        };
+        let mut changed = false;
+        let mut out = data.clone();
+        let generated_from_sops = data.keys().any(|k| k == "sops_mac" || k == "sops_version");
+        for (key, value) in data {
+            let Some(bytes) = value.as_str().and_then(|v| STANDARD.decode(v).ok()) else {
+                continue;
+            };
+            if generated_from_sops {
+                changed = true;
+                if key.starts_with("sops_") {
+                    out.remove(key);
+                } else {
+                    out.insert(key.clone(), Value::String(substitute::UNKNOWN.into()));
+                }
+                continue;
+            }
+            if !sops::is_encrypted_bytes(&bytes) {
+                continue;
+            }
+            changed = true;
+            let format = sops::Format::for_path(key);
+            let decrypted = self.sops_keys.as_deref().map(|keys| {
+                let input = sops::Format::detect(&bytes).unwrap_or(format);
+                sops::decrypt_bytes(&bytes, input, format, keys)
+            });
+            match decrypted {
+                Some(Ok(plain)) if plain.value.byte_exact() => {
+                    out.insert(
+                        key.clone(),
+                        Value::String(STANDARD.encode(plain.value.as_bytes())),
+                    );
+                }
+                Some(Err(e)) if !e.is_missing_key() => {
+                    return Err(Error::Sops {
+                        object: object.to_owned(),
+                        message: e.to_string(),
                     });
+                }
+                _ => {
+                    out.insert(key.clone(), Value::String(substitute::UNKNOWN.into()));
                 }
             }
         }
-        vars.extend(unit.substitute.iter().map(|(k, v)| (k.clone(), v.clone())));
-        Ok(vars)
+        if !changed {
+            return Ok(None);
+        }
+        if generated_from_sops {
+            notes.push(format!(
+                "{object} is generated from a SOPS-encrypted file: flotilla does not decrypt generator sources, \
+                 so key names are compared and values are not"
+            ));
+        }
+        let mut obj = obj.clone();
+        obj["data"] = Value::Object(out);
+        Ok(Some(obj))
     }
 
-    /// Queue a Kustomization found in some output, unless already followed or
-    /// it reads from another source.
-    fn follow(&mut self, obj: &Value, parent: Option<&KustomizationRef>) {
+    /// Queue a Kustomization found in some output, unless already followed;
+    /// wait with it when its source is not known to be followable yet.
+    fn follow(&mut self, obj: &Value, parent: &Unit) {
         let Some(reference) = reference_of(obj) else {
             return;
         };
         if self.visited.contains(&reference) {
-            if self.root_owner.as_ref() != Some(&reference) || parent != Some(&reference) {
+            if self.root_owner.as_ref() != Some(&reference)
+                || parent.owner.as_ref() != Some(&reference)
+            {
                 self.desired.notes.push(format!(
                     "kustomization {reference} is rendered again by {}: followed once (cycle or duplicate)",
-                    KustomizationLabel(parent.cloned())
+                    KustomizationLabel(parent.owner.clone())
                 ));
             }
             return;
         }
         self.visited.insert(reference.clone());
-        let found = match parse_kustomization(obj, &reference) {
+        let mut found = match parse_kustomization(obj, &reference) {
             Ok(found) => found,
             Err(e) => {
                 return self.fail(
@@ -652,40 +1161,74 @@ impl Walk {
                 );
             }
         };
-        if found.source != self.audited {
-            self.desired.notes.push(format!(
-                "kustomization {reference}: source {} is not the audited repository ({}); not rendered",
-                found.source, self.audited
-            ));
-            return;
+        // Objects a Kustomization applies to another cluster, and the
+        // Kustomizations among them, belong to that cluster.
+        if found.unit.remote.is_none() {
+            found.unit.remote = parent.remote.clone();
         }
         if found.suspended {
             self.desired.notes.push(format!(
                 "kustomization {reference} is suspended in Git: rendered, but Flux does not apply it"
             ));
         }
-        self.to_build.push(found.unit);
+        self.pending.push(found);
+        self.promote_pending();
     }
 
-    fn note_helm_release(&mut self, obj: &Value) {
-        if !self.helm_noted && obj.get("kind").and_then(Value::as_str) == Some("HelmRelease") {
-            self.helm_noted = true;
-            self.desired.notes.push(
-                "HelmReleases are desired objects, but their charts are not rendered: objects a chart creates are not audited"
-                    .into(),
-            );
+    /// Queue every pending Kustomization whose source is now known to be the
+    /// audited repository or a mapped folder.
+    fn promote_pending(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        for mut found in pending {
+            match self.sources.content(&found.source) {
+                Content::Audited => self.to_build.push(found.unit),
+                Content::Mapped(index) => {
+                    found.unit.mapped = Some(index);
+                    self.to_build.push(found.unit);
+                }
+                Content::Undecided => self.pending.push(found),
+            }
         }
     }
 
-    /// Flux decrypts SOPS-encrypted objects with `spec.decryption`; flotilla
-    /// has no keys, so such an object's values cannot be compared.
-    fn note_sops(&mut self, obj: &Value) {
-        if obj.get("sops").is_some() {
-            self.desired.notes.push(format!(
-                "{} is SOPS-encrypted in Git and is not decrypted: its values cannot be compared",
-                describe(obj)
-            ));
+    /// Kustomizations left waiting when the walk ends read a source flotilla
+    /// does not hold: named, never silently dropped.
+    fn end_pending(&mut self) {
+        for found in std::mem::take(&mut self.pending) {
+            let detail = self.sources.describe_foreign(&found.source).to_string();
+            self.not_rendered(found.unit.owner, NotRenderedReason::ForeignSource, detail);
         }
+    }
+
+    /// HelmReleases and ResourceSets are desired objects, but what they make
+    /// is not rendered: name each one.
+    fn note_unrendered_kinds(&mut self, obj: &Value, owner: Option<&KustomizationRef>) {
+        let Some(key) = ObjectKey::of(obj) else {
+            return;
+        };
+        let (reason, detail) = match (key.group.as_str(), key.kind.as_str()) {
+            ("helm.toolkit.fluxcd.io", "HelmRelease") => {
+                let chart = obj
+                    .pointer("/spec/chart/spec/chart")
+                    .or_else(|| obj.pointer("/spec/chartRef/name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                (
+                    NotRenderedReason::HelmChart,
+                    format!(
+                        "{key}: chart {chart} is not rendered; the objects it installs are not compared"
+                    ),
+                )
+            }
+            ("fluxcd.controlplane.io", "ResourceSet") => (
+                NotRenderedReason::ResourceSet,
+                format!(
+                    "{key}: its templates are not expanded; the objects it generates are not compared"
+                ),
+            ),
+            _ => return,
+        };
+        self.not_rendered(owner.cloned(), reason, detail);
     }
 
     fn add_object(&mut self, object: Value, owner: Option<KustomizationRef>) {
@@ -710,6 +1253,146 @@ impl Walk {
             kustomization: owner,
         });
     }
+}
+
+/// What looking up a `substituteFrom` source found.
+enum Found {
+    Vars(substitute::Vars),
+    Unreadable(String),
+    /// Not found yet (a later build may render it).
+    NotYet,
+}
+
+/// A unit's variables.
+struct UnitVars {
+    vars: substitute::Vars,
+    /// A source could not be read: names no later source defines are unknown.
+    unknown_rest: bool,
+}
+
+/// Make every variable name `text` uses that `vars` lacks unknown.
+fn add_unknown_names(text: &str, vars: &mut substitute::Vars) {
+    let Ok(tree) = substitute::parse_text(text) else {
+        return;
+    };
+    let mut names = BTreeSet::new();
+    collect_names(&tree, &mut names);
+    for name in names {
+        vars.entry(name).or_insert(Var {
+            value: String::new(),
+            origin: Origin::Unknown,
+        });
+    }
+}
+
+fn collect_names(node: &substitute::parse::Node, out: &mut BTreeSet<String>) {
+    use substitute::parse::Node;
+    match node {
+        Node::Text(_) => {}
+        Node::Func(func) => {
+            out.insert(func.param.clone());
+            for arg in &func.args {
+                collect_names(arg, out);
+            }
+        }
+        Node::List(nodes) => nodes.iter().for_each(|n| collect_names(n, out)),
+    }
+}
+
+/// Parse one YAML document; an error says where, never what (the text may
+/// hold Secret values after substitution or decryption).
+fn parse_yaml(text: &str, shown: &dyn Fn() -> String) -> Result<Value> {
+    serde_saphyr::from_str(text).map_err(|e| Error::Yaml {
+        file: shown(),
+        message: yaml_error_place(&e),
+    })
+}
+
+/// "invalid YAML at line L, column C", from a parser error, without its text.
+fn yaml_error_place(e: &serde_saphyr::Error) -> String {
+    match e.location() {
+        Some(at) => format!("invalid YAML at line {}, column {}", at.line(), at.column()),
+        None => "invalid YAML".into(),
+    }
+}
+
+/// Mark the values SOPS had encrypted as secret: in a Secret's
+/// `data`/`stringData` the plain value stays (sealed next), anywhere else a
+/// tainted digest of it. `encrypted` is the resource as in Git.
+fn taint_decrypted(encrypted: &Value, plain: Value) -> Value {
+    fn walk(enc: &Value, plain: Value, keep_plain: bool) -> Value {
+        match (enc, plain) {
+            (Value::Object(e), Value::Object(p)) => Value::Object(
+                p.into_iter()
+                    .map(|(k, v)| {
+                        let inner = match e.get(&k) {
+                            Some(ev) => walk(ev, v, keep_plain),
+                            None => v,
+                        };
+                        (k, inner)
+                    })
+                    .collect(),
+            ),
+            (Value::Array(e), Value::Array(p)) => Value::Array(
+                p.into_iter()
+                    .enumerate()
+                    .map(|(i, v)| match e.get(i) {
+                        Some(ev) => walk(ev, v, keep_plain),
+                        None => v,
+                    })
+                    .collect(),
+            ),
+            (Value::String(s), plain) if s.starts_with("ENC[") => {
+                if keep_plain {
+                    plain
+                } else {
+                    Value::String(crate::secret::tainted(&crate::secret::taint_bytes(&plain)))
+                }
+            }
+            (_, plain) => plain,
+        }
+    }
+    let secret = crate::secret::is_secret(encrypted);
+    let (Value::Object(enc), Value::Object(plain)) = (encrypted, plain.clone()) else {
+        return walk(encrypted, plain, false);
+    };
+    Value::Object(
+        plain
+            .into_iter()
+            .filter(|(k, _)| k != "sops")
+            .map(|(k, v)| {
+                let keep_plain = secret && (k == "data" || k == "stringData");
+                let inner = match enc.get(&k) {
+                    Some(ev) => walk(ev, v, keep_plain),
+                    None => v,
+                };
+                (k, inner)
+            })
+            .collect(),
+    )
+}
+
+/// A serde message without the values it quotes (`invalid type: string
+/// "…", expected …`): a Kustomization is substituted, and a value may come
+/// from a Secret.
+fn without_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                quoted = false;
+                out.push('"');
+            }
+            (_, false) => out.push(c),
+            (_, true) => {}
+        }
+    }
+    out
 }
 
 /// `Kind namespace/name` for messages.
@@ -764,6 +1447,19 @@ fn merge_into(meta: &mut Map<String, Value>, key: &str, entries: Map<String, Val
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spec_errors_never_quote_values() {
+        let obj = serde_json::json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "apps", "namespace": "flux-system"},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "r"}, "patches": "s3cret-canary"}
+        });
+        let err = parse_kustomization(&obj, &reference_of(&obj).unwrap()).unwrap_err();
+        let text = err.to_string();
+        assert!(!text.contains("s3cret-canary"), "{text}");
+        assert!(text.contains("invalid type"), "{text}");
+    }
 
     #[test]
     fn paths_normalise_and_may_not_leave_the_repository() {

@@ -31,12 +31,15 @@ pub mod failure;
 pub mod flux;
 pub mod kustomize;
 pub mod sops;
+pub mod sources;
 pub mod stage;
 pub mod substitute;
+pub mod taint;
 
 pub use cache::{CacheKey, RenderCache};
 pub use error::{Error, KustomizationError, Result};
 pub use kustomize::Kustomizer;
+pub use sources::{SourceMapping, SourceMappingError};
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,6 +91,102 @@ pub struct Desired {
     /// Per Kustomization, the `${var}` names that had no value and were
     /// substituted with empty strings (Flux's non-strict mode).
     pub unresolved: BTreeMap<KustomizationRef, BTreeSet<String>>,
+    /// What Git declares but flotilla did not render, and why: every output
+    /// names these, so nothing unseen reads as "no drift".
+    pub not_rendered: Vec<NotRendered>,
+    /// Objects of Kustomizations that apply to another cluster
+    /// (`spec.kubeConfig`), by that cluster's kubeconfig reference: not this
+    /// cluster's desired state.
+    pub remote: BTreeMap<RemoteCluster, Vec<DesiredObject>>,
+}
+
+/// A part of the desired state flotilla did not render.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NotRendered {
+    /// The Flux Kustomization concerned (`None`: the entry path itself).
+    pub kustomization: Option<KustomizationRef>,
+    /// Why.
+    pub reason: NotRenderedReason,
+    /// One line for people: which source, URL, object or key; never a value.
+    pub detail: String,
+}
+
+/// Why something was not rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NotRenderedReason {
+    /// The Kustomization reads a source flotilla does not hold.
+    ForeignSource,
+    /// A required `substituteFrom` ConfigMap or Secret could not be found.
+    SubstituteFrom,
+    /// A remote base that was not (or could not be) fetched.
+    RemoteBase,
+    /// A HelmRelease: its chart is not rendered.
+    HelmChart,
+    /// A flux-operator ResourceSet: its templates are not expanded.
+    ResourceSet,
+    /// The Kustomization applies to another cluster (`spec.kubeConfig`).
+    OtherCluster,
+}
+
+impl NotRenderedReason {
+    /// The spelling in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotRenderedReason::ForeignSource => "foreign-source",
+            NotRenderedReason::SubstituteFrom => "substitute-from",
+            NotRenderedReason::RemoteBase => "remote-base",
+            NotRenderedReason::HelmChart => "helm-chart",
+            NotRenderedReason::ResourceSet => "resource-set",
+            NotRenderedReason::OtherCluster => "other-cluster",
+        }
+    }
+}
+
+/// The cluster a `spec.kubeConfig` points at: the Secret (or ConfigMap)
+/// holding its kubeconfig, `namespace/name`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RemoteCluster {
+    /// `Secret` or `ConfigMap`.
+    pub kind: String,
+    /// Namespace (the Kustomization's).
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl fmt::Display for RemoteCluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// What `substituteFrom` finds in the cluster, as Flux reads it at reconcile time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterLookup {
+    /// The object's `data`, with each value's origin (ConfigMaps plain,
+    /// Secrets secret).
+    Found(substitute::Vars),
+    /// The object does not exist in the cluster.
+    NotFound,
+    /// flotilla may not (or cannot) read it: its variables are unknown.
+    Unreadable(String),
+}
+
+/// Where `substituteFrom` objects are looked up before the desired objects:
+/// the live cluster or a snapshot. Called from the render's thread.
+pub trait ClusterObjects: Send + Sync {
+    /// The ConfigMap or Secret `namespace/name`.
+    fn lookup(&self, kind: &str, namespace: &str, name: &str) -> ClusterLookup;
+}
+
+/// A shared [`ClusterObjects`], so [`RenderOptions`] stays `Clone` and `Debug`.
+#[derive(Clone)]
+pub struct ClusterObjectsRef(pub Arc<dyn ClusterObjects>);
+
+impl fmt::Debug for ClusterObjectsRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClusterObjects")
+    }
 }
 
 /// How to render.
@@ -118,6 +217,18 @@ pub struct RenderOptions {
     /// Seals Secret values as they are rendered; the live side of the
     /// comparison must use the same one (default: a fresh random key).
     pub sealer: crate::secret::Sealer,
+    /// Remote URLs of the audited repository (its `origin`, or the URL it
+    /// was cloned from): any Flux source with one of these URLs is this
+    /// repository, whatever its name.
+    pub repo_urls: Vec<String>,
+    /// Further sources mapped to local folders (`--source`).
+    pub sources: Vec<SourceMapping>,
+    /// Where `substituteFrom` reads the cluster's ConfigMaps and Secrets
+    /// (live audits, snapshots); `None`: only the desired objects.
+    pub cluster: Option<ClusterObjectsRef>,
+    /// SOPS keys for `spec.decryption` (age identities); `None`: encrypted
+    /// values are not compared.
+    pub sops_keys: Option<Arc<sops::Keyring>>,
 }
 
 /// Render what the repository at `repo_root` declares for the cluster whose

@@ -61,6 +61,7 @@ pub fn flux_health(
             paths: Vec::new(),
             manager: None,
             condition,
+            reverts: None,
         };
         let suspended = obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true);
         if suspended {

@@ -6,7 +6,8 @@
 //! Git's business; [`ownership`] blames each remaining field on a field
 //! manager; [`redact`] masks secret values; then the finding is built. Live
 //! objects nothing accounts for go through [`unmanaged`], Flux objects through
-//! [`health`]. [`keyed_path`] prints where a change is.
+//! [`health`]. [`keyed_path`] prints where a change is. Last, [`reverts`]
+//! says of each drift whether the next Flux reconciliation undoes it.
 
 pub mod compare;
 pub mod controller_owned;
@@ -16,12 +17,13 @@ pub mod keyed_path;
 pub mod normalize;
 pub mod ownership;
 pub mod redact;
+pub mod reverts;
 pub mod unmanaged;
 
 pub use health::SourceRef;
 pub use ignore::{IgnoreError, IgnoreRule, IgnoreRules};
 
-use crate::desired::{Desired, DesiredObject};
+use crate::desired::{Desired, DesiredObject, NotRenderedReason};
 use crate::findings::{FieldChange, Finding, FindingClass};
 use crate::live::{ListSemantics, Live, SchemaGraph};
 use crate::object::{ObjectKey, builtin_namespaced, meta_str};
@@ -67,19 +69,8 @@ pub fn diff(desired: &Desired, live: &Live, opts: &DiffOptions) -> Vec<Finding> 
         .filter_map(|o| Some((ObjectKey::of(o)?, o)))
         .collect();
     let crds = Crds::collect(desired, live);
-    // Scope per kind, asked once per kind rather than once per object.
-    let scopes: std::cell::RefCell<HashMap<(String, String), Option<bool>>> = Default::default();
-    let key_of = |obj: &Value| {
-        let key = ObjectKey::of(obj)?;
-        let kind = (key.group.clone(), key.kind.clone());
-        let known = scopes.borrow().get(&kind).copied();
-        let namespaced = known.unwrap_or_else(|| {
-            let found = namespaced(live, &crds, &key.group, &key.kind);
-            scopes.borrow_mut().insert(kind, found);
-            found
-        });
-        Some(key.scoped(namespaced))
-    };
+    let keys = ScopedKeys::new(live, &crds);
+    let key_of = |obj: &Value| keys.of(obj);
     let mut desired_by_key: HashMap<ObjectKey, usize> = HashMap::new();
     for (i, d) in desired.objects.iter().enumerate() {
         if let Some(key) = key_of(&d.object) {
@@ -168,7 +159,75 @@ pub fn diff(desired: &Desired, live: &Live, opts: &DiffOptions) -> Vec<Finding> 
             &b.api_version,
         ))
     });
+
+    // Will Flux undo it? Read from the owning Kustomizations' live state.
+    let kustomizations_read = live.listed.is_empty()
+        || live.listed.contains(&(
+            "kustomize.toolkit.fluxcd.io".to_owned(),
+            "Kustomization".to_owned(),
+        ));
+    let ctx = reverts::Context {
+        desired,
+        desired_by_key: &desired_by_key,
+        live: &live_by_key,
+        kustomizations_read,
+    };
+    reverts::annotate(&mut findings, &ctx);
     findings
+}
+
+/// How many desired objects [`diff`] compares field by field: found live
+/// and not left alone by a Flux opt-out (for `--stats`).
+pub fn compared(desired: &Desired, live: &Live) -> usize {
+    let live_by_key: HashMap<ObjectKey, &Value> = live
+        .objects
+        .iter()
+        .filter_map(|o| Some((ObjectKey::of(o)?, o)))
+        .collect();
+    let crds = Crds::collect(desired, live);
+    let keys = ScopedKeys::new(live, &crds);
+    let mut seen = HashSet::new();
+    desired
+        .objects
+        .iter()
+        .filter(|d| {
+            let Some(mut key) = keys.of(&d.object) else {
+                return false;
+            };
+            let l = find_live(&live_by_key, &mut key);
+            seen.insert(key) && l.is_some() && flux_mode(&d.object, l) == FluxMode::Apply
+        })
+        .count()
+}
+
+/// Object keys scoped by their kind's scope, asked once per kind rather
+/// than once per object (see [`namespaced`]).
+struct ScopedKeys<'a> {
+    live: &'a Live,
+    crds: &'a Crds<'a>,
+    scopes: std::cell::RefCell<HashMap<(String, String), Option<bool>>>,
+}
+
+impl<'a> ScopedKeys<'a> {
+    fn new(live: &'a Live, crds: &'a Crds<'a>) -> Self {
+        ScopedKeys {
+            live,
+            crds,
+            scopes: Default::default(),
+        }
+    }
+
+    fn of(&self, obj: &Value) -> Option<ObjectKey> {
+        let key = ObjectKey::of(obj)?;
+        let kind = (key.group.clone(), key.kind.clone());
+        let known = self.scopes.borrow().get(&kind).copied();
+        let namespaced = known.unwrap_or_else(|| {
+            let found = namespaced(self.live, self.crds, &key.group, &key.kind);
+            self.scopes.borrow_mut().insert(kind, found);
+            found
+        });
+        Some(key.scoped(namespaced))
+    }
 }
 
 /// The live object for a desired key (already scoped when the kind's scope
@@ -179,17 +238,24 @@ pub fn diff(desired: &Desired, live: &Live, opts: &DiffOptions) -> Vec<Finding> 
 /// Git, reported missing; the live object without a namespace shows it is
 /// cluster-scoped, and the key (so the finding) loses the namespace too.
 fn find_live<'a>(live: &HashMap<ObjectKey, &'a Value>, key: &mut ObjectKey) -> Option<&'a Value> {
-    if let Some(found) = live.get(key) {
-        return Some(found);
+    let found = live_at(live, key)?;
+    if !live.contains_key(key) {
+        key.namespace = None;
     }
-    key.namespace.as_ref()?;
-    let cluster_scoped = ObjectKey {
-        namespace: None,
-        ..key.clone()
-    };
-    let found = live.get(&cluster_scoped).copied()?;
-    *key = cluster_scoped;
     Some(found)
+}
+
+/// The live object for a key, also when Git gave a cluster-scoped object a
+/// namespace (see [`find_live`], which also drops it from the key).
+fn live_at<'a>(live: &HashMap<ObjectKey, &'a Value>, key: &ObjectKey) -> Option<&'a Value> {
+    live.get(key).copied().or_else(|| {
+        key.namespace.as_ref()?;
+        let cluster_scoped = ObjectKey {
+            namespace: None,
+            ..key.clone()
+        };
+        live.get(&cluster_scoped).copied()
+    })
 }
 
 /// Whether `(group, kind)` is namespaced, by the server's discovery, then a
@@ -326,6 +392,7 @@ fn field_changes(
                 manager: blame.as_ref().map(|b| b.manager.clone()),
                 time: blame.and_then(|b| b.time),
                 sensitive: shown.sensitive,
+                reverts: None,
             })
         })
         .collect()
@@ -352,6 +419,7 @@ fn object_finding(
         paths,
         manager: None,
         condition: None,
+        reverts: None,
     }
 }
 
@@ -400,9 +468,25 @@ fn unrendered_kustomizations(desired: &Desired) -> HashSet<(String, String)> {
         .iter()
         .filter_map(|e| e.kustomization.0.as_ref())
         .map(|k| (k.namespace.clone(), k.name.clone()));
+    let not_rendered = desired
+        .not_rendered
+        .iter()
+        // Only a Kustomization whose own output is unseen: a HelmRelease's
+        // or ResourceSet's objects carry their own owner labels.
+        .filter(|n| {
+            matches!(
+                n.reason,
+                NotRenderedReason::ForeignSource
+                    | NotRenderedReason::SubstituteFrom
+                    | NotRenderedReason::RemoteBase
+            )
+        })
+        .filter_map(|n| n.kustomization.as_ref())
+        .map(|k| (k.namespace.clone(), k.name.clone()));
     declared
         .filter(|(ns, name)| !rendered.contains(&(ns.as_str(), name.as_str())))
         .chain(failed)
+        .chain(not_rendered)
         .collect()
 }
 

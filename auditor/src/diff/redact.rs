@@ -7,7 +7,7 @@
 //! and any sealed digest found anywhere else is masked too.
 
 use super::compare::Change;
-use crate::secret::{MASK, contains_sealed};
+use crate::secret::{MASK, UNKNOWN, contains_sealed};
 use serde_json::Value;
 
 /// A change's values as they may be shown.
@@ -33,9 +33,15 @@ pub fn redact(change: Change, secret: bool) -> Shown {
         };
     }
     let (mut desired, mut live) = (change.desired, change.live);
-    let mut sensitive = false;
-    for value in desired.iter_mut().chain(live.iter_mut()) {
-        sensitive |= mask_sealed(value);
+    let mut sensitive = desired.as_mut().is_some_and(mask_sealed);
+    if let Some(l) = live.as_mut() {
+        // Where Git's value comes from a Secret, the live value of the same
+        // field is as secret (an older password, the same token).
+        if sensitive {
+            *l = Value::String(MASK.to_owned());
+        } else {
+            sensitive |= mask_sealed(l);
+        }
     }
     Shown {
         desired,
@@ -49,7 +55,7 @@ pub fn redact(change: Change, secret: bool) -> Shown {
 /// digests out through a change reported above `data`.
 fn mask_sealed(value: &mut Value) -> bool {
     match value {
-        Value::String(s) if contains_sealed(s) => {
+        Value::String(s) if contains_sealed(s) || s.contains(UNKNOWN) => {
             *s = MASK.to_owned();
             true
         }

@@ -119,6 +119,7 @@ fn finding(obj: &Value, key: ObjectKey) -> Finding {
         paths: Vec::new(),
         manager: creator(obj),
         condition: None,
+        reverts: None,
     }
 }
 

@@ -2,7 +2,8 @@
 //! group versions Git's kinds live in (list semantics, see
 //! [`super::openapi`]), then ONE cluster-wide paged LIST per resource type
 //! (never a GET per object), read-only (GET only, so a ClusterRole with
-//! get/list/watch suffices), every request counted.
+//! get/list/watch suffices), every request counted, by verb and resource
+//! (`--stats`).
 //!
 //! **LISTs come from the API server's watch cache.** The first page of each
 //! LIST asks `resourceVersion=0`, as informers do: "Any" semantics, served
@@ -32,8 +33,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How a cluster is read.
@@ -130,6 +132,7 @@ pub async fn read_cluster_with(
         openapi_documents: openapi.read,
         namespaced: discovery.namespaced_kinds(),
         requests: reader.requests(),
+        request_counts: reader.request_counts(),
         lists: types.len() as u64,
         listed: types
             .iter()
@@ -141,11 +144,13 @@ pub async fn read_cluster_with(
     })
 }
 
-/// GETs against one API server, counted. Retries made inside kube-rs's own
-/// retry layer (429/503/504) are not seen here and so not counted.
+/// GETs against one API server, counted, in total and by verb and resource
+/// (see [`request_label`]). Retries made inside kube-rs's own retry layer
+/// (429/503/504) are not seen here and so not counted.
 pub(crate) struct ApiReader {
     client: kube::Client,
     requests: AtomicU64,
+    by_label: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl ApiReader {
@@ -153,11 +158,20 @@ impl ApiReader {
         ApiReader {
             client,
             requests: AtomicU64::new(0),
+            by_label: Mutex::new(BTreeMap::new()),
         }
     }
 
     pub(crate) fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests so far by `(verb, resource)`.
+    pub(crate) fn request_counts(&self) -> BTreeMap<(String, String), u64> {
+        self.by_label
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// `GET path` (path and query), body as text.
@@ -172,12 +186,59 @@ impl ApiReader {
         accept: Option<&str>,
     ) -> Result<String, kube::Error> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        *self
+            .by_label
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(request_label(path))
+            .or_default() += 1;
         let mut request = http::Request::get(path);
         if let Some(accept) = accept {
             request = request.header(http::header::ACCEPT, accept);
         }
         let request = request.body(Vec::new()).map_err(kube::Error::HttpError)?;
         self.client.request_text(request).await
+    }
+}
+
+/// The verb and resource of a GET, from its path, the way the API server's
+/// audit log and `kubectl` name them: discovery documents (`/api`, `/apis`,
+/// `/api/v1`, `/apis/<group>/<version>`) are `get discovery`, OpenAPI
+/// documents `get openapi`; a collection (`…/<resource>`, also under
+/// `namespaces/<ns>/`) is `list <resource>` (`watch` with `watch=true`),
+/// one object `get <resource>`; resources of a group are spelled
+/// `<resource>.<group>` (`deployments.apps`).
+pub(crate) fn request_label(path_and_query: &str) -> (String, String) {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let label = |verb: &str, resource: String| (verb.to_owned(), resource);
+    let (group, rest) = match segments.as_slice() {
+        ["openapi", ..] => return label("get", "openapi".into()),
+        ["api", _version, rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (*group, rest),
+        _ => return label("get", "discovery".into()),
+    };
+    let (collection, resource) = match rest {
+        [] => return label("get", "discovery".into()),
+        ["namespaces", _, resource] => (true, *resource),
+        ["namespaces", _, resource, _, ..] => (false, *resource),
+        [resource] => (true, *resource),
+        [resource, ..] => (false, *resource),
+    };
+    let resource = if group.is_empty() {
+        resource.to_owned()
+    } else {
+        format!("{resource}.{group}")
+    };
+    let watch = query
+        .split('&')
+        .any(|q| q == "watch=true" || q == "watch=1");
+    match (collection, watch) {
+        (true, true) => label("watch", resource),
+        (true, false) => label("list", resource),
+        (false, _) => label("get", resource),
     }
 }
 
@@ -622,6 +683,37 @@ mod tests {
         let expected: Vec<Value> = whole.into_iter().map(slim_if_owned).collect();
         assert_eq!(cut, expected);
         assert_eq!(cut[1]["spec"]["replicas"], 1, "an unowned item stays whole");
+    }
+
+    #[test]
+    fn requests_are_labelled_by_verb_and_resource() {
+        let l = |p: &str| {
+            let (verb, resource) = request_label(p);
+            format!("{verb} {resource}")
+        };
+        for discovery in ["/api", "/apis", "/api/v1", "/apis/apps/v1", "/apis/apps"] {
+            assert_eq!(l(discovery), "get discovery", "{discovery}");
+        }
+        assert_eq!(l("/openapi/v3/apis/apps/v1?hash=1"), "get openapi");
+        assert_eq!(l("/api/v1/pods?limit=500"), "list pods");
+        assert_eq!(l("/api/v1/namespaces?limit=500"), "list namespaces");
+        assert_eq!(l("/api/v1/namespaces/a0008"), "get namespaces");
+        assert_eq!(
+            l("/api/v1/namespaces/a0008/configmaps?limit=2&continue=x"),
+            "list configmaps"
+        );
+        assert_eq!(
+            l("/api/v1/namespaces/a0008/configmaps/cfg"),
+            "get configmaps"
+        );
+        assert_eq!(
+            l("/apis/apps/v1/deployments?limit=500&continue=eyJ2"),
+            "list deployments.apps"
+        );
+        assert_eq!(
+            l("/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations?watch=true"),
+            "watch kustomizations.kustomize.toolkit.fluxcd.io"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! one desired state is sealed with); [`record_snapshot`] writes snapshots.
 
 mod cluster;
+mod cluster_objects;
 pub mod discovery;
 mod error;
 pub mod listmap;
@@ -18,6 +19,7 @@ mod snapshot;
 mod source;
 
 pub use cluster::{ReadOptions, client_for, read_cluster, read_cluster_with};
+pub use cluster_objects::{LiveObjects, SnapshotObjects};
 pub use discovery::{ApiType, Discovery};
 pub use error::{Error, Result};
 pub use listmap::{ListSemantics, ListType, SchemaGraph};
@@ -50,6 +52,9 @@ pub struct Live {
     /// HTTP requests made to read this, discovery included (0 for snapshots).
     /// A LIST cut into N pages counts N.
     pub requests: u64,
+    /// The same requests by `(verb, resource)`: `("get", "discovery")`,
+    /// `("list", "deployments.apps")`, … (empty for snapshots).
+    pub request_counts: BTreeMap<(String, String), u64>,
     /// Logical LISTs: one per resource type read (for snapshots, List files).
     pub lists: u64,
     /// `(group, kind)` of every type read, even when no object exists: a

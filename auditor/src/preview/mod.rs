@@ -38,9 +38,12 @@ pub struct PreviewReport {
 }
 
 impl PreviewReport {
-    /// Whether any cluster changes.
+    /// Whether any cluster changes, or may change in a part flotilla did
+    /// not render ("unknown" is never "unchanged").
     pub fn has_changes(&self) -> bool {
-        self.clusters.iter().any(|c| !c.changes.is_empty())
+        self.clusters
+            .iter()
+            .any(|c| !c.changes.is_empty() || c.is_unknown())
     }
 
     /// Whether the head revision has problems the base did not have (or a
@@ -65,6 +68,9 @@ pub struct ClusterPreview {
     /// Things the reader should know (e.g. charts not rendered).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What was not rendered at either revision, per Kustomization, and why.
+    #[serde(default, rename = "notRendered", skip_serializing_if = "Vec::is_empty")]
+    pub not_rendered: Vec<crate::findings::NotRendered>,
     /// Drift between the head revision and the live cluster (`--context`):
     /// what the merge would overwrite.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,6 +89,16 @@ impl ClusterPreview {
     /// Whether this cluster fails the preview: new problems, or an error.
     pub fn fails(&self) -> bool {
         self.new_problems().next().is_some() || !self.errors.is_empty()
+    }
+
+    /// Whether part of what this cluster runs could not be rendered (a
+    /// foreign source, a missing `substituteFrom`, a remote base): what the
+    /// change does there is unknown. Charts and ResourceSets are compared
+    /// as objects, so they alone do not make a cluster unknown.
+    pub fn is_unknown(&self) -> bool {
+        self.not_rendered
+            .iter()
+            .any(|n| !matches!(n.reason.as_str(), "helm-chart" | "resource-set"))
     }
 }
 

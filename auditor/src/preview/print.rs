@@ -13,7 +13,10 @@ use std::io::{self, Write};
 /// One line per cluster: what changes and what is wrong.
 pub fn cluster_summary(c: &ClusterPreview) -> String {
     let count = |k| c.changes.iter().filter(|o| o.change == k).count();
-    let mut s = if c.changes.is_empty() {
+    let unseen = c.not_rendered.len();
+    let mut s = if c.changes.is_empty() && c.is_unknown() {
+        format!("unknown ({unseen} not rendered)")
+    } else if c.changes.is_empty() {
         "unchanged".to_owned()
     } else {
         format!(
@@ -23,6 +26,9 @@ pub fn cluster_summary(c: &ClusterPreview) -> String {
             count(ChangeKind::Removed)
         )
     };
+    if !c.changes.is_empty() && unseen > 0 {
+        let _ = write!(s, "; {unseen} not rendered");
+    }
     let new = c.new_problems().count();
     if new > 0 {
         let _ = write!(s, "; {new} problem{}", if new == 1 { "" } else { "s" });
@@ -76,6 +82,9 @@ pub fn text(report: &PreviewReport, w: &mut dyn Write) -> io::Result<()> {
         }
         for e in &c.errors {
             writeln!(w, "  [error] {}", clean(e))?;
+        }
+        for n in not_rendered_lines(&c.not_rendered) {
+            writeln!(w, "  not seen: {}", clean(&n))?;
         }
         for n in &c.notes {
             writeln!(w, "  note: {}", clean(n))?;
@@ -168,11 +177,13 @@ fn markdown_with(report: &PreviewReport, fields: bool) -> String {
             "\n_Field-level changes are left out to fit in one comment._"
         );
     }
-    for c in report
-        .clusters
-        .iter()
-        .filter(|c| !c.changes.is_empty() || !c.problems.is_empty() || !c.errors.is_empty())
-    {
+    for c in report.clusters.iter().filter(|c| {
+        !c.changes.is_empty()
+            || !c.problems.is_empty()
+            || !c.errors.is_empty()
+            || !c.not_rendered.is_empty()
+            || !c.notes.is_empty()
+    }) {
         let _ = writeln!(
             s,
             "\n<details><summary><b>{}</b>: {}</summary>\n",
@@ -231,6 +242,19 @@ fn cluster_markdown(s: &mut String, c: &ClusterPreview, fields: bool) {
             let _ = writeln!(s, "| error | | {} |", cell(e));
         }
     }
+    let unseen = not_rendered_lines(&c.not_rendered);
+    if !unseen.is_empty() {
+        let _ = writeln!(s, "\n**Not rendered: what changes there is unknown**\n");
+        for line in unseen {
+            let _ = writeln!(s, "- {}", escape(&line));
+        }
+    }
+    if !c.notes.is_empty() {
+        let _ = writeln!(s, "\n**Notes**\n");
+        for note in &c.notes {
+            let _ = writeln!(s, "- {}", escape(note));
+        }
+    }
     if let Some(live) = &c.live {
         let _ = writeln!(
             s,
@@ -238,6 +262,14 @@ fn cluster_markdown(s: &mut String, c: &ClusterPreview, fields: bool) {
             escape(&crate::report::summary::counts(live))
         );
     }
+}
+
+/// One line per thing not rendered (as the audit report writes them).
+fn not_rendered_lines(items: &[crate::findings::NotRendered]) -> Vec<String> {
+    crate::report::summary::not_rendered_lines(&crate::findings::ClusterReport {
+        not_rendered: items.to_vec(),
+        ..Default::default()
+    })
 }
 
 fn sign(k: ChangeKind) -> &'static str {

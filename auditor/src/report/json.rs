@@ -24,7 +24,13 @@
 //!               "desired": "acraksbaseline01.azurecr.io/kubereboot/kured:1.15.0",
 //!               "live": "acraksbaseline01.azurecr.io/kubereboot/kured:1.16.0",
 //!               "manager": "kubectl-set",
-//!               "time": "2026-11-21T04:52:03Z"
+//!               "time": "2026-11-21T04:52:03Z",
+//!               "reverts": {
+//!                 "reverts": true,
+//!                 "code": "flux-resumes",
+//!                 "reason": "Kustomization flux-system/kured applies Git's value with forced ownership once Kustomization flux-system/flux-system resumes the suspended Kustomization flux-system/kured (Git does not suspend it)",
+//!                 "within": "10m"
+//!               }
 //!             }
 //!           ]
 //!         }
@@ -69,8 +75,27 @@
 //!         field (or its nearest owned parent) in `managedFields`: who changed it.
 //!       - `time` (string or null): when that manager last wrote (RFC 3339).
 //!       - `sensitive` (bool, omitted when false): values are masked.
+//!       - `reverts`: whether the next Flux reconciliation undoes this
+//!         change (below).
 //!     - `manager` (`unmanaged` only; omitted otherwise): the field manager
 //!       that created the object, e.g. `kubectl-create`.
+//!     - `reverts` (`missing` and `unmanaged` only; omitted otherwise, and
+//!       on `modified` findings, whose paths carry it): whether the next
+//!       reconciliation of the owning Flux Kustomization undoes the drift
+//!       (re-creates the object, prunes it). An object:
+//!       - `reverts` (bool): `true` when Flux undoes it by itself, `false`
+//!         when it stays until someone acts — also when flotilla cannot
+//!         tell, and then `reason` starts with `uncertain:`.
+//!       - `code`: `flux-applies`, `flux-removes`, `flux-creates`,
+//!         `flux-prunes`, `flux-resumes` (undone), or `suspended`,
+//!         `kustomization-failing`, `if-not-present`, `drift-ignored`,
+//!         `other-manager`, `ssa-merge`, `not-in-inventory`,
+//!         `prune-disabled`, `uncertain` (stays); see the README's drift
+//!         rules.
+//!       - `reason` (string): the same for people, naming the Kustomization.
+//!       - `within` (string, only when `reverts` is true): the latest delay,
+//!         the Kustomization's `spec.interval` (or `spec.retryInterval`
+//!         while its health checks fail) as Flux writes it, e.g. `10m`.
 //!     - `condition` (`flux-unhealthy` and `flux-stale` only; omitted
 //!       otherwise): `type`, `status`, `reason`, `message`. For
 //!       `flux-unhealthy` the object's `Ready` condition; for `flux-stale`
@@ -79,14 +104,44 @@
 //!     a cluster with errors may have incomplete findings.
 //!   - `notes[]` (strings, omitted when empty): limits of the audit that are
 //!     not errors (e.g. HelmRelease charts not rendered).
+//! - `stats` (only with `--stats`): what the audit cost. `wallMs`,
+//!   `kustomizeBuilds`, `kustomizeCacheHits` (this run's), `peakMemoryBytes`
+//!   (the process's `VmHWM`; omitted where unknown), and `clusters[]` in the
+//!   report's order: `cluster`, `renderMs`, `liveReadMs`, `diffMs` (each
+//!   omitted when the audit stopped before that step), `requests` (0 for a
+//!   snapshot), `requestsBy[]` of `{verb, resource, count}` (`get
+//!   discovery`, `get openapi`, `list pods`, `list deployments.apps`, …;
+//!   omitted when empty), `objects` `{desired, live, compared}`. Times are
+//!   milliseconds; they differ from run to run, which is why `stats` is not
+//!   part of the report by default.
 //!
 //! No secret value, plain, base64 or hashed, ever appears in the report.
 
 use crate::findings::Report;
+use crate::stats::RunStats;
+use serde::Serialize;
 use std::io::{self, Write};
 
 /// Print the report as pretty JSON, with a final newline.
 pub fn print(report: &Report, w: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *w, report)?;
+    print_with_stats(report, None, w)
+}
+
+/// The report with, when given, a top-level `stats` object after
+/// `clusters` (`--stats`; see [`crate::stats`]). Readers that decode a
+/// [`Report`] ignore it.
+pub fn print_with_stats(
+    report: &Report,
+    stats: Option<&RunStats>,
+    w: &mut dyn Write,
+) -> io::Result<()> {
+    #[derive(Serialize)]
+    struct Document<'a> {
+        #[serde(flatten)]
+        report: &'a Report,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stats: Option<&'a RunStats>,
+    }
+    serde_json::to_writer_pretty(&mut *w, &Document { report, stats })?;
     writeln!(w)
 }

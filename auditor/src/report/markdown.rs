@@ -5,15 +5,24 @@
 //! could hold `@org/team`, `#123`, `[link](…)`, `<img>` or a `|` that breaks
 //! the table. [`escape`] turns every such character into an HTML entity, so
 //! GitHub shows it literally and never pings, links or renders it.
+//!
+//! The last column says whether the next reconcile of the owning Flux
+//! Kustomization undoes each drift (`undone within 10m`) or it `stays`
+//! until someone acts (with the reason); a legend under the table says so.
 
 use super::line_diff::first_changed_line;
-use super::summary::{counts, object_name, one_line, title};
-use crate::findings::{ClusterReport, FieldChange, Finding, FindingClass, Report};
+use super::summary::{counts, not_rendered_lines, object_name, one_line, title};
+use crate::findings::{ClusterReport, FieldChange, Finding, FindingClass, Report, Reverts};
 use serde_json::Value;
 use std::io::{self, Write};
 
 /// Longest cell text, in characters, before it is cut with `…`.
 const MAX_CELL: usize = 80;
+
+/// What the Flux column means.
+const LEGEND: &str = "Flux: *undone within …* — the next reconcile of the owning Kustomization \
+reverts it, at the latest after its interval; *stays* — it stays until someone acts, for the \
+reason given (*uncertain* when flotilla cannot tell); details in the JSON report.";
 
 /// Print the report as Markdown.
 pub fn print(report: &Report, w: &mut dyn Write) -> io::Result<()> {
@@ -34,14 +43,21 @@ fn print_cluster(cluster: &ClusterReport, w: &mut dyn Write) -> io::Result<()> {
         writeln!(w)?;
         writeln!(
             w,
-            "| Class | Object | Kustomization | Field | Git | Live | Who / when |"
+            "| Class | Object | Kustomization | Field | Git | Live | Who / when | Flux |"
         )?;
-        writeln!(w, "| --- | --- | --- | --- | --- | --- | --- |")?;
+        writeln!(w, "| --- | --- | --- | --- | --- | --- | --- | --- |")?;
         for finding in &cluster.findings {
             print_rows(finding, w)?;
         }
+        writeln!(w)?;
+        writeln!(w, "{LEGEND}")?;
     }
     print_list(w, "Errors", &cluster.errors)?;
+    print_list(
+        w,
+        "Not rendered or not compared",
+        &not_rendered_lines(cluster),
+    )?;
     print_list(w, "Notes", &cluster.notes)
 }
 
@@ -52,8 +68,10 @@ fn print_list(w: &mut dyn Write, title: &str, items: &[String]) -> io::Result<()
     writeln!(w)?;
     writeln!(w, "**{title}**")?;
     writeln!(w)?;
+    // Whole, not cut like a table cell: a note that says what was not
+    // seen must be read to the end.
     for item in items {
-        writeln!(w, "- {}", cell(item))?;
+        writeln!(w, "- {}", escape(item))?;
     }
     Ok(())
 }
@@ -67,9 +85,10 @@ fn print_rows(f: &Finding, w: &mut dyn Write) -> io::Result<()> {
             let (git, live) = values(c);
             let who = who(c.manager.as_deref(), c.time.as_deref());
             let field = cell(&c.field);
+            let flux = flux(c.reverts.as_ref());
             writeln!(
                 w,
-                "| {class} | {object} | {kustomization} | {field} | {git} | {live} | {who} |"
+                "| {class} | {object} | {kustomization} | {field} | {git} | {live} | {who} | {flux} |"
             )?;
         }
         return Ok(());
@@ -87,10 +106,23 @@ fn print_rows(f: &Finding, w: &mut dyn Write) -> io::Result<()> {
         None => (String::new(), String::new()),
     };
     let who = who(f.manager.as_deref(), None);
+    let flux = flux(f.reverts.as_ref());
     writeln!(
         w,
-        "| {class} | {object} | {kustomization} | {field} | | {live} | {who} |"
+        "| {class} | {object} | {kustomization} | {field} | | {live} | {who} | {flux} |"
     )
+}
+
+/// The Flux cell: `undone within 10m`, or `stays: <reason>` (cut to fit).
+fn flux(r: Option<&Reverts>) -> String {
+    match r {
+        None => String::new(),
+        Some(r) if r.reverts => match &r.within {
+            Some(within) => cell(&format!("undone within {within}")),
+            None => "undone".to_owned(),
+        },
+        Some(r) => cell(&format!("stays: {}", r.reason)),
+    }
 }
 
 /// Cells for Git and live values.
@@ -260,6 +292,7 @@ mod print_tests {
             paths: vec![],
             manager: Some("<script>".into()),
             condition: None,
+            reverts: None,
         };
         let report = Report {
             version: REPORT_VERSION,
@@ -274,7 +307,7 @@ mod print_tests {
         let out = String::from_utf8(out).unwrap();
         let rows: Vec<&str> = out.lines().filter(|l| l.starts_with('|')).collect();
         assert_eq!(rows.len(), 3, "header, rule, one row: {out}");
-        assert!(rows.iter().all(|r| r.matches('|').count() == 8), "{out}");
+        assert!(rows.iter().all(|r| r.matches('|').count() == 9), "{out}");
         for bad in ["@org", "[a]", "<script>", "`"] {
             assert!(!out.contains(bad), "{bad} in {out}");
         }
@@ -282,5 +315,51 @@ mod print_tests {
         for bad in ["@org", "#1"] {
             assert!(!seen.contains(bad), "{bad} in {seen}");
         }
+    }
+
+    #[test]
+    fn the_flux_column_says_undone_or_stays_with_a_legend() {
+        use crate::findings::{RevertCode, Reverts};
+        let finding = |name: &str, reverts| Finding {
+            class: FindingClass::Missing,
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("a".into()),
+            name: name.into(),
+            kustomization: Some("flux-system/apps".into()),
+            paths: vec![],
+            manager: None,
+            condition: None,
+            reverts: Some(reverts),
+        };
+        let report = Report {
+            version: REPORT_VERSION,
+            clusters: vec![ClusterReport {
+                cluster: "c".into(),
+                findings: vec![
+                    finding(
+                        "back",
+                        Reverts::undone(RevertCode::FluxCreates, "re-created", Some("10m".into())),
+                    ),
+                    finding(
+                        "gone",
+                        Reverts::stays(
+                            RevertCode::Suspended,
+                            "Kustomization flux-system/apps is suspended",
+                        ),
+                    ),
+                ],
+                ..ClusterReport::default()
+            }],
+        };
+        let mut out = Vec::new();
+        print(&report, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("| undone within 10m |"), "{out}");
+        assert!(
+            out.contains("| stays: Kustomization flux-system/apps is suspended |"),
+            "{out}"
+        );
+        assert!(out.contains("\nFlux: *undone within …*"), "{out}");
     }
 }

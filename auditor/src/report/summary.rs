@@ -8,12 +8,64 @@ use serde_json::Value;
 /// or `no drift`; then `; 1 error, audit incomplete` when there were errors
 /// (so "no drift" is never read as a clean bill when the audit failed).
 pub fn counts(cluster: &ClusterReport) -> String {
-    let findings = finding_counts(cluster);
-    match cluster.errors.len() {
-        0 => findings,
-        1 => format!("{findings}; 1 error, audit incomplete"),
-        n => format!("{findings}; {n} errors, audit incomplete"),
+    let mut line = finding_counts(cluster);
+    if let Some(limits) = limits(cluster) {
+        line.push_str("; ");
+        line.push_str(&limits);
     }
+    match cluster.errors.len() {
+        0 => line,
+        1 => format!("{line}; 1 error, audit incomplete"),
+        n => format!("{line}; {n} errors, audit incomplete"),
+    }
+}
+
+/// What the audit could not see, in a few words (`2 not rendered, 3 fields
+/// not compared`), so "no drift" never reads as the whole truth when part of
+/// the desired state was not rendered or compared.
+pub fn limits(cluster: &ClusterReport) -> Option<String> {
+    let mut parts = Vec::new();
+    if !cluster.not_rendered.is_empty() {
+        parts.push(format!("{} not rendered", cluster.not_rendered.len()));
+    }
+    match cluster.not_compared.fields {
+        0 => {}
+        1 => parts.push("1 field not compared".to_owned()),
+        n => parts.push(format!("{n} fields not compared")),
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// One line per thing not rendered: `Kustomization flux-system/apps
+/// (foreign-source): … [12 live objects not compared]`.
+pub fn not_rendered_lines(cluster: &ClusterReport) -> Vec<String> {
+    let mut lines: Vec<String> = cluster
+        .not_rendered
+        .iter()
+        .map(|n| {
+            let who = n.kustomization.as_deref().map_or_else(
+                || "the entry path".to_owned(),
+                |k| format!("Kustomization {k}"),
+            );
+            let live = match n.live_objects {
+                Some(0) | None => String::new(),
+                Some(1) => " [1 live object it applied is not compared]".to_owned(),
+                Some(c) => format!(" [{c} live objects it applied are not compared]"),
+            };
+            format!("{who} ({}): {}{live}", n.reason, n.detail)
+        })
+        .collect();
+    let nc = cluster.not_compared;
+    if nc.fields > 0 {
+        lines.push(format!(
+            "{} field{} in {} object{} hold values flotilla cannot know (Secrets it may not read, SOPS without a key): not compared",
+            nc.fields,
+            if nc.fields == 1 { "" } else { "s" },
+            nc.objects,
+            if nc.objects == 1 { "" } else { "s" },
+        ));
+    }
+    lines
 }
 
 fn finding_counts(cluster: &ClusterReport) -> String {

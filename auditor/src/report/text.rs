@@ -8,18 +8,23 @@
 //!       spec.template.spec.containers[name=kured].image  (kubectl-set at 2026-11-21T04:52:03Z)
 //!       - acraksbaseline01.azurecr.io/kubereboot/kured:1.15.0
 //!       + acraksbaseline01.azurecr.io/kubereboot/kured:1.16.0
+//!       Flux will undo this at the next reconcile (within 10m)
 //!
 //!   Not in Git
 //!     [unmanaged] ConfigMap cluster-baseline-settings/hotfix  (created by kubectl-create)
+//!       stays until someone acts: no Flux Kustomization applied it (…)
 //! ```
 //!
-//! `-` is Git, `+` is live. Colours only when the caller asks (it knows
+//! `-` is Git, `+` is live. Under each change (and each missing or
+//! unmanaged object) one line says whether the next reconcile of the owning
+//! Flux Kustomization undoes it, or it stays until someone acts, and why
+//! (see [`crate::diff::reverts`]). Colours only when the caller asks (it knows
 //! whether the output is a terminal). Every string from the cluster goes
 //! through [`clean`], so an object name cannot smuggle terminal escapes.
 
 use super::line_diff::{Line, line_diff};
-use super::summary::{counts, object_name, one_line, title};
-use crate::findings::{ClusterReport, FieldChange, Finding, Report};
+use super::summary::{counts, not_rendered_lines, object_name, one_line, title};
+use crate::findings::{ClusterReport, FieldChange, Finding, Report, RevertCode, Reverts};
 use serde_json::Value;
 use std::io::{self, Write};
 
@@ -72,6 +77,9 @@ fn print_cluster(cluster: &ClusterReport, w: &mut dyn Write, p: &Painter) -> io:
     for error in &cluster.errors {
         writeln!(w, "  {} {}", p.paint(RED, "error:"), clean(error))?;
     }
+    for line in not_rendered_lines(cluster) {
+        writeln!(w, "  {} {}", p.paint(YELLOW, "not seen:"), clean(&line))?;
+    }
     for note in &cluster.notes {
         writeln!(w, "  {} {}", p.paint(DIM, "note:"), clean(note))?;
     }
@@ -109,10 +117,44 @@ fn print_finding(f: &Finding, w: &mut dyn Write, p: &Painter) -> io::Result<()> 
         }
     }
     writeln!(w, "{line}")?;
+    print_reverts(f.reverts.as_ref(), w, p)?;
     for change in &f.paths {
         print_change(change, w, p)?;
     }
     Ok(())
+}
+
+/// `Flux will undo this at the next reconcile (within 10m)`, or `stays
+/// until someone acts: <reason>`; nothing for findings without an answer
+/// (Flux health).
+fn print_reverts(r: Option<&Reverts>, w: &mut dyn Write, p: &Painter) -> io::Result<()> {
+    let Some(r) = r else {
+        return Ok(());
+    };
+    writeln!(
+        w,
+        "      {}",
+        p.paint(
+            if r.reverts { DIM } else { YELLOW },
+            &clean(&reverts_line(r))
+        )
+    )
+}
+
+/// The words for a [`Reverts`] in the terminal report.
+pub fn reverts_line(r: &Reverts) -> String {
+    if !r.reverts {
+        return format!("stays until someone acts: {}", r.reason);
+    }
+    let mut line = "Flux will undo this at the next reconcile".to_owned();
+    if let Some(within) = &r.within {
+        line.push_str(&format!(" (within {within})"));
+    }
+    // Undone only by way of a parent resuming the Kustomization: say so.
+    if r.code == RevertCode::FluxResumes {
+        line.push_str(&format!(": {}", r.reason));
+    }
+    line
 }
 
 fn print_change(c: &FieldChange, w: &mut dyn Write, p: &Painter) -> io::Result<()> {
@@ -147,7 +189,7 @@ fn print_change(c: &FieldChange, w: &mut dyn Write, p: &Painter) -> io::Result<(
             writeln!(w, "{}", plus(&one_line(l.as_ref())))?;
         }
     }
-    Ok(())
+    print_reverts(c.reverts.as_ref(), w, p)
 }
 
 /// Control characters (ANSI escapes, carriage returns) printed escaped;
@@ -195,6 +237,26 @@ mod print_tests {
             manager: Some("kubectl-edit".into()),
             time: Some("2026-11-20T10:04:00Z".into()),
             sensitive: false,
+            reverts: Some(Reverts::undone(
+                RevertCode::FluxApplies,
+                "Kustomization flux-system/apps applies Git's value",
+                Some("10m".into()),
+            )),
+        };
+        let hotfix = Finding {
+            class: FindingClass::Unmanaged,
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("a".into()),
+            name: "hotfix".into(),
+            kustomization: None,
+            paths: vec![],
+            manager: Some("kubectl-create".into()),
+            condition: None,
+            reverts: Some(Reverts::stays(
+                RevertCode::NotInInventory,
+                "Flux never deletes what it did not apply",
+            )),
         };
         let finding = Finding {
             class: FindingClass::Modified,
@@ -206,6 +268,7 @@ mod print_tests {
             paths: vec![change],
             manager: None,
             condition: None,
+            reverts: None,
         };
         Report {
             version: REPORT_VERSION,
@@ -213,9 +276,10 @@ mod print_tests {
                 ClusterReport {
                     cluster: "one".into(),
                     revision: Some("main@sha1:255b0055ca13d40194cd337ea7d45cd55e568f93".into()),
-                    findings: vec![finding],
+                    findings: vec![finding, hotfix],
                     errors: vec![],
                     notes: vec!["helm releases compared as objects".into()],
+                    ..Default::default()
                 },
                 ClusterReport {
                     cluster: "two".into(),
@@ -235,13 +299,18 @@ mod print_tests {
     #[test]
     fn plain_output_reads_as_a_diff() {
         let expected = "\
-one @ main@sha1:255b005: 1 finding (1 modified)
+one @ main@sha1:255b005: 2 findings (1 modified, 1 unmanaged)
 
   Kustomization flux-system/apps
     [modified] Deployment a/web
       spec.replicas  (kubectl-edit at 2026-11-20T10:04:00Z)
       - 2
       + 3
+      Flux will undo this at the next reconcile (within 10m)
+
+  Not in Git
+    [unmanaged] ConfigMap a/hotfix  (created by kubectl-create)
+      stays until someone acts: Flux never deletes what it did not apply
   note: helm releases compared as objects
 
 two: no drift; 1 error, audit incomplete

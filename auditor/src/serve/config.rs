@@ -81,6 +81,58 @@ pub struct ServeConfig {
     pub audit_timeout: Duration,
     /// Retry policy for every fault (API server, git, GitHub).
     pub backoff: BackoffPolicy,
+    /// Leader election between replicas (off: this process always leads).
+    pub leader_election: LeaderElectionConfig,
+}
+
+/// Leader election on a `coordination.k8s.io/v1` Lease, so that two or more
+/// replicas can run and only one audits and writes (see
+/// [`super::leader`]). The three durations keep client-go's names and
+/// order (`retryPeriod < renewDeadline < leaseDuration`), but the meaning
+/// follows the crate that runs the protocol: the leader renews every
+/// `retryPeriod`; a standby takes the Lease once `leaseDuration` passed
+/// without a renewal; the leader stops writing when its last renewal, as the
+/// Lease shows it, is older than `renewDeadline`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderElectionConfig {
+    /// Whether to elect at all. Off (the default), the process leads alone.
+    pub enabled: bool,
+    /// Name of the Lease.
+    pub lease_name: String,
+    /// Namespace of the Lease.
+    pub namespace: String,
+    /// How long a Lease stays valid after its last renewal (whole seconds:
+    /// the Lease records seconds).
+    pub lease_duration: Duration,
+    /// The leader writes to Git or GitHub only while its last renewal is
+    /// younger than this.
+    pub renew_deadline: Duration,
+    /// How often the leader renews and every replica reads the Lease (whole
+    /// seconds).
+    pub retry_period: Duration,
+    /// Kubeconfig context of the cluster holding the Lease; with neither
+    /// this nor `kubeconfig`, the cluster flotilla runs in.
+    pub context: Option<String>,
+    /// Kubeconfig file of the cluster holding the Lease.
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl Default for LeaderElectionConfig {
+    /// Off; Lease `flotilla-system/flotilla`; 10 s, 5 s, 2 s: a standby
+    /// takes over about 11 s after the leader is lost (the Lease's 10 s plus
+    /// at most one second of the crate's release pause).
+    fn default() -> LeaderElectionConfig {
+        LeaderElectionConfig {
+            enabled: false,
+            lease_name: "flotilla".into(),
+            namespace: "flotilla-system".into(),
+            lease_duration: Duration::from_secs(10),
+            renew_deadline: Duration::from_secs(5),
+            retry_period: Duration::from_secs(2),
+            context: None,
+            kubeconfig: None,
+        }
+    }
 }
 
 /// The GitOps repository.
@@ -96,6 +148,9 @@ pub struct RepoConfig {
     pub checkout_dir: PathBuf,
     /// Let kustomize fetch remote bases (`allowRemoteBases`, default false).
     pub allow_remote_bases: bool,
+    /// age identities for SOPS-encrypted files (`sopsAgeKeyFile`, a file
+    /// mounted from a Secret); without it encrypted values are not compared.
+    pub sops_age_key_file: Option<PathBuf>,
 }
 
 /// Git credentials, by reference.
@@ -336,6 +391,29 @@ struct SpecConfig {
     audit_timeout: Option<Spanned<String>>,
     #[serde(default)]
     backoff: Option<SpecBackoff>,
+    #[serde(default)]
+    leader_election: Option<Spanned<SpecLeaderElection>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SpecLeaderElection {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    lease_name: Option<Spanned<String>>,
+    #[serde(default)]
+    namespace: Option<Spanned<String>>,
+    #[serde(default)]
+    lease_duration: Option<Spanned<String>>,
+    #[serde(default)]
+    renew_deadline: Option<Spanned<String>>,
+    #[serde(default)]
+    retry_period: Option<Spanned<String>>,
+    #[serde(default)]
+    context: Option<String>,
+    #[serde(default)]
+    kubeconfig: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -350,6 +428,8 @@ struct SpecRepo {
     checkout_dir: Option<PathBuf>,
     #[serde(default)]
     allow_remote_bases: bool,
+    #[serde(default)]
+    sops_age_key_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -510,6 +590,7 @@ impl SpecConfig {
                 Duration::from_secs(300),
             )?,
             backoff,
+            leader_election: check_leader_election(self.leader_election.as_ref(), ctx)?,
         })
     }
 }
@@ -547,6 +628,7 @@ impl SpecRepo {
                 .checkout_dir
                 .unwrap_or_else(|| PathBuf::from("/var/lib/flotilla/checkout")),
             allow_remote_bases: self.allow_remote_bases,
+            sops_age_key_file: self.sops_age_key_file,
         })
     }
 }
@@ -698,6 +780,128 @@ fn check_watch(watch: Option<&SpecWatch>, ctx: &Ctx<'_>) -> Result<WatchConfig, 
         quiet,
         max_delay,
     })
+}
+
+fn check_leader_election(
+    spec: Option<&Spanned<SpecLeaderElection>>,
+    ctx: &Ctx<'_>,
+) -> Result<LeaderElectionConfig, Error> {
+    let defaults = LeaderElectionConfig::default();
+    let Some(spec) = spec else {
+        return Ok(defaults);
+    };
+    let line = spec.referenced.line();
+    let le = &spec.value;
+    let name = |value: &Option<Spanned<String>>, field: &str, default: &str, max: usize| {
+        let Some(v) = value else {
+            return Ok(default.to_owned());
+        };
+        if is_dns_name(&v.value, max) {
+            Ok(v.value.clone())
+        } else {
+            ctx.invalid(
+                v.referenced.line(),
+                field,
+                format_args!(
+                    "{:?} is not a Kubernetes name (lower-case letters, digits, '-' and '.', \
+                     starting and ending with a letter or digit, at most {max} characters)",
+                    v.value
+                ),
+            )
+        }
+    };
+    // A Lease name is a DNS subdomain, a namespace a DNS label
+    // (kubernetes apimachinery `validation.IsDNS1123Subdomain` / `IsDNS1123Label`).
+    let lease_name = name(
+        &le.lease_name,
+        "leaderElection.leaseName",
+        &defaults.lease_name,
+        253,
+    )?;
+    let namespace = name(
+        &le.namespace,
+        "leaderElection.namespace",
+        &defaults.namespace,
+        63,
+    )?;
+    if namespace.contains('.') {
+        return ctx.invalid(
+            le.namespace.as_ref().map_or(line, |n| n.referenced.line()),
+            "leaderElection.namespace",
+            "a namespace name has no '.'",
+        );
+    }
+    let whole_seconds = |value: &Option<Spanned<String>>, field: &str, default: Duration| {
+        let d = ctx.optional_duration(value, field, default)?;
+        if d.is_zero() || d.subsec_nanos() != 0 {
+            return ctx.invalid(
+                value.as_ref().map_or(line, |v| v.referenced.line()),
+                field,
+                "must be a whole number of seconds, at least 1s (the Lease records seconds)",
+            );
+        }
+        Ok(d)
+    };
+    let lease_duration = whole_seconds(
+        &le.lease_duration,
+        "leaderElection.leaseDuration",
+        defaults.lease_duration,
+    )?;
+    let retry_period = whole_seconds(
+        &le.retry_period,
+        "leaderElection.retryPeriod",
+        defaults.retry_period,
+    )?;
+    let renew_deadline = ctx.optional_duration(
+        &le.renew_deadline,
+        "leaderElection.renewDeadline",
+        defaults.renew_deadline,
+    )?;
+    // client-go refuses the same orders (k8s.io/client-go
+    // tools/leaderelection/leaderelection.go, NewLeaderElector): the leader
+    // must renew more often than its deadline, and stop writing before a
+    // standby may take the Lease.
+    if retry_period >= renew_deadline || renew_deadline >= lease_duration {
+        let at = le
+            .renew_deadline
+            .as_ref()
+            .or(le.retry_period.as_ref())
+            .or(le.lease_duration.as_ref())
+            .map_or(line, |v| v.referenced.line());
+        return ctx.invalid(
+            at,
+            "leaderElection.renewDeadline",
+            format_args!(
+                "need retryPeriod < renewDeadline < leaseDuration, got {}s, {}s, {}s",
+                retry_period.as_secs_f64(),
+                renew_deadline.as_secs_f64(),
+                lease_duration.as_secs_f64()
+            ),
+        );
+    }
+    Ok(LeaderElectionConfig {
+        enabled: le.enabled,
+        lease_name,
+        namespace,
+        lease_duration,
+        renew_deadline,
+        retry_period,
+        context: le.context.clone(),
+        kubeconfig: le.kubeconfig.clone(),
+    })
+}
+
+/// RFC 1123 name: lower-case alphanumerics, `-` and `.`, alphanumeric at
+/// both ends, at most `max` characters.
+fn is_dns_name(name: &str, max: usize) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    !name.is_empty()
+        && name.len() <= max
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && edge(name.chars().next())
+        && edge(name.chars().last())
 }
 
 fn check_pr(pr: Option<SpecPr>, ctx: &Ctx<'_>) -> Result<PrConfig, Error> {

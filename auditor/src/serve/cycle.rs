@@ -2,8 +2,13 @@
 //! concurrently, publish), and the bookkeeping between cycles: which
 //! requests to coalesce, which retries are due, how far each fault source
 //! has backed off.
+//!
+//! With leader election the loop only starts a cycle while leading; a cycle
+//! that loses leadership on the way finishes its (read-only) audits but does
+//! not publish, and the runner fences each write on its own as well.
 
 use super::backoff::Backoff;
+use super::leader::Leadership;
 use super::metrics::Metrics;
 use super::state::State;
 use super::{
@@ -35,6 +40,7 @@ pub(super) struct Driver<'a, R> {
     options: &'a LoopOptions,
     state: &'a State,
     metrics: &'a Metrics,
+    leadership: &'a Leadership,
     shutdown: Shutdown,
     cluster_backoff: BTreeMap<String, Backoff>,
     git_backoff: Backoff,
@@ -50,6 +56,7 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
         options: &'a LoopOptions,
         state: &'a State,
         metrics: &'a Metrics,
+        leadership: &'a Leadership,
         shutdown: Shutdown,
     ) -> Self {
         let seed = options.seed;
@@ -69,6 +76,7 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
             options,
             state,
             metrics,
+            leadership,
             shutdown,
             cluster_backoff,
             git_backoff: Backoff::new(options.backoff, seed),
@@ -224,6 +232,7 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
         for c in clusters {
             self.state
                 .record_failure(c, "no revision fetched yet".into(), now);
+            self.state.record_error_kind(c, "git-fetch", false);
             self.metrics.record_failure(c, "git-fetch", None, false);
         }
     }
@@ -244,7 +253,15 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
         if self.shutdown.is_triggered() || reports.is_empty() {
             return;
         }
+        if !self.leadership.is_leader() {
+            tracing::info!("no longer the leader: not publishing this cycle's reports");
+            return;
+        }
         self.publish(&reports).await;
+        for r in &reports {
+            self.state
+                .record_pull_request(&r.cluster, self.runner.pull_request(&r.cluster));
+        }
     }
 
     /// One cluster's audit, bounded by the timeout, in its own span.
@@ -308,6 +325,8 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
         );
         self.state
             .record_failure(cluster, message, Timestamp::now());
+        self.state
+            .record_error_kind(cluster, error.metric_label(), error.is_unreachable());
         self.retry_later(Target::Cluster(cluster.to_owned()), delay);
     }
 

@@ -2,8 +2,12 @@
 //!
 //! Every name is prefixed `flotilla_`; counters get `_total` from the
 //! encoder. Label values are cluster names, finding classes, kinds,
-//! Kustomization names and fixed error labels — never object contents, so no
-//! secret can reach a label.
+//! Kustomization names, fixed error labels and replica identities — never
+//! object contents, so no secret can reach a label.
+//!
+//! A standby (leader election) audits nothing: its per-cluster gauges are
+//! set from the leader's shared status ([`Metrics::apply_shared`]); its
+//! counters count its own work, which is none.
 
 use super::state::State;
 use crate::findings::ClusterReport;
@@ -48,6 +52,18 @@ struct KindLabels {
     kind: String,
 }
 
+/// `{identity}`: this replica.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IdentityLabels {
+    identity: String,
+}
+
+/// `{holder}`: the replica holding the Lease.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HolderLabels {
+    holder: String,
+}
+
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 /// The service's metrics and their registry.
@@ -64,6 +80,9 @@ pub struct Metrics {
     git_fetch_errors: Counter,
     github_errors: Family<KindLabels, Counter>,
     up: Family<ClusterLabels, Gauge>,
+    leader: Family<IdentityLabels, Gauge>,
+    lease_holder: Family<HolderLabels, Gauge>,
+    last_audit: FloatGauge,
     /// Finding series set last time per cluster, to drop the ones that went away.
     finding_series: Mutex<BTreeMap<String, Vec<FindingLabels>>>,
 }
@@ -101,6 +120,9 @@ impl Metrics {
             git_fetch_errors: Counter::default(),
             github_errors: Family::default(),
             up: Family::default(),
+            leader: Family::default(),
+            lease_holder: Family::default(),
+            last_audit: FloatGauge::default(),
             finding_series: Mutex::new(BTreeMap::new()),
         };
         m.register();
@@ -155,6 +177,81 @@ impl Metrics {
             "Whether the cluster's API server answered the last audit (1) or not (0)",
             self.up.clone(),
         );
+        r.register(
+            "leader",
+            "Whether this replica leads (1: it audits and writes) or stands by (0)",
+            self.leader.clone(),
+        );
+        r.register(
+            "lease_holder_info",
+            "The replica holding the leader election Lease, as this replica last read it",
+            self.lease_holder.clone(),
+        );
+        r.register(
+            "last_audit_timestamp_seconds",
+            "Unix time the last audit cycle ended, on the leader (0: none yet)",
+            self.last_audit.clone(),
+        );
+    }
+
+    /// Whether this replica, `identity`, leads.
+    pub fn set_leader(&self, identity: &str, leading: bool) {
+        self.leader
+            .get_or_create(&IdentityLabels {
+                identity: identity.to_owned(),
+            })
+            .set(i64::from(leading));
+    }
+
+    /// The Lease holder as last read (`None`: nobody holds it).
+    pub fn set_lease_holder(&self, holder: Option<&str>) {
+        let current = holder.map(|h| HolderLabels {
+            holder: h.to_owned(),
+        });
+        // One series at a time: the old holder's goes.
+        self.lease_holder.clear();
+        if let Some(labels) = current {
+            self.lease_holder.get_or_create(&labels).set(1);
+        }
+    }
+
+    /// On a standby: the leader's per-cluster figures, from its shared
+    /// status (findings by class/kind/Kustomization, last success, up).
+    pub fn apply_shared(&self, shared: &super::status::SharedStatus) {
+        for (name, status) in &shared.clusters {
+            let labels = cluster(name);
+            match status.last_success {
+                Some(t) => {
+                    let seconds = t.as_millisecond() as f64 / 1000.0;
+                    self.last_success.get_or_create(&labels).set(seconds);
+                }
+                None => {
+                    self.last_success.remove(&labels);
+                }
+            }
+            match status.up {
+                Some(up) => {
+                    self.up.get_or_create(&labels).set(i64::from(up));
+                }
+                None => {
+                    self.up.remove(&labels);
+                }
+            }
+            let counts = status
+                .findings
+                .iter()
+                .map(|((class, kind, kustomization), n)| {
+                    let labels = FindingLabels {
+                        cluster: name.clone(),
+                        class: class.clone(),
+                        kind: kind.clone(),
+                        kustomization: kustomization.clone(),
+                    };
+                    (labels, i64::try_from(*n).unwrap_or(i64::MAX))
+                })
+                .collect();
+            self.set_findings(name, counts);
+        }
     }
 
     /// Create the zero-valued series of a cluster, so a rate() over them
@@ -242,11 +339,16 @@ impl Metrics {
             };
             *counts.entry(labels).or_default() += 1;
         }
+        self.set_findings(&report.cluster, counts);
+    }
+
+    /// Make `counts` the cluster's finding series, dropping the others.
+    fn set_findings(&self, cluster_name: &str, counts: BTreeMap<FindingLabels, i64>) {
         let mut series = self
             .finding_series
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for old in series.remove(&report.cluster).unwrap_or_default() {
+        for old in series.remove(cluster_name).unwrap_or_default() {
             if !counts.contains_key(&old) {
                 self.findings.remove(&old);
             }
@@ -254,7 +356,7 @@ impl Metrics {
         for (labels, n) in &counts {
             self.findings.get_or_create(labels).set(*n);
         }
-        series.insert(report.cluster.clone(), counts.into_keys().collect());
+        series.insert(cluster_name.to_owned(), counts.into_keys().collect());
     }
 
     /// The OpenMetrics text, with drift ages brought up to `now`.
@@ -262,6 +364,11 @@ impl Metrics {
         for (name, age) in state.drift_ages(now) {
             self.drift_age.get_or_create(&cluster(&name)).set(age);
         }
+        self.last_audit.set(
+            state
+                .last_cycle()
+                .map_or(0.0, |t| t.as_millisecond() as f64 / 1000.0),
+        );
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

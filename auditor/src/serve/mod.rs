@@ -7,10 +7,13 @@
 //! - [`trigger`] turns timer ticks and kube-runtime watch events into
 //!   [`AuditRequest`]s;
 //! - [`state`] keeps the last good report per cluster, read by [`http`];
-//! - [`http`] serves the probes and metrics within limits (timeouts, a
-//!   connection cap that evicts idle connections, request sizes);
+//! - [`http`] serves the probes, metrics and the fleet page within limits
+//!   (timeouts, a connection cap that evicts idle connections, request sizes);
 //! - [`metrics`] is what Prometheus scrapes;
-//! - [`backoff`] spaces out retries after any fault.
+//! - [`backoff`] spaces out retries after any fault;
+//! - [`leader`] elects one leader among replicas on a Lease: only the
+//!   leader audits, watches and writes, every write behind a fence; a
+//!   standby serves the leader's status ([`status`]) from the Lease.
 //!
 //! Faults never end the process: a failed fetch, audit or publish is
 //! counted, logged, retried with backoff, and the last good result keeps
@@ -22,15 +25,18 @@ pub mod config;
 mod connections;
 mod cycle;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod schedule;
 pub mod state;
+pub mod status;
 pub mod trigger;
 
 pub use trigger::{AuditRequest, Reason, Target};
 
 use crate::findings::ClusterReport;
 use backoff::BackoffPolicy;
+use leader::{Election, ElectionContext, Leadership};
 use metrics::Metrics;
 use state::State;
 use std::future::Future;
@@ -232,6 +238,11 @@ pub trait CycleRunner: Send + Sync {
     ) -> impl Future<Output = Result<ClusterAudit, Error>> + Send;
     /// Publish this cycle's successful reports (drift PRs).
     fn publish(&self, reports: &[ClusterReport]) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Link to `cluster`'s open drift pull request as the last publish left
+    /// it (shared with standbys); none by default.
+    fn pull_request(&self, _cluster: &str) -> Option<String> {
+        None
+    }
 }
 
 /// A shared runner is a runner (the program may keep a handle to it).
@@ -250,6 +261,10 @@ impl<T: CycleRunner + ?Sized> CycleRunner for Arc<T> {
 
     fn publish(&self, reports: &[ClusterReport]) -> impl Future<Output = Result<(), Error>> + Send {
         (**self).publish(reports)
+    }
+
+    fn pull_request(&self, cluster: &str) -> Option<String> {
+        (**self).pull_request(cluster)
     }
 }
 
@@ -362,39 +377,124 @@ pub async fn run<R: CycleRunner>(
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> Result<(), Error> {
-    let service = Service::new(runner, LoopOptions::from_config(config));
+    let alone = Leadership::alone(&leader::identity());
+    run_elected(config, runner, watches, listener, shutdown, alone, None).await
+}
+
+/// [`run`] as one of several replicas: audits, watches and writes only
+/// while `leadership` leads; `election` (for an elected leadership) runs
+/// alongside and releases the Lease once the loop has stopped.
+pub async fn run_elected<R: CycleRunner>(
+    config: &config::ServeConfig,
+    runner: R,
+    watches: Vec<WatchTarget>,
+    listener: TcpListener,
+    shutdown: Shutdown,
+    leadership: Leadership,
+    election: Option<Election>,
+) -> Result<(), Error> {
+    let service =
+        Service::new(runner, LoopOptions::from_config(config)).with_leadership(leadership.clone());
     let mut triggers = tokio::task::JoinSet::new();
     triggers.spawn(trigger::tick_schedule(
         config.schedule.clone(),
         service.requests(),
         shutdown.clone(),
     ));
-    if config.watch.enabled {
-        let debounce = trigger::Debounce {
-            quiet: config.watch.quiet,
-            max_delay: config.watch.max_delay,
+    let watches = if config.watch.enabled {
+        watches
+    } else {
+        Vec::new()
+    };
+    let debounce = trigger::Debounce {
+        quiet: config.watch.quiet,
+        max_delay: config.watch.max_delay,
+    };
+    triggers.spawn(follow_leadership(
+        leadership.clone(),
+        service.state(),
+        service.metrics(),
+        service.requests(),
+        (watches, debounce),
+        shutdown.clone(),
+    ));
+    let (stop_election, election_stop) = shutdown_channel();
+    let election = election.map(|e| {
+        let ctx = ElectionContext {
+            state: service.state(),
+            metrics: service.metrics(),
         };
-        for w in watches {
-            triggers.spawn(trigger::watch_cluster(
-                w.client,
-                w.cluster,
-                w.resources,
-                debounce,
-                service.requests(),
-                shutdown.clone(),
-            ));
-        }
-    }
+        tokio::spawn(e.run(ctx, election_stop))
+    });
     tracing::info!(
         clusters = config.clusters.len(),
         watch = config.watch.enabled,
+        identity = leadership.identity(),
+        elected = leadership.is_elected(),
         "flotilla serve started"
     );
     let result = service.run(listener, shutdown).await;
     // The triggers stop on the same shutdown; do not wait for a watch
     // reconnect to notice.
     triggers.abort_all();
+    // The loop has stopped writing: only now may the Lease go.
+    stop_election.trigger();
+    if let Some(task) = election {
+        let _ = task.await;
+    }
     result
+}
+
+/// Mirror leadership into the metrics and the work: on becoming the leader,
+/// a full audit at once and the watches; on standing by, no watches (their
+/// lists and streams would load the API servers for nothing).
+async fn follow_leadership(
+    leadership: Leadership,
+    state: Arc<State>,
+    metrics: Arc<Metrics>,
+    requests: mpsc::Sender<AuditRequest>,
+    (watches, debounce): (Vec<WatchTarget>, trigger::Debounce),
+    shutdown: Shutdown,
+) {
+    let mut changes = leadership.changes();
+    let mut watchers = tokio::task::JoinSet::new();
+    let mut was_leading = None;
+    loop {
+        let leading = *changes.borrow_and_update();
+        if was_leading != Some(leading) {
+            metrics.set_leader(leadership.identity(), leading);
+            if leading {
+                state.stop_sharing();
+                // The first cycle of a process that leads from the start is
+                // its startup cycle.
+                if was_leading.is_some() {
+                    let _ = requests.try_send(AuditRequest::all(Reason::Elected));
+                }
+                for w in &watches {
+                    watchers.spawn(trigger::watch_cluster(
+                        w.client.clone(),
+                        w.cluster.clone(),
+                        w.resources.clone(),
+                        debounce,
+                        requests.clone(),
+                        shutdown.clone(),
+                    ));
+                }
+            } else {
+                watchers.abort_all();
+            }
+            was_leading = Some(leading);
+        }
+        tokio::select! {
+            () = shutdown.wait() => break,
+            changed = changes.changed() => if changed.is_err() {
+                // Leadership can no longer change.
+                shutdown.wait().await;
+                break;
+            },
+        }
+    }
+    watchers.abort_all();
 }
 
 /// How the loop behaves, independent of what it runs.
@@ -427,6 +527,7 @@ impl LoopOptions {
 pub struct Service<R> {
     runner: R,
     options: LoopOptions,
+    leadership: Leadership,
     state: Arc<State>,
     metrics: Arc<Metrics>,
     requests_tx: mpsc::Sender<AuditRequest>,
@@ -450,11 +551,18 @@ impl<R: CycleRunner> Service<R> {
         Service {
             runner,
             options,
+            leadership: Leadership::alone(&leader::identity()),
             state,
             metrics,
             requests_tx,
             requests_rx,
         }
+    }
+
+    /// Audit and publish only while `leadership` leads (default: always).
+    pub fn with_leadership(mut self, leadership: Leadership) -> Service<R> {
+        self.leadership = leadership;
+        self
     }
 
     /// The shared state (read it, e.g. in tests).
@@ -487,16 +595,31 @@ impl<R: CycleRunner> Service<R> {
         let Service {
             runner,
             options,
+            leadership,
             state,
             metrics,
             requests_tx,
             mut requests_rx,
         } = self;
         drop(requests_tx);
-        let mut driver = cycle::Driver::new(&runner, &options, &state, &metrics, shutdown.clone());
+        let mut driver = cycle::Driver::new(
+            &runner,
+            &options,
+            &state,
+            &metrics,
+            &leadership,
+            shutdown.clone(),
+        );
         let mut batch = driver.batch_for(&[AuditRequest::all(Reason::Startup)]);
         loop {
-            driver.run_cycle(&batch).await;
+            // A standby audits nothing: it serves the leader's status. On
+            // becoming the leader it is asked for a full cycle
+            // (`Reason::Elected`).
+            if leadership.is_leader() {
+                driver.run_cycle(&batch).await;
+            } else {
+                tracing::debug!("standing by: cycle skipped");
+            }
             if shutdown.is_triggered() {
                 break;
             }

@@ -1,10 +1,16 @@
 //! What the service knows between cycles, shared by the loop and HTTP.
 //!
-//! The loop writes, `/metrics` and `/readyz` read. The last *good* report of
+//! The loop writes; `/metrics`, `/readyz` and the fleet page read. The last *good* report of
 //! each cluster is kept across failures, so an API server outage shows up as
 //! `flotilla_up 0` and a growing failure count while the drift figures stay
 //! those of the last audit that worked. Nothing here is persisted: after a
 //! restart the first cycle rebuilds it.
+//!
+//! With leader election, a standby audits nothing: its state is the
+//! leader's, taken from the status the leader shares on the Lease
+//! ([`super::status`], [`State::adopt_shared`]). Such a cluster has no
+//! `last_good` report: the status carries counts, not findings
+//! ([`ClusterStatus::finding_counts`] gives them either way).
 
 use crate::findings::{ClusterReport, Finding};
 use jiff::Timestamp;
@@ -30,6 +36,82 @@ pub struct ClusterStatus {
     /// When the current set of findings was first seen; `None` when clean.
     pub drift_since: Option<Timestamp>,
     drift_fingerprint: Option<u64>,
+    /// Whether the API server answered the last audit that says so (a
+    /// success, or a failure to reach it); `None` before any.
+    up: Option<bool>,
+    /// The metric label of the last attempt's error (`render`, `timeout`, …).
+    error_kind: Option<String>,
+    /// Link to the cluster's open drift pull request, if any.
+    pull_request: Option<String>,
+    /// On a standby: the leader's finding counts (it has no report).
+    shared_counts: Option<FindingCounts>,
+}
+
+/// Finding counts by `(class, kind, kustomization)`, the labels of
+/// `flotilla_findings` (`kustomization` empty for unmanaged objects).
+pub type FindingCounts = BTreeMap<(String, String, String), u64>;
+
+impl ClusterStatus {
+    /// Identity of the current findings (objects and fields, no values).
+    pub fn drift_fingerprint(&self) -> Option<u64> {
+        self.drift_fingerprint
+    }
+
+    /// Whether the API server answered the last audit (`flotilla_up`).
+    pub fn up(&self) -> Option<bool> {
+        self.up
+    }
+
+    /// The metric label of the last attempt's error, cleared by a success.
+    pub fn error_kind(&self) -> Option<&str> {
+        self.error_kind.as_deref()
+    }
+
+    /// Link to the cluster's open drift pull request.
+    pub fn pull_request(&self) -> Option<&str> {
+        self.pull_request.as_deref()
+    }
+
+    /// The findings of the last good audit, counted by class, kind and
+    /// Kustomization; on a standby, the counts the leader shared.
+    pub fn finding_counts(&self) -> FindingCounts {
+        let Some(report) = &self.last_good else {
+            return self.shared_counts.clone().unwrap_or_default();
+        };
+        let mut counts = FindingCounts::new();
+        for f in &report.findings {
+            let key = (
+                f.class.as_str().to_owned(),
+                f.kind.clone(),
+                f.kustomization.clone().unwrap_or_default(),
+            );
+            *counts.entry(key).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+/// One cluster as a standby learns it from the leader's shared status.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SharedCluster {
+    /// When the leader's last audit of it completed.
+    pub last_success: Option<Timestamp>,
+    /// When the leader's last attempt ended.
+    pub last_attempt: Option<Timestamp>,
+    /// Failed attempts since the last success.
+    pub consecutive_failures: u32,
+    /// The last error's metric label.
+    pub error_kind: Option<String>,
+    /// When the current findings were first seen.
+    pub drift_since: Option<Timestamp>,
+    /// Identity of the current findings.
+    pub drift_fingerprint: Option<u64>,
+    /// Whether the API server answered.
+    pub up: Option<bool>,
+    /// Link to the open drift pull request.
+    pub pull_request: Option<String>,
+    /// Finding counts.
+    pub findings: FindingCounts,
 }
 
 #[derive(Debug, Default)]
@@ -37,6 +119,10 @@ struct Inner {
     clusters: BTreeMap<String, ClusterStatus>,
     revision: Option<String>,
     last_fetch_error: Option<String>,
+    /// When the last cycle ended (here, or on the leader for a standby).
+    last_cycle: Option<Timestamp>,
+    /// Identity of the leader whose status this is, on a standby.
+    shared_from: Option<String>,
 }
 
 /// Shared service state.
@@ -90,6 +176,16 @@ impl State {
         self.read().clusters.get(name).cloned()
     }
 
+    /// Every cluster's status, sorted by name, read at one instant (the
+    /// fleet page shows them together).
+    pub fn clusters(&self) -> Vec<(String, ClusterStatus)> {
+        self.read()
+            .clusters
+            .iter()
+            .map(|(name, status)| (name.clone(), status.clone()))
+            .collect()
+    }
+
     /// The last revision fetched from Git.
     pub fn revision(&self) -> Option<String> {
         self.read().revision.clone()
@@ -126,6 +222,79 @@ impl State {
         status.last_attempt = Some(now);
         status.last_error = None;
         status.consecutive_failures = 0;
+        status.up = Some(true);
+        status.error_kind = None;
+        status.shared_counts = None;
+    }
+
+    /// Remember what kind of failure the last one was (its metric label) and
+    /// whether it says the API server is unreachable (`flotilla_up 0`).
+    pub fn record_error_kind(&self, cluster: &str, kind: &str, unreachable: bool) {
+        let mut inner = self.write();
+        let status = inner.clusters.entry(cluster.to_owned()).or_default();
+        status.error_kind = Some(kind.to_owned());
+        if unreachable {
+            status.up = Some(false);
+        }
+    }
+
+    /// Remember the cluster's drift pull request (`None`: it has none).
+    pub fn record_pull_request(&self, cluster: &str, link: Option<String>) {
+        let mut inner = self.write();
+        inner
+            .clusters
+            .entry(cluster.to_owned())
+            .or_default()
+            .pull_request = link;
+    }
+
+    /// When the last cycle ended.
+    pub fn last_cycle(&self) -> Option<Timestamp> {
+        self.read().last_cycle
+    }
+
+    /// On a standby: the leader whose shared status this state holds.
+    pub fn shared_from(&self) -> Option<String> {
+        self.read().shared_from.clone()
+    }
+
+    /// On a standby: replace every cluster's status with the leader's, as
+    /// shared on the Lease. Clusters the leader does not report keep their
+    /// names and lose their status (a config the two replicas disagree on
+    /// shows as not audited). Does not count as a cycle of this process.
+    pub fn adopt_shared(
+        &self,
+        leader: &str,
+        revision: Option<String>,
+        last_cycle: Option<Timestamp>,
+        clusters: &BTreeMap<String, SharedCluster>,
+    ) {
+        let mut inner = self.write();
+        inner.revision = revision;
+        inner.last_cycle = last_cycle;
+        inner.shared_from = Some(leader.to_owned());
+        for (name, status) in inner.clusters.iter_mut() {
+            let shared = clusters.get(name).cloned().unwrap_or_default();
+            *status = ClusterStatus {
+                last_good: None,
+                last_success: shared.last_success,
+                last_attempt: shared.last_attempt,
+                last_error: shared.error_kind.clone(),
+                consecutive_failures: shared.consecutive_failures,
+                drift_since: shared.drift_since,
+                drift_fingerprint: shared.drift_fingerprint,
+                up: shared.up,
+                error_kind: shared.error_kind,
+                pull_request: shared.pull_request,
+                shared_counts: Some(shared.findings),
+            };
+        }
+    }
+
+    /// Forget that the state came from another leader (this process leads
+    /// now; its own audits take over).
+    pub fn stop_sharing(&self) {
+        self.write().shared_from = None;
     }
 
     /// Remember a failed audit; the last good report is kept.
@@ -154,6 +323,7 @@ impl State {
 
     /// Mark a cycle done (wakes [`State::wait_for_cycles`]).
     pub fn finish_cycle(&self) {
+        self.write().last_cycle = Some(Timestamp::now());
         self.cycles.send_modify(|n| *n += 1);
     }
 
@@ -259,6 +429,7 @@ mod tests {
             paths: vec![],
             manager: None,
             condition: None,
+            reverts: None,
         }
     }
 
@@ -283,6 +454,20 @@ mod tests {
         assert_eq!(state.drift_ages(t2), vec![("a".to_owned(), 0.0)]);
         state.record_success(report(vec![]), t2);
         assert_eq!(state.cluster("a").unwrap().drift_since, None);
+    }
+
+    #[test]
+    fn every_cluster_is_read_at_once_with_its_pull_request() {
+        let state = State::new(["b".to_owned(), "a".to_owned()]);
+        let link = "https://github.com/contoso/fleet/pull/4".to_owned();
+        state.record_pull_request("a", Some(link.clone()));
+        let all = state.clusters();
+        let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(all[0].1.pull_request(), Some(link.as_str()));
+        assert_eq!(all[1].1.pull_request(), None);
+        state.record_pull_request("a", None);
+        assert_eq!(state.cluster("a").unwrap().pull_request(), None);
     }
 
     #[tokio::test]

@@ -42,6 +42,8 @@ pub enum Reason {
     Retry,
     /// Asked for by the embedding program (or a test).
     Manual,
+    /// This replica just became the leader (leader election).
+    Elected,
 }
 
 impl Reason {
@@ -53,6 +55,7 @@ impl Reason {
             Reason::Watch => "watch",
             Reason::Retry => "retry",
             Reason::Manual => "manual",
+            Reason::Elected => "elected",
         }
     }
 }

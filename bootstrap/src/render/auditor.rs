@@ -4,6 +4,12 @@
 //! ServiceMonitor) and a per-cluster overlay with the image and the serve
 //! config.
 //!
+//! Like `deploy/`, two replicas elect a leader on the Lease
+//! `flotilla-system/flotilla` (only the leader audits and writes; the
+//! standby serves the leader's status and takes over when it is lost), with
+//! a Role on that one Lease, a PodDisruptionBudget and a spread over nodes
+//! and zones.
+//!
 //! The ServiceMonitor of `deploy/` is left out: its CRD comes with the
 //! Prometheus Operator, which a baseline cluster need not run, and a
 //! Kustomization applying an unknown kind fails as a whole. The metrics
@@ -12,14 +18,20 @@
 use std::collections::BTreeMap;
 
 use flotilla_fleet::Cluster;
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    HTTPGetAction, Namespace, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Service,
-    ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
+    EnvVarSource, HTTPGetAction, Namespace, ObjectFieldSelector, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretVolumeSource,
+    SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, TopologySpreadConstraint,
+    Volume, VolumeMount,
 };
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -37,6 +49,12 @@ const FLOTILLA: &str = "flotilla";
 pub(super) const NAMESPACE: &str = "flotilla-system";
 /// The read-only ClusterRole and its binding.
 const READ_ROLE: &str = "flotilla-read";
+/// The Role on the election Lease, and its binding.
+const LEASE_ROLE: &str = "flotilla-lease";
+/// The election Lease (`leaderElection.leaseName`).
+const LEASE: &str = "flotilla";
+/// Replicas: one leads, one stands by.
+const REPLICAS: i32 = 2;
 /// Image name in the base; each overlay pins it to its registry.
 const IMAGE: &str = "flotilla";
 /// The generated ConfigMap holding `serve.yaml`.
@@ -75,14 +93,19 @@ pub(super) fn render_auditor_base(tree: &mut Tree) {
         ..ServiceAccount::default()
     })
     .push(&cluster_role())
-    .push(&cluster_role_binding());
+    .push(&cluster_role_binding())
+    .push(&lease_role())
+    .push(&lease_role_binding());
     rbac.write(tree, format!("{dir}/rbac.yaml"));
     let mut deployment = Manifest::with_comment(
-        "One replica: two would audit (and load the API server) twice for nothing;\n\
-         Recreate keeps it at one during rollouts too. Git and GitHub credentials come\n\
-         from the optional Secret flotilla-credentials; the config from each overlay.",
+        "Two replicas electing a leader on the Lease flotilla-system/flotilla: only the\n\
+         leader audits and writes, the standby serves its status and takes over about\n\
+         11 s after it is lost. Git and GitHub credentials come from the optional\n\
+         Secret flotilla-credentials; the config from each overlay.",
     );
-    deployment.push(&deployment_object());
+    deployment
+        .push(&deployment_object())
+        .push(&disruption_budget());
     deployment.write(tree, format!("{dir}/deployment.yaml"));
     let mut service = Manifest::with_comment("Metrics, for whichever scraper the cluster runs.");
     service.push(&service_object());
@@ -214,6 +237,83 @@ fn cluster_role_binding() -> ClusterRoleBinding {
     }
 }
 
+/// The election Lease and nothing else: `get` and `patch` on it by name
+/// (kube-lease-manager takes and renews it with server-side apply and merge
+/// patches, and the leader patches its status into an annotation). RBAC
+/// cannot restrict `create` by resourceNames (the name of a new object is
+/// not known when the request is authorised; "Referring to resources" in
+/// the Kubernetes RBAC docs), so `create` is a rule of its own, limited to
+/// this namespace, which holds nothing but flotilla.
+fn lease_role() -> Role {
+    let rule = |names: Option<Vec<String>>, verbs: &[&str]| PolicyRule {
+        api_groups: Some(vec!["coordination.k8s.io".to_owned()]),
+        resources: Some(vec!["leases".to_owned()]),
+        resource_names: names,
+        verbs: owned(verbs),
+        ..PolicyRule::default()
+    };
+    Role {
+        metadata: meta(LEASE_ROLE, Some(NAMESPACE)),
+        rules: Some(vec![
+            rule(Some(vec![LEASE.to_owned()]), &["get", "patch"]),
+            rule(None, &["create"]),
+        ]),
+    }
+}
+
+fn lease_role_binding() -> RoleBinding {
+    RoleBinding {
+        metadata: meta(LEASE_ROLE, Some(NAMESPACE)),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".to_owned()),
+            kind: "Role".to_owned(),
+            name: LEASE_ROLE.to_owned(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".to_owned(),
+            name: FLOTILLA.to_owned(),
+            namespace: Some(NAMESPACE.to_owned()),
+            ..Subject::default()
+        }]),
+    }
+}
+
+/// Drains leave one replica running.
+fn disruption_budget() -> PodDisruptionBudget {
+    let mut metadata = meta(FLOTILLA, Some(NAMESPACE));
+    metadata.labels = Some(labels());
+    PodDisruptionBudget {
+        metadata,
+        spec: Some(PodDisruptionBudgetSpec {
+            min_available: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(labels()),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    }
+}
+
+/// Replicas apart where the cluster has several nodes and zones, together
+/// where it has not.
+fn spread() -> Vec<TopologySpreadConstraint> {
+    ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+        .into_iter()
+        .map(|key| TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: key.to_owned(),
+            when_unsatisfiable: "ScheduleAnyway".to_owned(),
+            label_selector: Some(LabelSelector {
+                match_labels: Some(labels()),
+                ..LabelSelector::default()
+            }),
+            ..TopologySpreadConstraint::default()
+        })
+        .collect()
+}
+
 fn quantities(cpu: &str, memory: &str) -> BTreeMap<String, Quantity> {
     BTreeMap::from([
         ("cpu".to_owned(), Quantity(cpu.to_owned())),
@@ -262,8 +362,23 @@ fn container() -> Container {
             "--config=/etc/flotilla/config/serve.yaml",
             "--json-logs",
         ])),
-        // kubectl (for kustomize) and git want a writable home.
-        env: Some(vec![env("RUST_LOG", "info"), env("HOME", "/tmp")]),
+        // POD_NAME names the replica in the Lease; kubectl (for kustomize)
+        // and git want a writable home.
+        env: Some(vec![
+            EnvVar {
+                name: "POD_NAME".to_owned(),
+                value_from: Some(EnvVarSource {
+                    field_ref: Some(ObjectFieldSelector {
+                        field_path: "metadata.name".to_owned(),
+                        ..ObjectFieldSelector::default()
+                    }),
+                    ..EnvVarSource::default()
+                }),
+                ..EnvVar::default()
+            },
+            env("RUST_LOG", "info"),
+            env("HOME", "/tmp"),
+        ]),
         ports: Some(vec![ContainerPort {
             name: Some(PORT_NAME.to_owned()),
             container_port: PORT,
@@ -271,7 +386,8 @@ fn container() -> Container {
             ..ContainerPort::default()
         }]),
         liveness_probe: Some(http_probe("/healthz", 20)),
-        // Ready once the cluster has had its first audit (good or not).
+        // Ready once the cluster has had its first audit (good or not); a
+        // standby once the leader's shared status says so.
         readiness_probe: Some(http_probe("/readyz", 10)),
         resources: Some(ResourceRequirements {
             requests: Some(quantities("100m", "256Mi")),
@@ -354,6 +470,7 @@ fn pod_spec() -> PodSpec {
             ..PodSecurityContext::default()
         }),
         node_selector: Some(string_map([("kubernetes.io/os", "linux")])),
+        topology_spread_constraints: Some(spread()),
         containers: vec![container()],
         volumes: Some(volumes()),
         ..PodSpec::default()
@@ -366,10 +483,15 @@ fn deployment_object() -> Deployment {
     Deployment {
         metadata,
         spec: Some(DeploymentSpec {
-            replicas: Some(1),
+            replicas: Some(REPLICAS),
+            // A new pod starts as a standby; the old one releases the Lease
+            // on SIGTERM once its current step is done.
             strategy: Some(DeploymentStrategy {
-                type_: Some("Recreate".to_owned()),
-                ..DeploymentStrategy::default()
+                type_: Some("RollingUpdate".to_owned()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::Int(1)),
+                    max_unavailable: Some(IntOrString::Int(0)),
+                }),
             }),
             selector: LabelSelector {
                 match_labels: Some(labels()),
@@ -448,6 +570,16 @@ struct ServeFile {
     clusters: Vec<ServeCluster>,
     schedule: ServeSchedule,
     pr: ServePr,
+    leader_election: ServeLeaderElection,
+}
+
+/// The election the replicas hold (durations: the service's defaults).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServeLeaderElection {
+    enabled: bool,
+    lease_name: String,
+    namespace: String,
 }
 
 #[derive(Serialize)]
@@ -531,6 +663,11 @@ fn serve_config(cluster: &Cluster) -> ServeFile {
                     token_file: format!("{SECRET_DIR}/github-token"),
                 },
             }),
+        },
+        leader_election: ServeLeaderElection {
+            enabled: true,
+            lease_name: LEASE.to_owned(),
+            namespace: NAMESPACE.to_owned(),
         },
     }
 }

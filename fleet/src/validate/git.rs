@@ -6,6 +6,7 @@ use crate::ranges;
 use crate::spec::*;
 
 use super::check::Check;
+use crate::error::Problem;
 
 impl Check<'_> {
     /// A Flux `spec.interval`: the CRD's pattern, then a length Flux can
@@ -26,10 +27,26 @@ impl Check<'_> {
 impl Check<'_> {
     pub(super) fn git(&self, val: &Val<GitSpec>) -> GitSource {
         let g = val.get().cloned().unwrap_or_default();
+        if let Val::Set(url, origin) = &g.url
+            && formats::has_url_credentials(url)
+        {
+            // Never echoed: the value holds a token or a password.
+            self.report(
+                *origin,
+                "git.url",
+                Problem::InvalidHidden {
+                    what: "a Git URL without credentials (put them in the Secret git.secretRef names)",
+                },
+            );
+        }
+        let credentials = matches!(&g.url, Val::Set(url, _) if formats::has_url_credentials(url));
         GitSource {
-            url: self
-                .text(&g.url, "git.url", &formats::GIT_URL, true)
-                .unwrap_or_default(),
+            url: if credentials {
+                String::new()
+            } else {
+                self.text(&g.url, "git.url", &formats::GIT_URL, true)
+                    .unwrap_or_default()
+            },
             branch: self
                 .text(&g.branch, "git.branch", &formats::GIT_BRANCH, true)
                 .unwrap_or_default(),
