@@ -49,13 +49,14 @@ async fn flotilla(args: Vec<String>) -> support::Run {
 }
 
 /// `verb resource` of a logged `GET <path>`, worked out here independently
-/// of flotilla: discovery documents, else the last collection segment with
-/// its group.
+/// of flotilla: OpenAPI v3 documents (list semantics), discovery documents,
+/// else the last collection segment with its group.
 fn label(line: &str) -> String {
     let path = line.strip_prefix("GET ").unwrap();
     let (path, _) = path.split_once('?').unwrap_or((path, ""));
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
+        ["openapi", ..] => "get openapi".to_owned(),
         ["api", _, resource] => format!("list {resource}"),
         ["apis", group, _, resource] => format!("list {resource}.{group}"),
         _ => "get discovery".to_owned(),
@@ -118,6 +119,11 @@ async fn stats_count_every_request_by_verb_and_resource_and_change_nothing_else(
         .collect();
     assert_eq!(reported, seen);
     assert_eq!(reported["get discovery"], 2, "aggregated discovery");
+    assert_eq!(
+        reported["get openapi"],
+        1,
+        "the OpenAPI v3 index (the fixture recorded none, so no group version document follows)"
+    );
     assert_eq!(
         reported["list kustomizations.kustomize.toolkit.fluxcd.io"],
         1
