@@ -120,8 +120,7 @@ async fn stats_count_every_request_by_verb_and_resource_and_change_nothing_else(
     assert_eq!(reported, seen);
     assert_eq!(reported["get discovery"], 2, "aggregated discovery");
     assert_eq!(
-        reported["get openapi"],
-        1,
+        reported["get openapi"], 1,
         "the OpenAPI v3 index (the fixture recorded none, so no group version document follows)"
     );
     assert_eq!(
