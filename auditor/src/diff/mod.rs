@@ -423,30 +423,33 @@ fn object_finding(
     }
 }
 
-/// Flux's opt-outs, read from labels or annotations in Git or live (Flux
-/// honours both: Git for what it applies, live for objects people marked).
+/// Flux's opt-outs, read from labels or annotations as kustomize-controller
+/// reads them (fluxcd/pkg `ssa/manager_apply.go`, `shouldSkipApply`): the
+/// exclusions (`reconcile: disabled`, `ssa: Ignore`) in Git or live, for
+/// objects people marked by hand too; `ssa: IfNotPresent` in Git only (a
+/// live mark alone does not stop Flux applying).
 ///
 /// Prevents: the `compute-resources` quota (`reconcile: disabled`, created by
 /// hand) reported as drift or missing; `ssa: IfNotPresent` objects (created
-/// once, then owned by someone else) reported as modified.
+/// once, then owned by someone else) reported as modified; a drifted object
+/// hidden by an `IfNotPresent` mark added live, which Flux overwrites.
 fn flux_mode(desired: &Value, live: Option<&Value>) -> FluxMode {
-    let objects = std::iter::once(desired).chain(live);
-    let mut mode = FluxMode::Apply;
-    for obj in objects {
-        for map in ["annotations", "labels"] {
-            let reconcile = meta_str(obj, map, "kustomize.toolkit.fluxcd.io/reconcile");
-            let ssa = meta_str(obj, map, "kustomize.toolkit.fluxcd.io/ssa");
-            if reconcile.is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
-                || ssa.is_some_and(|v| v.eq_ignore_ascii_case("ignore"))
-            {
-                return FluxMode::Skip;
-            }
-            if ssa.is_some_and(|v| v.eq_ignore_ascii_case("ifnotpresent")) {
-                mode = FluxMode::CreateOnly;
-            }
-        }
+    let mark = |obj: &Value, key: &str, value: &str| {
+        ["annotations", "labels"]
+            .iter()
+            .any(|map| meta_str(obj, map, key).is_some_and(|v| v.eq_ignore_ascii_case(value)))
+    };
+    let excluded = |obj: &Value| {
+        mark(obj, "kustomize.toolkit.fluxcd.io/reconcile", "disabled")
+            || mark(obj, "kustomize.toolkit.fluxcd.io/ssa", "ignore")
+    };
+    if excluded(desired) || live.is_some_and(excluded) {
+        FluxMode::Skip
+    } else if mark(desired, "kustomize.toolkit.fluxcd.io/ssa", "ifnotpresent") {
+        FluxMode::CreateOnly
+    } else {
+        FluxMode::Apply
     }
-    mode
 }
 
 /// Kustomizations whose objects Git's render does not show: declared but
