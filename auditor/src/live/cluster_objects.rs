@@ -104,11 +104,14 @@ impl ClusterObjects for LiveObjects {
     }
 }
 
+/// Variables of the snapshot's ConfigMaps by `(kind, namespace, name)`.
+type SnapshotVars = HashMap<(String, String, String), Vars>;
+
 /// `substituteFrom` objects read from a recorded snapshot.
 pub struct SnapshotObjects {
     dir: PathBuf,
     sealer: Sealer,
-    loaded: Mutex<Option<HashMap<(String, String, String), Vars>>>,
+    loaded: Mutex<Option<SnapshotVars>>,
 }
 
 impl SnapshotObjects {
@@ -121,7 +124,7 @@ impl SnapshotObjects {
         }
     }
 
-    fn load(&self) -> HashMap<(String, String, String), Vars> {
+    fn load(&self) -> SnapshotVars {
         let scope = super::Scope::only([("", "ConfigMap"), ("", "Secret")]);
         let Ok(live) = super::load_snapshot_with(&self.dir, Some(&scope), &self.sealer) else {
             // The audit reads the same snapshot next and reports the error.
