@@ -162,9 +162,10 @@ impl<'a> Plan<'a> {
             );
         }
         let live = *self.live.get(&key).ok_or("the live object is gone")?;
+        let git = self.git_object(&key);
         let mut patch = patch_skeleton(f);
         for change in &f.paths {
-            merge_change(&mut patch, live, change, &key)?;
+            merge_change(&mut patch, live, git, change, &key)?;
         }
         let slot = self
             .patches
@@ -172,6 +173,26 @@ impl<'a> Plan<'a> {
             .or_insert_with(|| (owner, Value::Object(Map::new())));
         deep_merge(&mut slot.1, patch);
         Ok(())
+    }
+
+    /// The object as Git renders it (a cluster-scoped one may carry the
+    /// namespace kustomize gave it, which the finding's key does not).
+    fn git_object(&self, key: &ObjectKey) -> Option<&'a Value> {
+        self.input
+            .desired
+            .objects
+            .iter()
+            .map(|d| &d.object)
+            .find(|o| {
+                ObjectKey::of(o).is_some_and(|k| {
+                    &k == key
+                        || (key.namespace.is_none()
+                            && ObjectKey {
+                                namespace: None,
+                                ..k
+                            } == *key)
+                })
+            })
     }
 
     fn add_manifest(&mut self, f: &Finding, key: ObjectKey) -> Result<(), String> {
@@ -333,12 +354,19 @@ fn patch_skeleton(f: &Finding) -> Value {
 }
 
 /// Add one changed field to a strategic-merge patch, walking the live object
-/// along the change's pointer: list items are named by their merge keys
-/// (`name`, or the keys the item has among the usual ones) so the patch
-/// merges into the right item.
+/// along the change's pointer: list items are named by the list-map keys the
+/// diff matched them by (the server's `x-kubernetes-list-map-keys`, which
+/// the keyed field carries: `ports[port=443,protocol=TCP]`), so the patch
+/// merges into the right item; strategic merge finds items by their
+/// `patchMergeKey`, one of those keys (Service ports: `port`, not `name`).
+///
+/// Prevents: a Service port's `targetPort` adopted as `{name, targetPort}`,
+/// which kustomize's strategic merge (no `port`, the merge key) turns into
+/// `ports: []`; a port moved 443 → 8443 adopted as a second port beside 443.
 fn merge_change(
     patch: &mut Value,
     live: &Value,
+    git: Option<&Value>,
     change: &FieldChange,
     key: &ObjectKey,
 ) -> Result<(), String> {
@@ -349,8 +377,12 @@ fn merge_change(
             change.field
         ));
     }
-    let value = change.live.clone().unwrap_or(Value::Null);
-    let fragment = fragment_at(live, &tokens, value).ok_or_else(|| {
+    let walk = Walk {
+        levels: list_levels(&change.field),
+        value: change.live.clone().unwrap_or(Value::Null),
+        was: change.desired.as_ref(),
+    };
+    let fragment = walk.fragment(live, git, &tokens, 0).ok_or_else(|| {
         format!(
             "{}: cannot follow the field in the live {}",
             change.field, key.kind
@@ -360,29 +392,160 @@ fn merge_change(
     Ok(())
 }
 
-/// A patch fragment that sets the value at `tokens` (a JSON pointer into `live`).
-fn fragment_at(live: &Value, tokens: &[String], value: Value) -> Option<Value> {
-    let Some((first, rest)) = tokens.split_first() else {
-        return Some(value);
-    };
-    match live {
-        Value::Object(map) => {
-            let child = map.get(first).unwrap_or(&Value::Null);
-            let inner = fragment_at(child, rest, value)?;
-            Some(json!({ first.clone(): inner }))
+/// One change being turned into a patch fragment.
+struct Walk<'v> {
+    /// Key names of each list level along the path (`None`: positional).
+    levels: Vec<Option<Vec<String>>>,
+    /// The live value to write.
+    value: Value,
+    /// Git's value of the field (to see a renamed key).
+    was: Option<&'v Value>,
+}
+
+impl Walk<'_> {
+    /// A patch fragment that sets the value at `tokens` (a JSON pointer into
+    /// `live`); `level` counts the lists passed so far (an index into
+    /// `levels`); `git` is the same
+    /// place in Git's object, where known.
+    fn fragment(
+        &self,
+        live: &Value,
+        git: Option<&Value>,
+        tokens: &[String],
+        level: usize,
+    ) -> Option<Value> {
+        let Some((first, rest)) = tokens.split_first() else {
+            return Some(self.value.clone());
+        };
+        match live {
+            Value::Object(map) => {
+                let child = map.get(first).unwrap_or(&Value::Null);
+                let git_child = git.and_then(|g| g.get(first));
+                let inner = self.fragment(child, git_child, rest, level)?;
+                Some(json!({ first.clone(): inner }))
+            }
+            Value::Array(items) => {
+                let item = items.get(first.parse::<usize>().ok()?)?;
+                let keys = self.levels.get(level).cloned().flatten();
+                let mut element = match &keys {
+                    Some(names) => keys_of(item, names).or_else(|| merge_keys_of(item))?,
+                    None => merge_keys_of(item)?,
+                };
+                let git_items = git.and_then(Value::as_array);
+                // A key field itself changed (the diff paired the vanished
+                // item with the new one): delete Git's item by its old keys
+                // and add the item under its new ones.
+                if let ([field], Some(names), Some(was)) = (rest, &keys, self.was)
+                    && names.contains(field)
+                    && *was != self.value
+                {
+                    let mut old = element.clone();
+                    old[field] = was.clone();
+                    let git_item = git_items
+                        .and_then(|g| g.iter().find(|i| keys_of(i, names).as_ref() == Some(&old)));
+                    let mut new = match git_item.and_then(Value::as_object) {
+                        Some(g) => Value::Object(
+                            g.iter()
+                                .map(|(k, v)| (k.clone(), item.get(k).unwrap_or(v).clone()))
+                                .collect(),
+                        ),
+                        None => element.clone(),
+                    };
+                    new[field] = self.value.clone();
+                    old["$patch"] = json!("delete");
+                    return Some(Value::Array(vec![old, new]));
+                }
+                let git_item = match &keys {
+                    Some(names) => git_items.and_then(|g| {
+                        g.iter()
+                            .find(|i| keys_of(i, names).as_ref() == Some(&element))
+                    }),
+                    None => None,
+                };
+                deep_merge(
+                    &mut element,
+                    self.fragment(item, git_item, rest, level + 1)?,
+                );
+                Some(Value::Array(vec![element]))
+            }
+            _ if rest.is_empty() => Some(json!({ first.clone(): self.value })),
+            _ => None,
         }
-        Value::Array(items) => {
-            let item = items.get(first.parse::<usize>().ok()?)?;
-            let mut element = merge_keys_of(item)?;
-            deep_merge(&mut element, fragment_at(item, rest, value)?);
-            Some(Value::Array(vec![element]))
-        }
-        _ if rest.is_empty() => Some(json!({ first.clone(): value })),
-        _ => None,
     }
 }
 
-/// The fields that identify a list item for a strategic merge.
+/// The values of `names` in a list item, as a map (`None` if it has none).
+fn keys_of(item: &Value, names: &[String]) -> Option<Value> {
+    let map = item.as_object()?;
+    let out: Map<String, Value> = names
+        .iter()
+        .filter_map(|n| Some((n.clone(), map.get(n)?.clone())))
+        .collect();
+    (!out.is_empty()).then_some(Value::Object(out))
+}
+
+/// The key names of each list level along a keyed field, as
+/// [`crate::diff::keyed_path::FieldPath::keyed`] prints it:
+/// `spec.ports[port=443,protocol=TCP].port` → `[Some([port, protocol])]`,
+/// an atomic list's `[2]` → `None`; a quoted map key `["a.b"]` is no list.
+fn list_levels(field: &str) -> Vec<Option<Vec<String>>> {
+    let mut levels = Vec::new();
+    let mut chars = field.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '[' {
+            continue;
+        }
+        let mut inner = String::new();
+        let mut in_string = false;
+        let mut escaped = false;
+        for c in chars.by_ref() {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '"' {
+                    in_string = false;
+                }
+            } else if c == '"' {
+                in_string = true;
+            } else if c == ']' {
+                break;
+            }
+            inner.push(c);
+        }
+        if inner.starts_with('"') {
+            continue;
+        }
+        if inner.chars().all(|c| c.is_ascii_digit()) {
+            levels.push(None);
+            continue;
+        }
+        // `k=v,k2=v2`: key names are identifiers, values may be quoted.
+        let mut names = Vec::new();
+        let mut part = String::new();
+        let mut in_string = false;
+        for c in inner.chars().chain([',']) {
+            match c {
+                '"' => in_string = !in_string,
+                ',' if !in_string => {
+                    if let Some((name, _)) = part.split_once('=') {
+                        names.push(name.to_owned());
+                    }
+                    part.clear();
+                    continue;
+                }
+                _ => {}
+            }
+            part.push(c);
+        }
+        levels.push(Some(names));
+    }
+    levels
+}
+
+/// The fields that identify a list item for a strategic merge, guessed
+/// (`name` first, else the usual keys) where the path names no keys.
 fn merge_keys_of(item: &Value) -> Option<Value> {
     const KEYS: [&str; 6] = ["name", "containerPort", "port", "mountPath", "ip", "type"];
     let map = item.as_object()?;

@@ -148,3 +148,126 @@ fn adopted_drift_is_gone_on_the_next_audit() {
         assert!(!contents.contains("YWRtaW46") && !contents.contains("admin:$apr1"));
     }
 }
+
+/// Service ports are a list keyed by `port`+`protocol`, and strategic merge
+/// finds them by `port`: a changed `targetPort` and a port moved 443 → 8443
+/// are adopted under those keys, and the next audit (real kustomize over the
+/// edited repository) finds the Service settled, with no port lost or added.
+#[test]
+fn service_ports_are_adopted_by_their_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path();
+    let entry = "clusters/c1";
+    std::fs::create_dir_all(repo.join(entry)).unwrap();
+    std::fs::write(
+        repo.join(entry).join("sync.yaml"),
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: flux-system\n  namespace: flux-system\nspec:\n  interval: 1m\n  url: https://example.com/fleet.git\n  ref:\n    branch: main\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: flux-system\n  namespace: flux-system\nspec:\n  interval: 10m\n  path: ./clusters/c1\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n",
+    )
+    .unwrap();
+    let svc = |name: &str, ports: serde_json::Value| {
+        serde_json::json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "apps"},
+            "spec": {"selector": {"app": name}, "ports": ports}})
+    };
+    let git_ports = serde_json::json!([
+        {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080},
+        {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 8443}
+    ]);
+    let services = [
+        svc("moved", git_ports.clone()),
+        svc("retargeted", git_ports),
+    ];
+    let yaml: Vec<String> = services
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap())
+        .collect();
+    std::fs::write(repo.join(entry).join("services.yaml"), yaml.join("\n---\n")).unwrap();
+    let kustomization = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - sync.yaml\n  - services.yaml\n";
+    std::fs::write(repo.join(entry).join("kustomization.yaml"), kustomization).unwrap();
+
+    let live_svc = |name: &str, ports: serde_json::Value| {
+        let mut s = svc(name, ports);
+        s["metadata"]["uid"] = name.into();
+        s["metadata"]["labels"] = serde_json::json!({
+            "kustomize.toolkit.fluxcd.io/name": "flux-system",
+            "kustomize.toolkit.fluxcd.io/namespace": "flux-system"});
+        s
+    };
+    let live = flotilla_auditor::live::Live {
+        objects: vec![
+            live_svc(
+                "moved",
+                serde_json::json!([
+                    {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080},
+                    {"name": "https", "port": 8443, "protocol": "TCP", "targetPort": 8443}
+                ]),
+            ),
+            live_svc(
+                "retargeted",
+                serde_json::json!([
+                    {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080},
+                    {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 9443}
+                ]),
+            ),
+        ],
+        listed: [(String::new(), "Service".to_owned())].into(),
+        ..Default::default()
+    };
+    let render = || {
+        let desired = desired::render(repo, entry, &RenderOptions::default()).unwrap();
+        assert!(desired.errors.is_empty(), "{:?}", desired.errors);
+        let findings: Vec<Finding> = diff(&desired, &live, &DiffOptions::default())
+            .into_iter()
+            .filter(|f| f.kind == "Service")
+            .collect();
+        (desired, findings)
+    };
+    let (desired, findings) = render();
+    let fields: Vec<&str> = findings
+        .iter()
+        .flat_map(|f| f.paths.iter().map(|p| p.field.as_str()))
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "spec.ports[port=443,protocol=TCP].port",
+            "spec.ports[port=443,protocol=TCP].targetPort"
+        ]
+    );
+    let out = adopt(&AdoptInput {
+        entry,
+        kustomization_yaml: Some(kustomization),
+        entry_files: &[],
+        desired: &desired,
+        live: &live,
+        findings: &findings,
+        actions: &Actions::default(),
+    });
+    assert_eq!(out.adopted, [0, 1], "{:?}", out.not_adopted);
+    for (path, contents) in &out.edits {
+        let file = repo.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, contents).unwrap();
+    }
+    let (after, left) = render();
+    assert!(left.is_empty(), "not settled: {left:#?}");
+    fn sorted(v: &serde_json::Value) -> Vec<serde_json::Value> {
+        let mut items = v.as_array().unwrap().clone();
+        items.sort_by_key(|i| i["port"].as_u64());
+        items
+    }
+    let ports = |name: &str| {
+        after
+            .objects
+            .iter()
+            .find(|d| d.object["kind"] == "Service" && d.object["metadata"]["name"] == name)
+            .map(|d| sorted(&d.object["spec"]["ports"]))
+            .unwrap()
+    };
+    // Strategic merge puts a re-keyed item first; a list map has no order.
+    assert_eq!(ports("moved"), sorted(&live.objects[0]["spec"]["ports"]));
+    assert_eq!(
+        ports("retargeted"),
+        sorted(&live.objects[1]["spec"]["ports"])
+    );
+}
