@@ -493,3 +493,28 @@ fn a_manifest_with_an_unknown_field_or_a_path_outside_is_an_error() {
         "{err:?}"
     );
 }
+
+/// A snapshot folder is read, not trusted: a `.json` entry that is a
+/// symbolic link (to a file outside, here a List of Secrets) is an error
+/// naming it, in `objects/` and in `discovery/`, and its target is not read.
+#[test]
+fn a_symbolic_link_in_a_snapshot_is_refused_not_followed() {
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("elsewhere.json");
+    std::fs::write(
+        &target,
+        r#"{"kind":"List","apiVersion":"v1","items":[{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x","namespace":"a"}}]}"#,
+    )
+    .unwrap();
+    for folder in ["objects", "discovery"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("objects")).unwrap();
+        std::fs::create_dir_all(dir.path().join("discovery")).unwrap();
+        let link = dir.path().join(folder).join("linked.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = load_snapshot(dir.path()).unwrap_err();
+        let message = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(message.contains("linked.json"), "{message}");
+        assert!(message.contains("symbolic link"), "{message}");
+    }
+}

@@ -392,6 +392,19 @@ fn note_empty_list(live: &mut Live, discovery: &Discovery, path: &Path, scope: O
     }
 }
 
+/// A snapshot holds plain files only: a symbolic link in it (to
+/// `/etc/shadow`, another snapshot's file) is refused, never followed, as
+/// recording never writes through one.
+fn symlink_error(path: PathBuf) -> Error {
+    Error::ReadSnapshot {
+        path,
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "a symbolic link; a snapshot holds plain files only",
+        ),
+    }
+}
+
 fn collect_json_files(dir: &Path, out: &mut Vec<PathBuf>, top: bool) -> Result<()> {
     let read_error = |source| Error::ReadSnapshot {
         path: dir.to_path_buf(),
@@ -405,7 +418,11 @@ fn collect_json_files(dir: &Path, out: &mut Vec<PathBuf>, top: bool) -> Result<(
             continue;
         }
         let path = entry.path();
-        if entry.file_type().map_err(read_error)?.is_dir() {
+        let file_type = entry.file_type().map_err(read_error)?;
+        if file_type.is_symlink() {
+            return Err(symlink_error(path));
+        }
+        if file_type.is_dir() {
             collect_json_files(&path, out, false)?;
         } else if name.ends_with(".json") {
             out.push(path);
@@ -865,6 +882,9 @@ fn read_discovery_dir(dir: &Path) -> Result<Discovery> {
         .collect();
     paths.sort();
     for path in paths {
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(symlink_error(path));
+        }
         let bytes = std::fs::read(&path).map_err(|source| Error::ReadSnapshot {
             path: path.clone(),
             source,
