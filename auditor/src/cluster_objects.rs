@@ -17,10 +17,10 @@
 //!
 //! Both are called from the render's thread (outside the async runtime).
 
-use crate::desired::flux::substitution_source;
-use crate::desired::substitute::{Origin, Var, Vars};
-use crate::desired::{ClusterLookup, ClusterObjects};
-use crate::secret::Sealer;
+use flotilla_core::secret::Sealer;
+use flotilla_render::flux::substitution_source;
+use flotilla_render::substitute::{Origin, Var, Vars};
+use flotilla_render::{ClusterLookup, ClusterObjects};
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 use serde_json::Value;
@@ -122,8 +122,9 @@ impl SnapshotObjects {
     }
 
     fn load(&self) -> HashMap<(String, String, String), Vars> {
-        let scope = super::Scope::only([("", "ConfigMap"), ("", "Secret")]);
-        let Ok(live) = super::load_snapshot_with(&self.dir, Some(&scope), &self.sealer) else {
+        let scope = flotilla_live::Scope::only([("", "ConfigMap"), ("", "Secret")]);
+        let Ok(live) = flotilla_live::load_snapshot_with(&self.dir, Some(&scope), &self.sealer)
+        else {
             // The audit reads the same snapshot next and reports the error.
             return HashMap::new();
         };

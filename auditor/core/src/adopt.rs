@@ -17,8 +17,8 @@
 //! edits. Secret values are never adopted (flotilla never has them), nor are
 //! `missing` objects or Flux health findings: those are for a person.
 
-use crate::desired::flux::{is_flux_kustomization, reference_of};
 use crate::desired::{Desired, KustomizationRef};
+use crate::desired::{is_flux_kustomization, reference_of};
 use crate::findings::{FieldChange, Finding, FindingClass};
 use crate::live::Live;
 use crate::object::{ObjectKey, group_of};

@@ -80,9 +80,10 @@ pub fn contains_sealed(s: &str) -> bool {
 pub const TAINTED_PREFIX: &str = "sealed:tainted:";
 
 /// What stands for a value flotilla cannot know (a Secret it may not read,
-/// SOPS without a key): [`crate::desired::substitute::UNKNOWN`]. A desired
+/// SOPS without a key), a private-use code point; the renderer's substitution
+/// writes it for any expression that depends on such a value. A desired
 /// value that is (or contains) it is not compared and never printed.
-pub const UNKNOWN: &str = crate::desired::substitute::UNKNOWN;
+pub const UNKNOWN: &str = "\u{F8F2}";
 
 /// Whether a desired value is unknown (see [`UNKNOWN`]).
 pub fn is_unknown(value: &Value) -> bool {

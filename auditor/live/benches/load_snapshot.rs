@@ -18,7 +18,7 @@
 //!
 //! `cargo bench -p flotilla-auditor --bench load_snapshot`
 
-use flotilla_auditor::live::{Scope, load_snapshot, load_snapshot_scoped};
+use flotilla_live::{Scope, load_snapshot, load_snapshot_scoped};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::Path;
@@ -46,7 +46,7 @@ fn main() {
         return;
     }
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/baseline-cluster/snapshot-drifted");
+        .join("../../../shared/fixtures/baseline-cluster/snapshot-drifted");
     let all = load_snapshot(&fixture).expect("fixture loads").objects;
     let namespaced: Vec<Value> = all
         .iter()

@@ -26,7 +26,7 @@ use super::discovery::{
 use super::openapi::{fetch_openapi, group_versions};
 use super::slim::{may_slim, slim_if_owned};
 use super::{Error, Live, Result, Scope};
-use crate::secret::Sealer;
+use flotilla_core::secret::Sealer;
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde::Deserialize;
@@ -727,7 +727,7 @@ mod tests {
             obj["data"]["k"]
                 .as_str()
                 .unwrap()
-                .starts_with(crate::secret::KEYED_PREFIX)
+                .starts_with(flotilla_core::secret::KEYED_PREFIX)
         );
     }
 }

@@ -42,7 +42,7 @@ use super::snapshot::{
     is_recorded_path, read_manifest,
 };
 use super::{Error, Result, Scope};
-use crate::secret::{Sealer, is_secret, random_key};
+use flotilla_core::secret::{Sealer, is_secret, random_key};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::io::Write;

@@ -26,8 +26,8 @@ use super::discovery::{ApiVersionsDoc, Discovery, GroupListDoc, ResourceListDoc}
 use super::openapi::{group_versions, is_openapi_file, load_recorded};
 use super::slim::{may_slim, slim_if_owned};
 use super::{Error, Live, Result, Scope};
-use crate::object::{ObjectKey, group_of};
-use crate::secret::{
+use flotilla_core::object::{ObjectKey, group_of};
+use flotilla_core::secret::{
     KEY_LEN, LEGACY_PREFIX, OMITTED, Sealer, is_sealed, is_secret, omitted_values,
 };
 use serde::de::{

@@ -4,7 +4,7 @@
 use super::cluster::{ReadOptions, read_cluster_with};
 use super::snapshot::load_snapshot_with;
 use super::{Error, Live};
-use crate::secret::Sealer;
+use flotilla_core::secret::Sealer;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;

@@ -1,19 +1,19 @@
 //! Loading recorded snapshots: the shared `baseline-cluster` fixture as
 //! recorded by `record.sh`, and the same files under arbitrary names.
 
-use flotilla_auditor::live::{
+use flotilla_core::object::ObjectKey;
+use flotilla_core::secret::{KEYED_PREFIX, Sealer};
+use flotilla_live::{
     Error, LiveSource, Scope, SnapshotSource, load_snapshot, load_snapshot_scoped,
     load_snapshot_with,
 };
-use flotilla_auditor::object::ObjectKey;
-use flotilla_auditor::secret::{KEYED_PREFIX, Sealer};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/baseline-cluster")
+        .join("../../../shared/fixtures/baseline-cluster")
         .join(name)
 }
 
@@ -396,7 +396,7 @@ fn a_snapshot_recorded_without_values_says_how_many_were_not_compared() {
     )
     .unwrap();
     assert!(
-        flotilla_auditor::live::snapshot_sealer(dir.path())
+        flotilla_live::snapshot_sealer(dir.path())
             .unwrap()
             .is_none()
     );
@@ -429,7 +429,7 @@ fn a_snapshot_with_its_own_key_is_read_with_it_and_refuses_another() {
         ),
     )
     .unwrap();
-    let own = flotilla_auditor::live::snapshot_sealer(dir.path())
+    let own = flotilla_live::snapshot_sealer(dir.path())
         .unwrap()
         .expect("the snapshot's key");
     assert_eq!(own.id(), sealer.id());
@@ -451,7 +451,7 @@ fn an_older_snapshot_with_unsalted_digests_still_compares_and_is_named() {
         secret_list(serde_json::json!({"password": legacy.digest(b"hunter2")})),
     )
     .unwrap();
-    let sealer = flotilla_auditor::live::snapshot_sealer(dir.path())
+    let sealer = flotilla_live::snapshot_sealer(dir.path())
         .unwrap()
         .expect("recognised as an older flotilla snapshot");
     assert!(sealer.is_legacy());

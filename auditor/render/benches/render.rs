@@ -8,7 +8,7 @@
 //! - a fleet of N copies of the cluster folder (same components, different
 //!   entry), rendered one after another without and with a shared cache.
 
-use flotilla_auditor::desired::{RenderCache, RenderOptions, render};
+use flotilla_render::{RenderCache, RenderOptions, render};
 use std::fs;
 use std::num::NonZeroUsize;
 use std::path::Path;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/baseline-cluster/repo"
+    "/../../../shared/fixtures/baseline-cluster/repo"
 );
 const REVISION: &str = "main@sha1:255b0055ca13d40194cd337ea7d45cd55e568f93";
 const ENTRY: &str = "clusters/aks-eastus2-01";

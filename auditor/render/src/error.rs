@@ -1,16 +1,14 @@
 //! Errors of the desired-state renderer.
 //!
-//! [`Error`] is what went wrong in one build; [`KustomizationError`] ties it to
+//! [`Error`] is what went wrong in one build; `KustomizationError` (flotilla-core) ties it to
 //! the Flux Kustomization being rendered. `render` returns `Err` only when the
 //! entry path itself cannot be built; a failing Kustomization further down is
 //! collected in [`super::Desired::errors`] so the others still render.
 
-use super::KustomizationRef;
 use super::confine::{Refusal, shown_url};
 use super::stage::LinkTarget;
 use super::substitute::SubstituteError;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -179,37 +177,5 @@ impl std::fmt::Display for RemoteReason {
             }
             RemoteReason::Unreachable => "could not be fetched",
         })
-    }
-}
-
-/// A failure of one Flux Kustomization; the rest of the render went on.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("kustomization {kustomization}: {source}")]
-pub struct KustomizationError {
-    /// The Kustomization (`None` for an entry path no Kustomization applies).
-    pub kustomization: KustomizationLabel,
-    /// What went wrong.
-    #[source]
-    pub source: Arc<Error>,
-}
-
-/// Display form of an optional Kustomization.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KustomizationLabel(pub Option<KustomizationRef>);
-
-impl std::fmt::Display for KustomizationLabel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            Some(k) => write!(f, "{k}"),
-            None => f.write_str("(entry)"),
-        }
-    }
-}
-
-/// Errors compare by Kustomization and message, so `Desired` stays comparable.
-impl PartialEq for KustomizationError {
-    fn eq(&self, other: &Self) -> bool {
-        self.kustomization == other.kustomization
-            && self.source.to_string() == other.source.to_string()
     }
 }

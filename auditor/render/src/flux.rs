@@ -14,7 +14,7 @@
 //! Each Kustomization is followed once, which also stops cycles.
 
 use super::cache::{CacheKey, RenderCache};
-use super::error::{Error, KustomizationError, KustomizationLabel, Result};
+use super::error::{Error, Result};
 use super::kustomize::{Built, Kustomizer, Overlay, split_documents};
 use super::sources::{Content, Sources, flux_instance_sync};
 use super::stage::Stage;
@@ -25,10 +25,11 @@ use super::{
     ClusterLookup, ClusterObjectsRef, Desired, DesiredObject, KustomizationRef, NotRendered,
     NotRenderedReason, RemoteCluster, RenderOptions, sops, taint,
 };
-use crate::object::{ObjectKey, group_of};
-use crate::secret::Sealer;
+use super::{KustomizationError, KustomizationLabel};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use flotilla_core::object::ObjectKey;
+use flotilla_core::secret::Sealer;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -38,8 +39,8 @@ use std::sync::{Arc, mpsc};
 /// Variables as read here, name → value; [`substitute::Vars`] adds their origin.
 type Vars = BTreeMap<String, String>;
 
-/// Group of Flux Kustomizations.
-pub const KUSTOMIZE_GROUP: &str = "kustomize.toolkit.fluxcd.io";
+/// Group of Flux Kustomizations, and how to recognise and name one.
+pub use flotilla_core::desired::{KUSTOMIZE_GROUP, is_flux_kustomization, reference_of};
 /// Owner label Flux puts on every object it applies (name of the Kustomization).
 pub const OWNER_NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
 /// Owner label Flux puts on every object it applies (namespace of the Kustomization).
@@ -179,26 +180,6 @@ struct CommonMetadataFields {
     annotations: Map<String, Value>,
 }
 
-/// Whether an object is a Flux Kustomization (any served version).
-pub fn is_flux_kustomization(obj: &Value) -> bool {
-    obj.get("kind").and_then(Value::as_str) == Some("Kustomization")
-        && obj.get("apiVersion").and_then(Value::as_str).map(group_of) == Some(KUSTOMIZE_GROUP)
-}
-
-/// `namespace/name` of a Flux Kustomization object (namespace `default`
-/// when unset, as Flux reads it).
-pub fn reference_of(obj: &Value) -> Option<KustomizationRef> {
-    let meta = obj.get("metadata")?;
-    Some(KustomizationRef {
-        namespace: meta
-            .get("namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("default")
-            .to_owned(),
-        name: meta.get("name")?.as_str()?.to_owned(),
-    })
-}
-
 /// A repository-relative path without `.`/`..`/empty segments; `""` is the root.
 pub fn normalize_path(path: &str) -> Result<String> {
     let mut parts: Vec<&str> = Vec::new();
@@ -334,7 +315,7 @@ pub fn substitution_source(obj: &Value) -> Option<(String, String, String, subst
     }
     let mut vars = substitute::Vars::new();
     let mut put = |k: &str, value: String, origin: Origin| {
-        let unknown = crate::secret::contains_sealed(&value) || taint::has_markers(&value);
+        let unknown = flotilla_core::secret::contains_sealed(&value) || taint::has_markers(&value);
         let var = if unknown {
             Var {
                 value: String::new(),
@@ -998,7 +979,7 @@ impl Walk {
     ///
     /// Values that were encrypted are secret wherever they land: in a
     /// Secret's `data` they stay plain here and are sealed next; anywhere
-    /// else they become [`crate::secret::tainted`] digests.
+    /// else they become [`flotilla_core::secret::tainted`] digests.
     fn decrypt(&self, unit: &Unit, obj: &Value, notes: &mut Vec<String>) -> Result<Option<Value>> {
         if sops::is_decryption_disabled(obj) {
             return Ok(None);
@@ -1053,7 +1034,7 @@ impl Walk {
             })?;
             return Ok(Some(stripped));
         }
-        if crate::secret::is_secret(obj) {
+        if flotilla_core::secret::is_secret(obj) {
             return self.decrypt_secret_values(obj, &object, notes);
         }
         Ok(None)
@@ -1346,13 +1327,15 @@ fn taint_decrypted(encrypted: &Value, plain: Value) -> Value {
                 if keep_plain {
                     plain
                 } else {
-                    Value::String(crate::secret::tainted(&crate::secret::taint_bytes(&plain)))
+                    Value::String(flotilla_core::secret::tainted(
+                        &flotilla_core::secret::taint_bytes(&plain),
+                    ))
                 }
             }
             (_, plain) => plain,
         }
     }
-    let secret = crate::secret::is_secret(encrypted);
+    let secret = flotilla_core::secret::is_secret(encrypted);
     let (Value::Object(enc), Value::Object(plain)) = (encrypted, plain.clone()) else {
         return walk(encrypted, plain, false);
     };

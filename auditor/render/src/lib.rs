@@ -1,4 +1,5 @@
-//! Desired state: what a Flux repository says a cluster should run.
+//! flotilla-render: what a Flux repository says a cluster should run
+//! (repository -> [`Desired`], the model of `flotilla-core`).
 //!
 //! Walks the Flux `Kustomization` objects reachable from a cluster's entry
 //! path the way kustomize-controller would, builds each with kustomize (a
@@ -19,7 +20,7 @@
 //! What Flux does on apply and is reproduced here: `commonMetadata`, the
 //! owner labels `kustomize.toolkit.fluxcd.io/name` and `…/namespace`, and
 //! Secret `stringData` folded into `data` (then sealed with
-//! [`RenderOptions::sealer`], see [`crate::secret`]), and `status` written in Git dropped
+//! [`RenderOptions::sealer`], see [`flotilla_core::secret`]), and `status` written in Git dropped
 //! (except on CRDs). Server defaults (port `protocol: TCP`, …)
 //! are left to the diff engine, and opt-outs (`reconcile: disabled`,
 //! `ssa: IfNotPresent|Ignore`) stay on the objects for it to decide.
@@ -37,128 +38,18 @@ pub mod substitute;
 pub mod taint;
 
 pub use cache::{CacheKey, RenderCache};
-pub use error::{Error, KustomizationError, Result};
+pub use error::{Error, Result};
+pub use flotilla_core::desired::{
+    Desired, DesiredObject, KustomizationError, KustomizationLabel, KustomizationRef, NotRendered,
+    NotRenderedReason, RemoteCluster,
+};
 pub use kustomize::Kustomizer;
 pub use sources::{SourceMapping, SourceMappingError};
 
-use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::Arc;
-
-/// A Flux Kustomization, `namespace/name`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct KustomizationRef {
-    /// Namespace (usually `flux-system`).
-    pub namespace: String,
-    /// Name.
-    pub name: String,
-}
-
-impl fmt::Display for KustomizationRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
-
-/// One object Git declares for the cluster.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DesiredObject {
-    /// The object as Flux would apply it (after kustomize and substitution;
-    /// Secrets sealed by [`RenderOptions::sealer`]).
-    pub object: Value,
-    /// The Flux Kustomization that applies it (`None` for the entry path
-    /// itself when it is not applied by any Kustomization in the repo).
-    pub kustomization: Option<KustomizationRef>,
-}
-
-/// Everything Git declares for one cluster at one revision.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Desired {
-    /// Flux-style revision, `main@sha1:<hex>`, or `sha1:<hex>` when detached.
-    pub revision: Option<String>,
-    /// Desired objects, in render order.
-    pub objects: Vec<DesiredObject>,
-    /// Things that are not errors but limit the audit (e.g. HelmReleases not
-    /// rendered, unresolved variables, Kustomizations of other sources).
-    pub notes: Vec<String>,
-    /// Kustomizations that failed to render; their objects (and the
-    /// Kustomizations below them) are missing from `objects`. The caller
-    /// reports them; the rest of the render is still valid.
-    pub errors: Vec<KustomizationError>,
-    /// Per Kustomization, the `${var}` names that had no value and were
-    /// substituted with empty strings (Flux's non-strict mode).
-    pub unresolved: BTreeMap<KustomizationRef, BTreeSet<String>>,
-    /// What Git declares but flotilla did not render, and why: every output
-    /// names these, so nothing unseen reads as "no drift".
-    pub not_rendered: Vec<NotRendered>,
-    /// Objects of Kustomizations that apply to another cluster
-    /// (`spec.kubeConfig`), by that cluster's kubeconfig reference: not this
-    /// cluster's desired state.
-    pub remote: BTreeMap<RemoteCluster, Vec<DesiredObject>>,
-}
-
-/// A part of the desired state flotilla did not render.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct NotRendered {
-    /// The Flux Kustomization concerned (`None`: the entry path itself).
-    pub kustomization: Option<KustomizationRef>,
-    /// Why.
-    pub reason: NotRenderedReason,
-    /// One line for people: which source, URL, object or key; never a value.
-    pub detail: String,
-}
-
-/// Why something was not rendered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum NotRenderedReason {
-    /// The Kustomization reads a source flotilla does not hold.
-    ForeignSource,
-    /// A required `substituteFrom` ConfigMap or Secret could not be found.
-    SubstituteFrom,
-    /// A remote base that was not (or could not be) fetched.
-    RemoteBase,
-    /// A HelmRelease: its chart is not rendered.
-    HelmChart,
-    /// A flux-operator ResourceSet: its templates are not expanded.
-    ResourceSet,
-    /// The Kustomization applies to another cluster (`spec.kubeConfig`).
-    OtherCluster,
-}
-
-impl NotRenderedReason {
-    /// The spelling in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotRenderedReason::ForeignSource => "foreign-source",
-            NotRenderedReason::SubstituteFrom => "substitute-from",
-            NotRenderedReason::RemoteBase => "remote-base",
-            NotRenderedReason::HelmChart => "helm-chart",
-            NotRenderedReason::ResourceSet => "resource-set",
-            NotRenderedReason::OtherCluster => "other-cluster",
-        }
-    }
-}
-
-/// The cluster a `spec.kubeConfig` points at: the Secret (or ConfigMap)
-/// holding its kubeconfig, `namespace/name`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RemoteCluster {
-    /// `Secret` or `ConfigMap`.
-    pub kind: String,
-    /// Namespace (the Kustomization's).
-    pub namespace: String,
-    /// Name.
-    pub name: String,
-}
-
-impl fmt::Display for RemoteCluster {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
-    }
-}
 
 /// What `substituteFrom` finds in the cluster, as Flux reads it at reconcile time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,7 +107,7 @@ pub struct RenderOptions {
     pub strict_substitution: bool,
     /// Seals Secret values as they are rendered; the live side of the
     /// comparison must use the same one (default: a fresh random key).
-    pub sealer: crate::secret::Sealer,
+    pub sealer: flotilla_core::secret::Sealer,
     /// Remote URLs of the audited repository (its `origin`, or the URL it
     /// was cloned from): any Flux source with one of these URLs is this
     /// repository, whatever its name.

@@ -139,7 +139,7 @@ pub fn normalize_url(url: &str) -> Option<String> {
 /// The `spec.url` of a Flux source object, if it is one.
 pub fn source_url(obj: &Value) -> Option<(SourceRef, String)> {
     let api_version = obj.get("apiVersion")?.as_str()?;
-    if crate::object::group_of(api_version) != SOURCE_GROUP {
+    if flotilla_core::object::group_of(api_version) != SOURCE_GROUP {
         return None;
     }
     let kind = obj.get("kind")?.as_str()?;
@@ -163,7 +163,8 @@ pub fn source_url(obj: &Value) -> Option<(SourceRef, String)> {
 /// and the `spec.path` of the Kustomization, both named after the namespace.
 pub fn flux_instance_sync(obj: &Value) -> Option<(SourceRef, String, Option<String>)> {
     if obj.get("kind")?.as_str()? != "FluxInstance"
-        || crate::object::group_of(obj.get("apiVersion")?.as_str()?) != "fluxcd.controlplane.io"
+        || flotilla_core::object::group_of(obj.get("apiVersion")?.as_str()?)
+            != "fluxcd.controlplane.io"
     {
         return None;
     }

@@ -9,7 +9,7 @@
 //!
 //! - a field that holds [`UNKNOWN`] becomes exactly [`UNKNOWN`]: it is
 //!   not compared, never printed;
-//! - a field that holds tainted text becomes [`crate::secret::tainted`] of
+//! - a field that holds tainted text becomes [`flotilla_core::secret::tainted`] of
 //!   its value (`sealed:tainted:…`), compared with the live value's digest
 //!   and masked in every output; in a Secret's `data`/`stringData` the plain
 //!   value is kept, because the Secret's own sealing digests it next;
@@ -20,7 +20,7 @@
 //! Errors never quote the YAML (it may hold Secret values): only where.
 
 use super::substitute::{TAINT_END, TAINT_START, UNKNOWN};
-use crate::secret::{is_secret, taint_bytes, tainted};
+use flotilla_core::secret::{is_secret, taint_bytes, tainted};
 use serde_json::{Map, Value};
 
 /// Why a substituted object could not be resolved.
@@ -138,7 +138,7 @@ fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::{TAINTED_PREFIX, sealed_scalar_matches};
+    use flotilla_core::secret::{TAINTED_PREFIX, sealed_scalar_matches};
     use serde_json::json;
 
     fn parse(text: &str) -> Value {

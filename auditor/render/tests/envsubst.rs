@@ -15,12 +15,12 @@
 //! The test fails when any case fails, or when a case neither ran nor is
 //! skipped.
 
-use flotilla_auditor::desired::flux::substitution_source;
-use flotilla_auditor::desired::substitute::{ErrorKind, Var, Vars, envsubst, funcs, parse_text};
-use flotilla_auditor::desired::{
+use flotilla_core::secret::{Sealer, sealed_scalar_matches};
+use flotilla_render::flux::substitution_source;
+use flotilla_render::substitute::{ErrorKind, Var, Vars, envsubst, funcs, parse_text};
+use flotilla_render::{
     ClusterLookup, ClusterObjects, ClusterObjectsRef, Desired, RenderOptions, render,
 };
-use flotilla_auditor::secret::{Sealer, sealed_scalar_matches};
 use serde_json::{Value, json};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/envsubst"
+    "/../../../shared/fixtures/envsubst"
 );
 
 /// varsub cases the renderer does not express, and why.

@@ -4,16 +4,14 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use flotilla_auditor::desired::sops::{
-    self, DataKey, Document, Format, KeyKind, Keyring, SopsError,
-};
+use flotilla_render::sops::{self, DataKey, Document, Format, KeyKind, Keyring, SopsError};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 const MARK: &str = "<not compared>";
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/sops")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/sops")
 }
 
 fn kc(rel: &str) -> PathBuf {

@@ -9,11 +9,11 @@
 //! - the fleet page of those 50 clusters, and one cluster's page;
 //! - the worst cron lookup (a Feb 29 schedule, years away).
 
-use flotilla_auditor::findings::{ClusterReport, Finding, FindingClass};
-use flotilla_auditor::report::html::{self, FleetEntry, PageContext};
-use flotilla_auditor::serve::backoff::BackoffPolicy;
-use flotilla_auditor::serve::schedule::Cron;
-use flotilla_auditor::serve::{
+use flotilla_core::findings::{ClusterReport, Finding, FindingClass};
+use flotilla_core::report::html::{self, FleetEntry, PageContext};
+use flotilla_serve::backoff::BackoffPolicy;
+use flotilla_serve::schedule::Cron;
+use flotilla_serve::{
     AuditRequest, ClusterAudit, CycleRunner, Error, FetchOutcome, LoopOptions, Reason, Service,
     shutdown_channel,
 };

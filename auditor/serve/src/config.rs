@@ -9,8 +9,8 @@
 //! token over plain `http://` except to a loopback host.
 
 use super::backoff::BackoffPolicy;
-use super::schedule::{Cron, ParseError, Schedule, parse_duration};
-use crate::findings::FindingClass;
+use super::schedule::{Cron, ParseError, Schedule};
+use flotilla_core::findings::FindingClass;
 use flotilla_repos::remote::{check_api_url, check_git_url, token_may_travel};
 use serde::Deserialize;
 use serde_saphyr::{MessageFormatter, Spanned};
@@ -143,7 +143,7 @@ pub struct RepoConfig {
     /// Branch to audit.
     pub branch: String,
     /// How to authenticate, if the repository is private.
-    pub auth: Option<GitAuth>,
+    pub auth: Option<GitAuthRef>,
     /// Where to keep the checkout (an emptyDir in the Deployment).
     pub checkout_dir: PathBuf,
     /// Let kustomize fetch remote bases (`allowRemoteBases`, default false).
@@ -153,9 +153,10 @@ pub struct RepoConfig {
     pub sops_age_key_file: Option<PathBuf>,
 }
 
-/// Git credentials, by reference.
+/// Git credentials, by reference: where they are, never their value
+/// (flotilla-repos' `GitAuth` holds the value, read at the last moment).
 #[derive(Debug, Clone, PartialEq)]
-pub enum GitAuth {
+pub enum GitAuthRef {
     /// An SSH private key file, with an optional `known_hosts` file.
     SshKey {
         /// Private key file.
@@ -257,12 +258,13 @@ pub struct GitHubConfig {
     /// `http://` only to a loopback host.
     pub url: String,
     /// Credentials.
-    pub auth: GitHubAuth,
+    pub auth: GitHubAuthRef,
 }
 
-/// GitHub credentials, by reference.
+/// GitHub credentials, by reference: where they are, never their value
+/// (flotilla-repos' `GithubAuth` holds the value, read at the last moment).
 #[derive(Debug, Clone, PartialEq)]
-pub enum GitHubAuth {
+pub enum GitHubAuthRef {
     /// A token (PAT or fine-grained).
     Token(SecretSource),
     /// A GitHub App installation.
@@ -335,7 +337,14 @@ impl Ctx<'_> {
     }
 
     fn duration(&self, value: &Spanned<String>, field: &str) -> Result<Duration, Error> {
-        parse_duration(&value.value).or_else(|e| self.invalid(value.referenced.line(), field, e))
+        // One grammar for every duration flotilla reads: Go's, plus `d`
+        // (flotilla_core::duration), as the fleet spec checks it.
+        let parsed = match flotilla_core::duration::parse(&value.value) {
+            Ok(d) if d.is_zero() => Err(ParseError::ZeroDuration),
+            Ok(d) => Ok(d),
+            Err(_) => Err(ParseError::Duration(value.value.clone())),
+        };
+        parsed.or_else(|e| self.invalid(value.referenced.line(), field, e))
     }
 
     fn optional_duration(
@@ -615,7 +624,7 @@ impl SpecRepo {
             None => None,
             Some(a) => check_git_auth(a, ctx)?,
         };
-        if let Some(GitAuth::Token(_)) = &auth
+        if let Some(GitAuthRef::Token(_)) = &auth
             && let Err(e) = token_may_travel(&url)
         {
             return ctx.invalid(self.url.referenced.line(), "repo.url", e);
@@ -633,7 +642,7 @@ impl SpecRepo {
     }
 }
 
-fn check_git_auth(auth: &Spanned<SpecGitAuth>, ctx: &Ctx<'_>) -> Result<Option<GitAuth>, Error> {
+fn check_git_auth(auth: &Spanned<SpecGitAuth>, ctx: &Ctx<'_>) -> Result<Option<GitAuthRef>, Error> {
     let line = auth.referenced.line();
     let a = &auth.value;
     let token = ctx.secret(&a.token_file, &a.token_env, "repo.auth")?;
@@ -643,11 +652,11 @@ fn check_git_auth(auth: &Spanned<SpecGitAuth>, ctx: &Ctx<'_>) -> Result<Option<G
             "repo.auth",
             "set either sshKeyFile or a token, not both",
         ),
-        (Some(k), None) => Ok(Some(GitAuth::SshKey {
+        (Some(k), None) => Ok(Some(GitAuthRef::SshKey {
             key_file: k.value.clone(),
             known_hosts_file: a.known_hosts_file.clone(),
         })),
-        (None, Some(t)) => Ok(Some(GitAuth::Token(t))),
+        (None, Some(t)) => Ok(Some(GitAuthRef::Token(t))),
         (None, None) => ctx.invalid(
             line,
             "repo.auth",
@@ -963,8 +972,8 @@ fn check_github(g: &SpecGitHub, ctx: &Ctx<'_>) -> Result<GitHubConfig, Error> {
     let token = ctx.secret(&a.token_file, &a.token_env, "pr.github.auth")?;
     let app = (a.app_id, &a.key_file, a.installation_id);
     let auth = match (token, app) {
-        (Some(t), (None, None, None)) => GitHubAuth::Token(t),
-        (None, (Some(app_id), Some(key_file), Some(installation_id))) => GitHubAuth::App {
+        (Some(t), (None, None, None)) => GitHubAuthRef::Token(t),
+        (None, (Some(app_id), Some(key_file), Some(installation_id))) => GitHubAuthRef::App {
             app_id,
             key_file: key_file.clone(),
             installation_id,

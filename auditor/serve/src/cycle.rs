@@ -12,10 +12,10 @@ use super::leader::Leadership;
 use super::metrics::Metrics;
 use super::state::State;
 use super::{
-    AuditRequest, ClusterAudit, CycleRunner, Error, LoopOptions, Reason, Shutdown, Target,
+    AuditRequest, AuditScope, ClusterAudit, CycleRunner, Error, LoopOptions, Reason, Shutdown,
     error_chain,
 };
-use crate::findings::ClusterReport;
+use flotilla_core::findings::ClusterReport;
 use futures::FutureExt;
 use futures::future::join_all;
 use jiff::Timestamp;
@@ -45,8 +45,8 @@ pub(super) struct Driver<'a, R> {
     cluster_backoff: BTreeMap<String, Backoff>,
     git_backoff: Backoff,
     github_backoff: Backoff,
-    /// When to re-audit what; `Target::All` for git and GitHub retries.
-    retries: BTreeMap<Target, Instant>,
+    /// When to re-audit what; `AuditScope::All` for git and GitHub retries.
+    retries: BTreeMap<AuditScope, Instant>,
     cycle: u64,
 }
 
@@ -100,15 +100,15 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
     fn add_to_batch(&mut self, batch: &mut Batch, request: &AuditRequest) {
         batch.reasons.insert(request.reason.as_str());
         match &request.target {
-            Target::All => {
+            AuditScope::All => {
                 batch.clusters.extend(self.options.clusters.iter().cloned());
                 self.retries.clear();
             }
-            Target::Cluster(c) if self.options.clusters.contains(c) => {
+            AuditScope::Cluster(c) if self.options.clusters.contains(c) => {
                 batch.clusters.insert(c.clone());
                 self.retries.remove(&request.target);
             }
-            Target::Cluster(c) => tracing::warn!(
+            AuditScope::Cluster(c) => tracing::warn!(
                 cluster = c,
                 "audit requested for an unknown cluster, ignored"
             ),
@@ -149,7 +149,7 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
 
     fn take_due_retries(&mut self, batch: &mut Batch) {
         let now = Instant::now();
-        let due: Vec<Target> = self
+        let due: Vec<AuditScope> = self
             .retries
             .iter()
             .filter(|(_, at)| **at <= now)
@@ -166,7 +166,7 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
         }
     }
 
-    fn retry_later(&mut self, target: Target, delay: Duration) {
+    fn retry_later(&mut self, target: AuditScope, delay: Duration) {
         let at = Instant::now() + delay;
         let slot = self.retries.entry(target).or_insert(at);
         *slot = (*slot).min(at);
@@ -220,7 +220,7 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
                 );
                 self.metrics.record_git_fetch_error();
                 self.state.record_fetch_error(message);
-                self.retry_later(Target::All, delay);
+                self.retry_later(AuditScope::All, delay);
                 self.state.revision()
             }
         }
@@ -327,7 +327,7 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
             .record_failure(cluster, message, Timestamp::now());
         self.state
             .record_error_kind(cluster, error.metric_label(), error.is_unreachable());
-        self.retry_later(Target::Cluster(cluster.to_owned()), delay);
+        self.retry_later(AuditScope::Cluster(cluster.to_owned()), delay);
     }
 
     async fn publish(&mut self, reports: &[ClusterReport]) {
@@ -347,7 +347,7 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
                     "publishing failed"
                 );
                 self.metrics.record_github_error(kind);
-                self.retry_later(Target::All, delay);
+                self.retry_later(AuditScope::All, delay);
             }
         }
     }

@@ -6,7 +6,7 @@
 //! an audit, so the port can be exposed to Prometheus without granting
 //! anything. It does show what drifted (names and non-secret values) to
 //! whoever reaches it; Secret values never reach the state. The fleet page is made from [`State`] alone
-//! ([`crate::report::html`]): loading it costs no API server request, no
+//! ([`flotilla_core::report::html`]): loading it costs no API server request, no
 //! git fetch and no GitHub call, however often it is reloaded. It is served
 //! with a Content-Security-Policy that lets nothing load or run but its own
 //! stylesheet, and `nosniff`, `no-referrer` and `no-store`.
@@ -37,12 +37,12 @@ use super::connections::Connections;
 use super::metrics::Metrics;
 use super::state::{ClusterStatus, State};
 use super::{Error, Shutdown};
-use crate::report::html::{self, FleetEntry, PageContext};
 use axum::Router;
 use axum::extract::{Path, State as Shared};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use flotilla_core::report::html::{self, FleetEntry, PageContext};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -361,7 +361,7 @@ mod tests {
     #[tokio::test]
     async fn the_fleet_page_lists_clusters_under_a_strict_policy() {
         let state = Arc::new(State::new(["aks-a".to_owned(), "aks-b".to_owned()]));
-        let report = crate::findings::ClusterReport {
+        let report = flotilla_core::findings::ClusterReport {
             cluster: "aks-a".into(),
             ..Default::default()
         };

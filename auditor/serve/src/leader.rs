@@ -75,7 +75,7 @@ pub enum Error {
         name: String,
         /// Cause.
         #[source]
-        source: crate::live::Error,
+        source: flotilla_live::Error,
     },
     /// The Lease could not be read or created.
     #[error("leader election: cannot read or create lease {namespace}/{name}")]
@@ -191,7 +191,7 @@ impl Leadership {
         identity: &str,
     ) -> Result<(Leadership, Election), Error> {
         let client =
-            crate::live::client_for(config.context.as_deref(), config.kubeconfig.as_deref())
+            flotilla_live::client_for(config.context.as_deref(), config.kubeconfig.as_deref())
                 .await
                 .map_err(|source| Error::Client {
                     namespace: config.namespace.clone(),

@@ -1,4 +1,4 @@
-//! `flotilla serve`: audit on a schedule and on change, forever.
+//! flotilla-serve: `flotilla serve`, audit on a schedule and on change, forever.
 //!
 //! The loop is generic over a [`CycleRunner`] — fetch the repo, audit one
 //! cluster, publish the reports — so it knows nothing of git, kustomize or
@@ -13,7 +13,10 @@
 //! - [`backoff`] spaces out retries after any fault;
 //! - [`leader`] elects one leader among replicas on a Lease: only the
 //!   leader audits, watches and writes, every write behind a fence; a
-//!   standby serves the leader's status ([`status`]) from the Lease.
+//!   standby serves the leader's status ([`status`]) from the Lease;
+//! - [`bot`] is the [`CycleRunner`] the binary runs: fetch with
+//!   `flotilla-repos`, audit with `flotilla-auditor`, open drift pull requests
+//!   with the GitHub config of [`config`].
 //!
 //! Faults never end the process: a failed fetch, audit or publish is
 //! counted, logged, retried with backoff, and the last good result keeps
@@ -21,6 +24,7 @@
 //! the current step finish first.
 
 pub mod backoff;
+pub mod bot;
 pub mod config;
 mod connections;
 mod cycle;
@@ -32,10 +36,10 @@ pub mod state;
 pub mod status;
 pub mod trigger;
 
-pub use trigger::{AuditRequest, Reason, Target};
+pub use trigger::{AuditRequest, AuditScope, Reason};
 
-use crate::findings::ClusterReport;
 use backoff::BackoffPolicy;
+use flotilla_core::findings::ClusterReport;
 use leader::{Election, ElectionContext, Leadership};
 use metrics::Metrics;
 use state::State;
@@ -225,7 +229,7 @@ pub struct ClusterAudit {
 /// in; tests use a fake).
 ///
 /// `audit` is called concurrently for different clusters. It should keep
-/// rendered desired state per cluster in a [`state::DesiredCache`] so an
+/// rendered desired state per cluster in a [`state::LastRender`] so an
 /// unchanged revision is not rendered again.
 pub trait CycleRunner: Send + Sync {
     /// Fetch the repository.

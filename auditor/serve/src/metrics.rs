@@ -10,7 +10,7 @@
 //! counters count its own work, which is none.
 
 use super::state::State;
-use crate::findings::ClusterReport;
+use flotilla_core::findings::ClusterReport;
 use jiff::Timestamp;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

@@ -12,7 +12,7 @@
 //! `last_good` report: the status carries counts, not findings
 //! ([`ClusterStatus::finding_counts`] gives them either way).
 
-use crate::findings::{ClusterReport, Finding};
+use flotilla_core::findings::{ClusterReport, Finding};
 use jiff::Timestamp;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -358,24 +358,26 @@ fn drift_fingerprint(findings: &[Finding]) -> Option<u64> {
 }
 
 /// The last rendered desired state per cluster, so an unchanged commit is
-/// not rendered again (kustomize is the slow part of an audit).
+/// not rendered again (kustomize is the slow part of an audit). Not to be
+/// confused with flotilla-render's `RenderCache`, which holds the staged
+/// trees and kustomize builds a render is made of, shared across clusters.
 ///
 /// Generic over the value so the service does not depend on how desired
 /// state is built; the runner stores its `Desired` here.
 #[derive(Debug)]
-pub struct DesiredCache<T> {
+pub struct LastRender<T> {
     entries: Mutex<BTreeMap<String, (String, Arc<T>)>>,
 }
 
-impl<T> Default for DesiredCache<T> {
+impl<T> Default for LastRender<T> {
     fn default() -> Self {
-        DesiredCache {
+        LastRender {
             entries: Mutex::new(BTreeMap::new()),
         }
     }
 }
 
-impl<T> DesiredCache<T> {
+impl<T> LastRender<T> {
     /// The value for `cluster` at `revision`: cached if that revision was
     /// rendered last time, otherwise rendered now and kept. A failed render
     /// keeps the previous entry (for the previous revision) untouched.
@@ -416,7 +418,7 @@ impl<T> DesiredCache<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::findings::FindingClass;
+    use flotilla_core::findings::FindingClass;
 
     fn finding(name: &str) -> Finding {
         Finding {
@@ -472,7 +474,7 @@ mod tests {
 
     #[tokio::test]
     async fn cache_renders_once_per_revision() {
-        let cache = DesiredCache::<u32>::default();
+        let cache = LastRender::<u32>::default();
         let calls = std::sync::atomic::AtomicU32::new(0);
         let render = || async {
             calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

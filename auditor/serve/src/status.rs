@@ -220,7 +220,7 @@ pub fn decode(text: &str) -> Result<SharedStatus, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::findings::{ClusterReport, FieldChange, Finding, FindingClass};
+    use flotilla_core::findings::{ClusterReport, FieldChange, Finding, FindingClass};
 
     fn report() -> ClusterReport {
         let secret_path = FieldChange {

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 /// Which clusters to audit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Target {
+pub enum AuditScope {
     /// Every configured cluster.
     All,
     /// One cluster by name.
@@ -64,7 +64,7 @@ impl Reason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRequest {
     /// Clusters to audit.
-    pub target: Target,
+    pub target: AuditScope,
     /// Why.
     pub reason: Reason,
 }
@@ -73,7 +73,7 @@ impl AuditRequest {
     /// Audit every cluster.
     pub fn all(reason: Reason) -> AuditRequest {
         AuditRequest {
-            target: Target::All,
+            target: AuditScope::All,
             reason,
         }
     }
@@ -81,7 +81,7 @@ impl AuditRequest {
     /// Audit one cluster.
     pub fn cluster(name: &str, reason: Reason) -> AuditRequest {
         AuditRequest {
-            target: Target::Cluster(name.to_owned()),
+            target: AuditScope::Cluster(name.to_owned()),
             reason,
         }
     }

@@ -5,16 +5,16 @@
 //! known point between cycles, without sleeps. HTTP is real: a TCP listener
 //! on 127.0.0.1:0 and plain HTTP/1.1 requests.
 
-use flotilla_auditor::findings::{ClusterReport, Finding, FindingClass};
-use flotilla_auditor::serve::backoff::{Backoff, BackoffPolicy};
-use flotilla_auditor::serve::config::{
-    self, ClusterTarget, GitAuth, GitHubAuth, LeaderElectionConfig, PrAction, SecretSource,
+use flotilla_core::findings::{ClusterReport, Finding, FindingClass};
+use flotilla_serve::backoff::{Backoff, BackoffPolicy};
+use flotilla_serve::config::{
+    self, ClusterTarget, GitAuthRef, GitHubAuthRef, LeaderElectionConfig, PrAction, SecretSource,
     ServeConfig,
 };
-use flotilla_auditor::serve::leader::Leadership;
-use flotilla_auditor::serve::schedule::{Cron, Schedule};
-use flotilla_auditor::serve::trigger::{Debounce, debounce_changes};
-use flotilla_auditor::serve::{
+use flotilla_serve::leader::Leadership;
+use flotilla_serve::schedule::{Cron, Schedule};
+use flotilla_serve::trigger::{Debounce, debounce_changes};
+use flotilla_serve::{
     AuditRequest, BoxError, ClusterAudit, CycleRunner, Error, FetchOutcome, GitHubErrorKind,
     LoopOptions, Reason, Service, shutdown_channel,
 };
@@ -178,9 +178,9 @@ async fn start(
     clusters: &[&str],
 ) -> (
     SocketAddr,
-    Arc<flotilla_auditor::serve::state::State>,
+    Arc<flotilla_serve::state::State>,
     mpsc::Sender<AuditRequest>,
-    flotilla_auditor::serve::ShutdownTrigger,
+    flotilla_serve::ShutdownTrigger,
     tokio::task::JoinHandle<Result<(), Error>>,
 ) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -340,7 +340,7 @@ async fn run_wires_the_schedule_ticker_to_the_loop() {
     let (trigger, shutdown) = shutdown_channel();
     let served = tokio::spawn({
         let runner = Arc::clone(&runner);
-        async move { flotilla_auditor::serve::run(&config, runner, vec![], listener, shutdown).await }
+        async move { flotilla_serve::run(&config, runner, vec![], listener, shutdown).await }
     });
     // Startup cycle plus at least two timer ticks, no requests from the test.
     tokio::time::timeout(PATIENCE, async {
@@ -379,7 +379,7 @@ async fn a_standby_never_runs_a_step_and_a_new_leader_audits_at_once() {
     let served = tokio::spawn({
         let runner = Arc::clone(&runner);
         async move {
-            flotilla_auditor::serve::run_elected(
+            flotilla_serve::run_elected(
                 &config,
                 runner,
                 vec![],
@@ -804,7 +804,9 @@ fn cron_errors_name_the_field_and_token() {
 }
 
 fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(name)
 }
 
 #[test]
@@ -826,7 +828,7 @@ fn example_config_parses_with_every_field() {
         format!("clusters/{}", config.clusters[2].name),
         "entry override"
     );
-    assert!(matches!(config.repo.auth, Some(GitAuth::SshKey { .. })));
+    assert!(matches!(config.repo.auth, Some(GitAuthRef::SshKey { .. })));
     assert!(config.schedule.interval.is_some() && config.schedule.cron.is_some());
     assert!(config.watch.enabled);
     assert_eq!(
@@ -839,7 +841,7 @@ fn example_config_parses_with_every_field() {
     );
     assert!(matches!(
         config.pr.github.as_ref().unwrap().auth,
-        GitHubAuth::App { .. }
+        GitHubAuthRef::App { .. }
     ));
     assert_eq!(config.listen.port(), 8080);
     assert!(config.ignore_file.is_some());
@@ -858,6 +860,22 @@ const MINIMAL: &str = "repo:\n  url: https://github.com/org/fleet-gitops.git\ncl
 
 fn parse(text: &str) -> Result<ServeConfig, config::Error> {
     ServeConfig::parse(text, Path::new("serve.yaml"))
+}
+
+/// One duration grammar with the fleet spec (`flotilla_core::duration`): a
+/// value `flotilla bootstrap` accepts for `auditor.interval` is one the
+/// service accepts (`5000000000ms` used to pass the one and fail the other).
+#[test]
+fn durations_read_as_the_fleet_spec_reads_them() {
+    for (text, want) in [
+        ("5000000000ms", Duration::from_secs(5_000_000)),
+        ("1.5h", Duration::from_secs(5_400)),
+        ("2d", Duration::from_secs(172_800)),
+    ] {
+        let c = parse(&format!("{MINIMAL}schedule:\n  interval: {text}\n"))
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(c.schedule.interval, Some(want), "{text}");
+    }
 }
 
 #[test]
@@ -950,7 +968,7 @@ fn secrets_are_referenced_by_file_or_env() {
     let c = parse(&text).unwrap();
     assert_eq!(
         c.repo.auth,
-        Some(GitAuth::Token(SecretSource::Env("GIT_TOKEN".into())))
+        Some(GitAuthRef::Token(SecretSource::Env("GIT_TOKEN".into())))
     );
 }
 
@@ -1041,7 +1059,7 @@ fn tokens_never_go_over_plain_http_except_to_loopback() {
 // ---------------------------------------------------------------------------
 // The HTTP server's limits, in process with short timeouts.
 
-use flotilla_auditor::serve::http::{self, Limits};
+use flotilla_serve::http::{self, Limits};
 
 /// Serve `app` within `limits` on 127.0.0.1; returns the address, the
 /// shutdown trigger and the server task.
@@ -1050,7 +1068,7 @@ async fn serve_app(
     limits: Limits,
 ) -> (
     SocketAddr,
-    flotilla_auditor::serve::ShutdownTrigger,
+    flotilla_serve::ShutdownTrigger,
     tokio::task::JoinHandle<Result<(), Error>>,
 ) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -1061,10 +1079,8 @@ async fn serve_app(
 }
 
 fn probes_app() -> axum::Router {
-    let state = Arc::new(flotilla_auditor::serve::state::State::new([
-        CLUSTER.to_owned()
-    ]));
-    let metrics = Arc::new(flotilla_auditor::serve::metrics::Metrics::new());
+    let state = Arc::new(flotilla_serve::state::State::new([CLUSTER.to_owned()]));
+    let metrics = Arc::new(flotilla_serve::metrics::Metrics::new());
     http::router(state, metrics)
 }
 
@@ -1476,7 +1492,7 @@ fn watch_event(kind: &str, object: serde_json::Value) -> String {
 
 #[tokio::test]
 async fn watch_events_from_the_api_server_become_debounced_audit_requests() {
-    use flotilla_auditor::serve::trigger::watch_cluster;
+    use flotilla_serve::trigger::watch_cluster;
     use kube::api::ApiResource;
     let (events, events_rx) = mpsc::channel(8);
     let addr = fake_apiserver(events_rx).await;

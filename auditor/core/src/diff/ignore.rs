@@ -99,15 +99,6 @@ pub struct IgnoreRules {
 }
 
 impl IgnoreRules {
-    /// Read and check an ignore file.
-    pub fn load(path: &Path) -> Result<IgnoreRules, IgnoreError> {
-        let text = std::fs::read_to_string(path).map_err(|source| IgnoreError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        IgnoreRules::parse(&text, path)
-    }
-
     /// Parse ignore rules from YAML text; `path` names the origin in errors.
     pub fn parse(text: &str, path: &Path) -> Result<IgnoreRules, IgnoreError> {
         let rules: Option<Vec<IgnoreRule>> =

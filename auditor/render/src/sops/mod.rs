@@ -222,7 +222,7 @@ impl PlainValue {
     }
 
     /// Take the document out; from here the caller must keep its values out
-    /// of every output (seal them, see [`crate::secret::seal_secret`]).
+    /// of every output (seal them, see [`flotilla_core::secret::seal_secret`]).
     pub fn into_value(mut self) -> Value {
         std::mem::take(&mut self.0)
     }

@@ -60,7 +60,7 @@ pub mod parse;
 mod runes;
 mod scan;
 
-use crate::object::meta_str;
+use flotilla_core::object::meta_str;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -72,7 +72,7 @@ pub const TAINT_START: char = '\u{F8F0}';
 /// End of a value derived from a Secret.
 pub const TAINT_END: char = '\u{F8F1}';
 /// What replaces any expression whose value depends on an Unknown variable.
-pub const UNKNOWN: &str = "\u{F8F2}";
+pub const UNKNOWN: &str = flotilla_core::secret::UNKNOWN;
 
 /// Where a variable's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,19 +26,19 @@
 //!
 //! The findings table lists the drifts that stay until someone acts first
 //! (and Flux health, which is why they may stay), then those the next Flux
-//! reconciliation undoes by itself (see `flotilla_auditor::diff::reverts`):
+//! reconciliation undoes by itself (see `flotilla_core::diff::reverts`):
 //! a reviewer reads what needs a decision before what will heal anyway.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use flotilla_auditor::adopt::{self, Action, Actions, AdoptInput, Adoption, DRIFT_DIR};
-use flotilla_auditor::desired::Desired;
-use flotilla_auditor::findings::{ClusterReport, Finding, FindingClass, REPORT_VERSION, Report};
-use flotilla_auditor::live::Live;
-use flotilla_auditor::report::markdown;
-use flotilla_auditor::serve::config::{PrAction, PrConfig};
-use flotilla_auditor::serve::leader::{Leadership, NotLeader};
+use crate::config::{PrAction, PrConfig};
+use crate::leader::{Leadership, NotLeader};
+use flotilla_core::adopt::{self, Action, Actions, AdoptInput, Adoption, DRIFT_DIR};
+use flotilla_core::findings::{ClusterReport, Finding, FindingClass, REPORT_VERSION, Report};
+use flotilla_core::report::markdown;
+use flotilla_live::Live;
+use flotilla_render::Desired;
 use flotilla_repos::branch::{self, BranchCommit, BranchUpdate, Identity};
 use flotilla_repos::git::{self, GitAuth};
 use flotilla_repos::github::{self, GithubClient};
@@ -576,7 +576,7 @@ pub fn fingerprint(findings: &[Finding]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flotilla_auditor::findings::FieldChange;
+    use flotilla_core::findings::FieldChange;
 
     fn finding(name: &str, live: &str, sensitive: bool) -> Finding {
         Finding {
@@ -619,7 +619,7 @@ mod tests {
 
     #[test]
     fn drifts_that_stay_come_first_in_the_body() {
-        use flotilla_auditor::findings::{RevertCode, Reverts};
+        use flotilla_core::findings::{RevertCode, Reverts};
         let mut healing = finding("a-heals", "1", false);
         healing.paths[0].reverts = Some(Reverts::undone(
             RevertCode::FluxApplies,

@@ -20,24 +20,23 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use flotilla_auditor::audit::{self, Checkout, LiveTarget};
-use flotilla_auditor::desired::sops::Keyring;
-use flotilla_auditor::desired::{
-    ClusterObjectsRef, Desired, RenderCache, RenderOptions, commit_of,
-};
-use flotilla_auditor::diff::{DiffOptions, IgnoreError, IgnoreRules};
-use flotilla_auditor::findings::ClusterReport;
-use flotilla_auditor::live::{self, Live};
-use flotilla_auditor::secret::Sealer;
-use flotilla_auditor::serve::config::{
-    ClusterConfig, ClusterTarget, GitAuth as ConfigGitAuth, GitHubAuth, GitHubConfig, SecretSource,
+use crate::config::{
+    ClusterConfig, ClusterTarget, GitAuthRef, GitHubAuthRef, GitHubConfig, SecretSource,
     ServeConfig,
 };
-use flotilla_auditor::serve::leader::Leadership;
-use flotilla_auditor::serve::state::DesiredCache;
-use flotilla_auditor::serve::{
+use crate::leader::Leadership;
+use crate::state::LastRender;
+use crate::{
     BoxError, ClusterAudit, CycleRunner, Error, FetchOutcome, GitHubErrorKind, WatchTarget,
 };
+use flotilla_auditor::audit::{self, Checkout, LiveTarget};
+use flotilla_auditor::cluster_objects::{LiveObjects, SnapshotObjects};
+use flotilla_core::diff::{DiffOptions, IgnoreError, IgnoreRules};
+use flotilla_core::findings::ClusterReport;
+use flotilla_core::secret::Sealer;
+use flotilla_live::{self as live, Live};
+use flotilla_render::sops::Keyring;
+use flotilla_render::{ClusterObjectsRef, Desired, RenderCache, RenderOptions, commit_of};
 use flotilla_repos::branch::Identity;
 use flotilla_repos::git::{self, GitAuth};
 use flotilla_repos::github::{self, GithubAuth, GithubClient, GithubConfig, RetryPolicy, Secret};
@@ -54,7 +53,7 @@ pub enum BuildError {
     Ignore(#[source] IgnoreError),
     /// The SOPS key file cannot be read.
     #[error("repo.sopsAgeKeyFile")]
-    Sops(#[source] flotilla_auditor::desired::sops::SopsError),
+    Sops(#[source] flotilla_render::sops::SopsError),
     /// PRs are on but the repository URL does not name a GitHub repository.
     #[error("repo.url {url:?}: cannot tell the github owner and repository from it")]
     RepoName {
@@ -112,7 +111,7 @@ pub struct Runner {
     options: RunnerOptions,
     diff: DiffOptions,
     owner_repo: Option<(String, String)>,
-    desired: DesiredCache<Desired>,
+    desired: LastRender<Desired>,
     render_cache: Arc<RenderCache>,
     audited: Mutex<BTreeMap<String, Audited>>,
     revision: Mutex<Option<String>>,
@@ -130,7 +129,7 @@ impl Runner {
     /// A runner for a checked config; reads the ignore rules now.
     pub fn new(config: ServeConfig, options: RunnerOptions) -> Result<Runner, BuildError> {
         let ignore = match &config.ignore_file {
-            Some(path) => IgnoreRules::load(path).map_err(BuildError::Ignore)?,
+            Some(path) => audit::load_ignore_rules(path).map_err(BuildError::Ignore)?,
             None => IgnoreRules::default(),
         };
         let owner_repo = github_repo_of(&config.repo.url);
@@ -154,7 +153,7 @@ impl Runner {
                 ..DiffOptions::default()
             },
             owner_repo,
-            desired: DesiredCache::default(),
+            desired: LastRender::default(),
             render_cache: Arc::new(RenderCache::new()),
             audited: Mutex::new(BTreeMap::new()),
             revision: Mutex::new(None),
@@ -236,7 +235,7 @@ impl Runner {
         // read again at the next commit (or restart).
         let cluster_objects: Option<ClusterObjectsRef> = match self.live_target(cluster) {
             LiveTarget::Snapshot(dir) => Some(ClusterObjectsRef(Arc::new(
-                live::SnapshotObjects::new(dir, sealer.clone()),
+                SnapshotObjects::new(dir, sealer.clone()),
             ))),
             LiveTarget::Cluster {
                 context,
@@ -245,7 +244,7 @@ impl Runner {
                 .await
                 .ok()
                 .map(|client| {
-                    ClusterObjectsRef(Arc::new(live::LiveObjects::new(
+                    ClusterObjectsRef(Arc::new(LiveObjects::new(
                         client,
                         tokio::runtime::Handle::current(),
                     )))
@@ -309,7 +308,7 @@ impl Runner {
                 Err(e) => {
                     tracing::warn!(
                         cluster = %report.cluster,
-                        error = flotilla_auditor::serve::error_chain(&e),
+                        error = crate::error_chain(&e),
                         "drift pr failed"
                     );
                     first_error.get_or_insert(publish_error(e));
@@ -341,7 +340,7 @@ impl Runner {
             .iter()
             .find(|c| c.name == report.cluster)
             .map_or_else(
-                || audit::Target::default_entry(&report.cluster),
+                || audit::AuditedCluster::default_entry(&report.cluster),
                 |c| c.entry.clone(),
             );
         let drift = ClusterDrift {
@@ -384,10 +383,10 @@ impl Runner {
     fn github_client(&self, gh: &GitHubConfig) -> Result<GithubClient, Error> {
         let (owner, repo) = self.owner_repo.clone().unwrap_or_default();
         let auth = match &gh.auth {
-            GitHubAuth::Token(source) => {
+            GitHubAuthRef::Token(source) => {
                 GithubAuth::Token(Secret::new(read_secret(source).map_err(github_auth_error)?))
             }
-            GitHubAuth::App {
+            GitHubAuthRef::App {
                 app_id,
                 key_file,
                 installation_id,
@@ -411,7 +410,7 @@ impl Runner {
         match &self.config.repo.auth {
             Some(auth) => git_auth(auth).map_err(|e| self.fetch_error(e)),
             None => match self.config.pr.github.as_ref().map(|g| &g.auth) {
-                Some(GitHubAuth::App { .. }) => {
+                Some(GitHubAuthRef::App { .. }) => {
                     let token = client.git_token().await.map_err(github_error)?;
                     Ok(GitAuth::Token(token.expose().to_owned()))
                 }
@@ -434,7 +433,7 @@ impl Runner {
                 Ok(t) => targets.push(t),
                 Err(e) => tracing::warn!(
                     cluster = %cluster.name,
-                    error = flotilla_auditor::serve::error_chain(e.as_ref()),
+                    error = crate::error_chain(e.as_ref()),
                     "not watching this cluster; the schedule still audits it"
                 ),
             }
@@ -457,18 +456,7 @@ impl Runner {
         // A cluster target: the process's sealer, as its audits use.
         let desired = self.render(cluster, revision, &self.sealer).await?;
         let client = live::client_for(context.as_deref(), kubeconfig.as_deref()).await?;
-        let mut resources = Vec::new();
-        for ((group, version), kinds) in declared_kinds(&desired) {
-            let gv = kube::core::GroupVersion::gv(&group, &version);
-            let found = kube::discovery::pinned_group(&client, &gv).await?;
-            resources.extend(
-                found
-                    .versioned_resources(&version)
-                    .into_iter()
-                    .map(|(ar, _)| ar)
-                    .filter(|ar| kinds.contains(&ar.kind)),
-            );
-        }
+        let resources = live::watched_resources(&client, &declared_kinds(&desired)).await?;
         Ok(WatchTarget {
             cluster: cluster.name.clone(),
             client,
@@ -583,7 +571,7 @@ fn web_url(api_url: &str) -> String {
 
 /// Clone on first use, then fetch and check out the configured branch.
 fn fetch_checkout(
-    repo: &flotilla_auditor::serve::config::RepoConfig,
+    repo: &crate::config::RepoConfig,
     auth: &GitAuth,
 ) -> Result<git::Checkout, git::Error> {
     let dir = &repo.checkout_dir;
@@ -610,13 +598,13 @@ fn read_secret(source: &SecretSource) -> Result<String, std::io::Error> {
     Ok(value.trim_end().to_owned())
 }
 
-fn git_auth(auth: &ConfigGitAuth) -> Result<GitAuth, std::io::Error> {
+fn git_auth(auth: &GitAuthRef) -> Result<GitAuth, std::io::Error> {
     Ok(match auth {
-        ConfigGitAuth::SshKey { key_file, .. } => GitAuth::SshKey {
+        GitAuthRef::SshKey { key_file, .. } => GitAuth::SshKey {
             path: key_file.clone(),
             passphrase: None,
         },
-        ConfigGitAuth::Token(source) => GitAuth::Token(read_secret(source)?),
+        GitAuthRef::Token(source) => GitAuth::Token(read_secret(source)?),
     })
 }
 
