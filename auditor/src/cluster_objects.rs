@@ -104,11 +104,14 @@ impl ClusterObjects for LiveObjects {
     }
 }
 
+/// The snapshot's ConfigMaps and Secrets by `(kind, namespace, name)`.
+type SnapshotVars = HashMap<(String, String, String), Vars>;
+
 /// `substituteFrom` objects read from a recorded snapshot.
 pub struct SnapshotObjects {
     dir: PathBuf,
     sealer: Sealer,
-    loaded: Mutex<Option<HashMap<(String, String, String), Vars>>>,
+    loaded: Mutex<Option<SnapshotVars>>,
 }
 
 impl SnapshotObjects {

@@ -234,9 +234,10 @@ impl Runner {
         // is cached per commit, so a value changed in the cluster alone is
         // read again at the next commit (or restart).
         let cluster_objects: Option<ClusterObjectsRef> = match self.live_target(cluster) {
-            LiveTarget::Snapshot(dir) => Some(ClusterObjectsRef(Arc::new(
-                SnapshotObjects::new(dir, sealer.clone()),
-            ))),
+            LiveTarget::Snapshot(dir) => Some(ClusterObjectsRef(Arc::new(SnapshotObjects::new(
+                dir,
+                sealer.clone(),
+            )))),
             LiveTarget::Cluster {
                 context,
                 kubeconfig,
