@@ -43,6 +43,6 @@ fn main() -> ExitCode {
 fn block_on(command: impl std::future::Future<Output = ExitCode>) -> ExitCode {
     match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime.block_on(command),
-        Err(e) => commands::fail(&format!("cannot start the async runtime: {e}")),
+        Err(e) => commands::fail(anyhow::Error::new(e).context("cannot start the async runtime")),
     }
 }

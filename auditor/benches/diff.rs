@@ -9,11 +9,11 @@
 //! every fifth), 50 ConfigMaps and 25 Services, all with `managedFields`
 //! like a real server's; 1% of objects drifted, a few hand-made extras.
 
-use flotilla_auditor::desired::{Desired, DesiredObject, KustomizationRef};
-use flotilla_auditor::diff::{DiffOptions, diff};
-use flotilla_auditor::findings::{ClusterReport, REPORT_VERSION, Report};
-use flotilla_auditor::live::Live;
-use flotilla_auditor::report::{json, markdown, text};
+use flotilla_core::diff::{DiffOptions, diff};
+use flotilla_core::findings::{ClusterReport, REPORT_VERSION, Report};
+use flotilla_core::report::{json, markdown, text};
+use flotilla_live::Live;
+use flotilla_render::{Desired, DesiredObject, KustomizationRef};
 use serde_json::{Value, json};
 use std::hint::black_box;
 use std::time::{Duration, Instant};

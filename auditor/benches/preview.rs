@@ -15,10 +15,10 @@
 //! at all), whose time is the preview without kustomize.
 
 use flotilla_auditor::audit::Checkout;
-use flotilla_auditor::desired::{RenderCache, RenderOptions, render};
 use flotilla_auditor::preview::run::{PreviewRequest, preview_all};
 use flotilla_auditor::preview::{PolicyRules, PreviewReport, Validator};
 use flotilla_auditor::schema::CrdSchemas;
+use flotilla_render::{RenderCache, RenderOptions, render};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

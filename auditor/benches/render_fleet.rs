@@ -25,12 +25,12 @@
 //! the run took no longer than kustomize needs on all cores (target ≤ 1.2);
 //! builds run and cache hits; peak resident memory (`VmHWM`).
 
-use flotilla_auditor::audit::{self, Checkout, LiveTarget, Target};
-use flotilla_auditor::desired::{RenderCache, RenderOptions, render as render_desired};
-use flotilla_auditor::diff::DiffOptions;
+use flotilla_auditor::audit::{self, AuditedCluster, Checkout, LiveTarget};
 use flotilla_auditor::preview::run::{PreviewRequest, preview_all};
 use flotilla_auditor::preview::{PolicyRules, Validator};
 use flotilla_auditor::schema::CrdSchemas;
+use flotilla_core::diff::DiffOptions;
+use flotilla_render::{RenderCache, RenderOptions, render as render_desired};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
@@ -117,11 +117,11 @@ fn run_case(case: &str) {
     let start = Instant::now();
     let summary = match name {
         "audit" => {
-            let targets: Vec<Target> = CLUSTERS
+            let targets: Vec<AuditedCluster> = CLUSTERS
                 .iter()
-                .map(|c| Target {
+                .map(|c| AuditedCluster {
                     name: (*c).to_owned(),
-                    entry: Target::default_entry(c),
+                    entry: AuditedCluster::default_entry(c),
                     live: LiveTarget::Snapshot(PathBuf::from(SNAPSHOT)),
                     hub: None,
                 })
@@ -172,7 +172,7 @@ fn run_case(case: &str) {
                 revision: head.revision.clone(),
                 ..render.clone()
             };
-            render_desired(&head.root, &Target::default_entry(c), &opts)
+            render_desired(&head.root, &AuditedCluster::default_entry(c), &opts)
                 .map_or(0, |d| d.objects.len())
         })
         .sum();

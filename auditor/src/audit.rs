@@ -12,19 +12,21 @@
 //! Each step is timed and counted for `--stats` ([`audit_all_with_stats`]);
 //! the plain entry points drop those figures.
 
-use crate::desired::flux::{OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
-use crate::desired::{self, ClusterObjectsRef, Desired, RemoteCluster, RenderCache, RenderOptions};
-use crate::diff::{self, DiffOptions};
-use crate::findings::{ClusterReport, NotCompared, NotRendered, REPORT_VERSION, Report};
-use crate::live::{self, ClusterSource, Live, LiveSource, Scope, SnapshotSource};
-use crate::object::group_of;
-use crate::object::meta_str;
 use crate::progress::{Progress, Silent};
-use crate::secret::{Sealer, is_secret, is_unknown};
-use crate::stats::{ClusterStats, RunStats, ms, peak_memory_bytes};
+use flotilla_core::diff::{self, DiffOptions, IgnoreError, IgnoreRules};
+use flotilla_core::findings::{ClusterReport, NotCompared, NotRendered, REPORT_VERSION, Report};
+use flotilla_core::object::group_of;
+use flotilla_core::object::meta_str;
+use flotilla_core::secret::{Sealer, is_secret, is_unknown};
+use flotilla_core::stats::{ClusterStats, RunStats, ms, parse_vm_hwm};
+use flotilla_live::{self as live, ClusterSource, Live, LiveSource, Scope, SnapshotSource};
+use flotilla_render::flux::{OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL};
+use flotilla_render::{
+    self as desired, ClusterObjectsRef, Desired, RemoteCluster, RenderCache, RenderOptions,
+};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -45,7 +47,7 @@ pub enum LiveTarget {
 
 /// One cluster to audit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
+pub struct AuditedCluster {
     /// Cluster name, as reported.
     pub name: String,
     /// Repository-relative Flux entry path, e.g. `clusters/aks-eastus2-01`.
@@ -69,7 +71,7 @@ pub struct Hub {
     pub kube_config: RemoteCluster,
 }
 
-impl Target {
+impl AuditedCluster {
     /// The conventional entry path of a cluster: `clusters/<name>`.
     pub fn default_entry(name: &str) -> String {
         format!("clusters/{name}")
@@ -93,7 +95,7 @@ pub struct Checkout {
 /// clusters share the cores.
 pub async fn audit_all(
     checkout: &Checkout,
-    targets: &[Target],
+    targets: &[AuditedCluster],
     render: &RenderOptions,
     diff_opts: &DiffOptions,
 ) -> Report {
@@ -107,7 +109,7 @@ pub async fn audit_all(
 /// and the process's peak memory.
 pub async fn audit_all_with_stats(
     checkout: &Checkout,
-    targets: &[Target],
+    targets: &[AuditedCluster],
     render: &RenderOptions,
     diff_opts: &DiffOptions,
 ) -> (Report, RunStats) {
@@ -117,7 +119,7 @@ pub async fn audit_all_with_stats(
 /// [`audit_all_with_stats`], telling `progress` as each cluster ends.
 pub async fn audit_all_with(
     checkout: &Checkout,
-    targets: &[Target],
+    targets: &[AuditedCluster],
     render: &RenderOptions,
     diff_opts: &DiffOptions,
     progress: &dyn Progress,
@@ -155,7 +157,7 @@ pub async fn audit_all_with(
 /// Audit one cluster; errors are reported in the result, never returned.
 pub async fn audit_target(
     checkout: &Checkout,
-    target: &Target,
+    target: &AuditedCluster,
     render: &RenderOptions,
     diff_opts: &DiffOptions,
 ) -> ClusterReport {
@@ -168,7 +170,7 @@ pub async fn audit_target(
 /// object counts (steps not reached have no time).
 pub async fn audit_target_with_stats(
     checkout: &Checkout,
-    target: &Target,
+    target: &AuditedCluster,
     render: &RenderOptions,
     diff_opts: &DiffOptions,
 ) -> (ClusterReport, ClusterStats) {
@@ -207,12 +209,14 @@ pub async fn audit_target_with_stats(
     };
     let cluster_objects = match (&target.hub, &target.live, &client) {
         (Some(_), _, _) => None,
-        (None, _, Some(client)) => Some(ClusterObjectsRef(Arc::new(live::LiveObjects::new(
-            client.clone(),
-            tokio::runtime::Handle::current(),
-        )))),
+        (None, _, Some(client)) => Some(ClusterObjectsRef(Arc::new(
+            crate::cluster_objects::LiveObjects::new(
+                client.clone(),
+                tokio::runtime::Handle::current(),
+            ),
+        ))),
         (None, LiveTarget::Snapshot(dir), None) => Some(ClusterObjectsRef(Arc::new(
-            live::SnapshotObjects::new(dir.clone(), sealer.clone()),
+            crate::cluster_objects::SnapshotObjects::new(dir.clone(), sealer.clone()),
         ))),
         _ => None,
     };
@@ -485,12 +489,39 @@ fn without_secret_values(desired: &Desired) -> Desired {
     copy
 }
 
-fn failed(target: &Target, checkout: &Checkout, error: String) -> ClusterReport {
+fn failed(target: &AuditedCluster, checkout: &Checkout, error: String) -> ClusterReport {
     tracing::warn!(cluster = %target.name, %error, "audit failed");
     ClusterReport {
         cluster: target.name.clone(),
         revision: checkout.revision.clone(),
         errors: vec![error],
         ..ClusterReport::default()
+    }
+}
+/// Read and check an ignore file (`--ignore`, the serve config's
+/// `ignoreFile`); flotilla-core parses it, the reading is done here.
+pub fn load_ignore_rules(path: &Path) -> Result<IgnoreRules, IgnoreError> {
+    let text = std::fs::read_to_string(path).map_err(|source| IgnoreError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    IgnoreRules::parse(&text, path)
+}
+
+/// The process's peak resident memory (`VmHWM`), in bytes.
+fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_vm_hwm(&status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::peak_memory_bytes;
+
+    #[test]
+    fn peak_memory_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(peak_memory_bytes().is_some_and(|b| b > 0));
+        }
     }
 }

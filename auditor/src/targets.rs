@@ -19,8 +19,8 @@
 //!
 //! Unknown fields are errors, with the file and line.
 
-use crate::audit::{Hub, LiveTarget, Target};
-use crate::desired::RemoteCluster;
+use crate::audit::{AuditedCluster, Hub, LiveTarget};
+use flotilla_render::RemoteCluster;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -95,7 +95,7 @@ struct HubSpec {
 }
 
 /// Read a targets file.
-pub fn load_targets(path: &Path) -> Result<Vec<Target>, TargetsError> {
+pub fn load_targets(path: &Path) -> Result<Vec<AuditedCluster>, TargetsError> {
     let text = std::fs::read_to_string(path).map_err(|source| TargetsError::Read {
         path: path.to_owned(),
         source,
@@ -105,7 +105,7 @@ pub fn load_targets(path: &Path) -> Result<Vec<Target>, TargetsError> {
 
 /// Parse a targets file's text; `path` names it in errors and anchors
 /// relative snapshot and kubeconfig paths.
-pub fn parse_targets(text: &str, path: &Path) -> Result<Vec<Target>, TargetsError> {
+pub fn parse_targets(text: &str, path: &Path) -> Result<Vec<AuditedCluster>, TargetsError> {
     let file: TargetsFile = serde_saphyr::from_str(text).map_err(|e| {
         let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
         TargetsError::Parse {
@@ -131,7 +131,7 @@ pub fn parse_targets(text: &str, path: &Path) -> Result<Vec<Target>, TargetsErro
         .collect()
 }
 
-fn target_of(spec: TargetSpec, base: &Path) -> Result<Target, String> {
+fn target_of(spec: TargetSpec, base: &Path) -> Result<AuditedCluster, String> {
     let sources = [
         spec.snapshot.is_some(),
         spec.context.is_some() || spec.kubeconfig.is_some(),
@@ -172,10 +172,10 @@ fn target_of(spec: TargetSpec, base: &Path) -> Result<Target, String> {
             })
         }
     };
-    Ok(Target {
+    Ok(AuditedCluster {
         entry: spec
             .path
-            .unwrap_or_else(|| Target::default_entry(&spec.name)),
+            .unwrap_or_else(|| AuditedCluster::default_entry(&spec.name)),
         name: spec.name,
         live,
         hub,

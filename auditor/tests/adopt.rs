@@ -2,12 +2,12 @@
 //! fixture repository, auditing the same drifted cluster again finds none of
 //! the adopted findings, and every other finding is still there.
 
-use flotilla_auditor::adopt::{Actions, AdoptInput, adopt};
-use flotilla_auditor::desired::{self, RenderOptions};
-use flotilla_auditor::diff::{DiffOptions, diff};
-use flotilla_auditor::findings::{Finding, FindingClass};
-use flotilla_auditor::live::load_snapshot_with;
-use flotilla_auditor::secret::Sealer;
+use flotilla_core::adopt::{Actions, AdoptInput, adopt};
+use flotilla_core::diff::{DiffOptions, diff};
+use flotilla_core::findings::{Finding, FindingClass};
+use flotilla_core::secret::Sealer;
+use flotilla_live::load_snapshot_with;
+use flotilla_render::{self as desired, RenderOptions};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
@@ -33,7 +33,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// One key for both sides, as an audit uses.
 static SEALER: LazyLock<Sealer> = LazyLock::new(Sealer::random);
 
-fn load_drifted() -> flotilla_auditor::live::Live {
+fn load_drifted() -> flotilla_live::Live {
     load_snapshot_with(&fixture().join("snapshot-drifted"), None, &SEALER).unwrap()
 }
 

@@ -4,12 +4,12 @@
 //! diff and all three printers, against the fixture's answer key
 //! `expected.json`.
 
-use flotilla_auditor::desired::{Desired, RenderOptions, render};
-use flotilla_auditor::diff::{DiffOptions, diff};
-use flotilla_auditor::findings::{ClusterReport, Finding, FindingClass, REPORT_VERSION, Report};
-use flotilla_auditor::live::load_snapshot_with;
-use flotilla_auditor::report::{html, json, markdown, text};
-use flotilla_auditor::secret::Sealer;
+use flotilla_core::diff::{DiffOptions, diff};
+use flotilla_core::findings::{ClusterReport, Finding, FindingClass, REPORT_VERSION, Report};
+use flotilla_core::report::{html, json, markdown, text};
+use flotilla_core::secret::Sealer;
+use flotilla_live::load_snapshot_with;
+use flotilla_render::{Desired, RenderOptions, render};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::{LazyLock, OnceLock};

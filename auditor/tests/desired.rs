@@ -2,12 +2,12 @@
 //! and the shared `baseline-cluster` fixture, plus small temporary repositories
 //! for each Flux feature.
 
-use flotilla_auditor::desired::sops::Keyring;
-use flotilla_auditor::desired::{
+use flotilla_core::object::{ObjectKey, meta_str};
+use flotilla_core::secret::sealed_scalar_matches;
+use flotilla_render::sops::Keyring;
+use flotilla_render::{
     Desired, KustomizationRef, NotRenderedReason, RenderCache, RenderOptions, render,
 };
-use flotilla_auditor::object::{ObjectKey, meta_str};
-use flotilla_auditor::secret::sealed_scalar_matches;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -81,8 +81,8 @@ fn find<'a>(desired: &'a Desired, kind: &str, name: &str) -> &'a Value {
 
 fn render_fixture(cache: Option<Arc<RenderCache>>) -> Desired {
     // One key for every render, so two renders compare equal.
-    static SEALER: std::sync::LazyLock<flotilla_auditor::secret::Sealer> =
-        std::sync::LazyLock::new(flotilla_auditor::secret::Sealer::random);
+    static SEALER: std::sync::LazyLock<flotilla_core::secret::Sealer> =
+        std::sync::LazyLock::new(flotilla_core::secret::Sealer::random);
     let opts = RenderOptions {
         revision: Some(REVISION.into()),
         cache,
@@ -785,7 +785,7 @@ fn sops_encrypted_secrets_with_the_age_key_compare_by_digest() {
         &sops_fixture().join("kustomize-controller/testdata-sops/keys/age.txt"),
     )
     .unwrap();
-    let sealer = flotilla_auditor::secret::Sealer::random();
+    let sealer = flotilla_core::secret::Sealer::random();
     let opts = RenderOptions {
         sops_keys: Some(Arc::new(keys)),
         sealer: sealer.clone(),
@@ -1000,7 +1000,7 @@ fn helm_charts_and_plugins_are_refused_and_nothing_runs() {
 }
 
 /// A `kubectl kustomize` wrapper that counts its runs in `count`.
-fn counting_kustomizer(dir: &Path) -> (flotilla_auditor::desired::Kustomizer, PathBuf) {
+fn counting_kustomizer(dir: &Path) -> (flotilla_render::Kustomizer, PathBuf) {
     let kubectl = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
         .map(|d| d.join("kubectl"))
         .find(|p| p.is_file())
@@ -1022,7 +1022,7 @@ fn counting_kustomizer(dir: &Path) -> (flotilla_auditor::desired::Kustomizer, Pa
     )
     .unwrap();
     (
-        flotilla_auditor::desired::Kustomizer::with_program(script, vec!["kustomize".into()]),
+        flotilla_render::Kustomizer::with_program(script, vec!["kustomize".into()]),
         count,
     )
 }
@@ -1033,7 +1033,7 @@ fn runs(count: &Path) -> usize {
 
 #[tokio::test]
 async fn one_audit_builds_a_path_shared_by_two_clusters_once() {
-    use flotilla_auditor::audit::{Checkout, LiveTarget, Target, audit_all};
+    use flotilla_auditor::audit::{AuditedCluster, Checkout, LiveTarget, audit_all};
     let tools = tempfile::tempdir().unwrap();
     let (kustomizer, count) = counting_kustomizer(tools.path());
     let repo = Repo::new();
@@ -1052,9 +1052,9 @@ async fn one_audit_builds_a_path_shared_by_two_clusters_once() {
         );
     }
     repo.write("shared/cm.yaml", &configmap("shared", "  k: v\n"));
-    let targets: Vec<Target> = ["a", "b"]
+    let targets: Vec<AuditedCluster> = ["a", "b"]
         .iter()
-        .map(|c| Target {
+        .map(|c| AuditedCluster {
             name: (*c).into(),
             entry: format!("clusters/{c}"),
             live: LiveTarget::Snapshot(fixture().join("snapshot-clean")),

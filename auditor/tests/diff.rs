@@ -14,11 +14,11 @@
 //! `FLOTILLA_BLESS=1 cargo test -p flotilla-auditor --test diff` rewrites
 //! `expected.json` from the current output (review the diff before committing).
 
-use flotilla_auditor::desired::{Desired, DesiredObject, KustomizationRef};
-use flotilla_auditor::diff::{DiffOptions, IgnoreRules, diff};
-use flotilla_auditor::findings::Finding;
-use flotilla_auditor::live::Live;
-use flotilla_auditor::secret::Sealer;
+use flotilla_core::diff::{DiffOptions, IgnoreRules, diff};
+use flotilla_core::findings::Finding;
+use flotilla_core::secret::Sealer;
+use flotilla_live::Live;
+use flotilla_render::{Desired, DesiredObject, KustomizationRef};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -91,7 +91,7 @@ fn run_case(case: &Path) -> Vec<Finding> {
         .unwrap_or_default();
     let ignore_file = case.join("ignore.yaml");
     let ignore = if ignore_file.exists() {
-        IgnoreRules::load(&ignore_file).unwrap()
+        flotilla_auditor::audit::load_ignore_rules(&ignore_file).unwrap()
     } else {
         IgnoreRules::default()
     };

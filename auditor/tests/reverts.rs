@@ -4,11 +4,11 @@
 //! Ready (10m), suspended (`kured`, D10) or failing to build (`ingress`,
 //! D11). Rendered with the real kustomize, read from the recorded snapshot.
 
-use flotilla_auditor::desired::{RenderOptions, render};
-use flotilla_auditor::diff::{DiffOptions, diff};
-use flotilla_auditor::findings::{FindingClass, RevertCode, Reverts};
-use flotilla_auditor::live::load_snapshot_with;
-use flotilla_auditor::secret::Sealer;
+use flotilla_core::diff::{DiffOptions, diff};
+use flotilla_core::findings::{FindingClass, RevertCode, Reverts};
+use flotilla_core::secret::Sealer;
+use flotilla_live::load_snapshot_with;
+use flotilla_render::{RenderOptions, render};
 use std::path::PathBuf;
 
 const REVISION: &str = "main@sha1:255b0055ca13d40194cd337ea7d45cd55e568f93";

@@ -26,7 +26,7 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// What the spec lives in: one file, or a folder of `*.yaml`/`*.yml` files.
 #[derive(Debug, Clone)]
-enum Target {
+enum WatchedSpec {
     File {
         dir: PathBuf,
         name: std::ffi::OsString,
@@ -50,8 +50,8 @@ pub fn watch(spec: &Path, stop: &AtomicBool, mut on_change: impl FnMut()) -> Res
     let (sender, events) = mpsc::channel::<DebounceEventResult>();
     let mut debouncer = new_debouncer(DEBOUNCE, sender).map_err(watch_error)?;
     let watched = match &target {
-        Target::File { dir, .. } => dir,
-        Target::Folder(dir) => dir,
+        WatchedSpec::File { dir, .. } => dir,
+        WatchedSpec::Folder(dir) => dir,
     };
     debouncer
         .watcher()
@@ -72,10 +72,10 @@ pub fn watch(spec: &Path, stop: &AtomicBool, mut on_change: impl FnMut()) -> Res
 
 /// Resolve `spec` to an absolute directory to watch (event paths are
 /// reported under it), and the file name to filter on.
-fn target_of(spec: &Path) -> std::io::Result<Target> {
+fn target_of(spec: &Path) -> std::io::Result<WatchedSpec> {
     let absolute = std::path::absolute(spec)?;
     if absolute.is_dir() {
-        return Ok(Target::Folder(absolute));
+        return Ok(WatchedSpec::Folder(absolute));
     }
     let name = absolute
         .file_name()
@@ -84,15 +84,15 @@ fn target_of(spec: &Path) -> std::io::Result<Target> {
     let dir = absolute
         .parent()
         .map_or_else(|| PathBuf::from("/"), Path::to_owned);
-    Ok(Target::File { dir, name })
+    Ok(WatchedSpec::File { dir, name })
 }
 
 /// Whether `event` concerns the spec: the file itself, or any YAML file of
 /// the folder (other files, such as editor swap files, do not count).
-fn touches_spec(target: &Target, event: &DebouncedEvent) -> bool {
+fn touches_spec(target: &WatchedSpec, event: &DebouncedEvent) -> bool {
     match target {
-        Target::File { name, .. } => event.path.file_name() == Some(name.as_os_str()),
-        Target::Folder(_) => event
+        WatchedSpec::File { name, .. } => event.path.file_name() == Some(name.as_os_str()),
+        WatchedSpec::Folder(_) => event
             .path
             .extension()
             .is_some_and(|ext| ext == "yaml" || ext == "yml"),

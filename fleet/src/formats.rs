@@ -213,39 +213,6 @@ fn is_quantity(s: &str) -> bool {
     digits_ok && suffix_ok
 }
 
-/// The value of a well-formed quantity, for comparisons; `None` if
-/// malformed (already reported by [`QUANTITY`]).
-pub(crate) fn quantity_value(s: &str) -> Option<f64> {
-    if !is_quantity(s) {
-        return None;
-    }
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(s.len());
-    let (number, suffix) = s.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let scale = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024f64,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        exponent => 10f64.powi(exponent[1..].parse().ok()?),
-    };
-    Some(number * scale)
-}
-
 fn is_resource_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
@@ -446,16 +413,6 @@ mod tests {
         for bad in ["", "1GB", "one", "1..2", "Gi"] {
             assert!(!is_quantity(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn quantities_compare_by_value() {
-        assert_eq!(quantity_value("500m"), Some(0.5));
-        assert_eq!(quantity_value("1Gi"), quantity_value("1024Mi"));
-        assert_eq!(quantity_value("2000m"), quantity_value("2"));
-        assert_eq!(quantity_value("1e3"), Some(1000.0));
-        assert!(quantity_value("1Gi") > quantity_value("1G"));
-        assert_eq!(quantity_value("1GB"), None);
     }
 
     #[test]

@@ -117,16 +117,16 @@ fn read_spec_files(path: &Path, recorder: &Recorder) -> Vec<(String, String)> {
         Err(problem) => return fail(problem),
     };
     match target {
-        Target::File(file) => match read_file(&file) {
+        SpecEntry::File(file) => match read_file(&file) {
             Ok(text) => vec![(display, text)],
             Err(problem) => fail(problem),
         },
-        Target::Folder(folder) => read_folder(path, &folder, recorder),
+        SpecEntry::Folder(folder) => read_folder(path, &folder, recorder),
     }
 }
 
 /// What a spec path leads to, once symlinks are checked.
-enum Target {
+enum SpecEntry {
     /// A regular file to read (symlinks resolved).
     File(PathBuf),
     /// A folder to list (symlinks resolved).
@@ -136,12 +136,12 @@ enum Target {
 /// Decides what `path` (of type `file_type`, not following symlinks) is: a
 /// regular file or folder, or a symlink that resolves inside `holder` to
 /// one of those. Anything else is the problem to report.
-fn resolve(path: &Path, file_type: fs::FileType, holder: &Path) -> Result<Target, Problem> {
+fn resolve(path: &Path, file_type: fs::FileType, holder: &Path) -> Result<SpecEntry, Problem> {
     if file_type.is_file() {
-        return Ok(Target::File(path.to_owned()));
+        return Ok(SpecEntry::File(path.to_owned()));
     }
     if file_type.is_dir() {
-        return Ok(Target::Folder(path.to_owned()));
+        return Ok(SpecEntry::Folder(path.to_owned()));
     }
     if !file_type.is_symlink() {
         return Err(Problem::NotRegularFile(kind_name(file_type)));
@@ -153,9 +153,9 @@ fn resolve(path: &Path, file_type: fs::FileType, holder: &Path) -> Result<Target
     }
     let meta = fs::metadata(&target).map_err(|e| symlink_problem(&e))?;
     if meta.is_file() {
-        Ok(Target::File(target))
+        Ok(SpecEntry::File(target))
     } else if meta.is_dir() {
-        Ok(Target::Folder(target))
+        Ok(SpecEntry::Folder(target))
     } else {
         Err(Problem::NotRegularFile(kind_name(meta.file_type())))
     }
@@ -221,8 +221,8 @@ fn read_folder(shown: &Path, folder: &Path, recorder: &Recorder) -> Vec<(String,
         let path = folder.join(&name);
         let shown = shown.join(&name).display().to_string();
         let text = match resolve(&path, file_type, folder) {
-            Ok(Target::File(file)) => read_file(&file),
-            Ok(Target::Folder(_)) => Err(Problem::NotRegularFile("a directory")),
+            Ok(SpecEntry::File(file)) => read_file(&file),
+            Ok(SpecEntry::Folder(_)) => Err(Problem::NotRegularFile("a directory")),
             Err(problem) => Err(problem),
         };
         match text {

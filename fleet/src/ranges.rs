@@ -4,10 +4,11 @@
 //!
 //! Each rule names the upstream code it mirrors. Numbers are compared
 //! exactly (no floating point): a quantity or duration is turned into
-//! integers of its smallest unit, with overflow meaning out of range. The
-//! parsers are written out here rather than taken from a crate: none parses
-//! Go durations or Kubernetes quantities with their exact limits, and each
-//! is a few dozen lines.
+//! integers of its smallest unit, with overflow meaning out of range.
+//! Durations are read by `flotilla_core::duration` (the parser `flotilla
+//! serve` uses); the quantity bounds are classified here, written out
+//! rather than taken from a crate: none checks Kubernetes quantities
+//! against their exact limits, and it is a few dozen lines.
 
 /// An inclusive range of whole numbers, and the reason for it.
 pub(crate) struct WholeRange {
@@ -49,95 +50,11 @@ pub(crate) const KURED_CONCURRENCY: WholeRange = WholeRange {
     why: "Kured's --concurrency, a Go int; 0 would never reboot a node",
 };
 
-/// The largest Go `time.Duration`: `1<<63 - 1` nanoseconds.
-const MAX_GO_DURATION_NANOS: u64 = i64::MAX as u64;
+pub(crate) use flotilla_core::duration::{DurationError, MAX_GO_DURATION};
 
-/// How the largest Go duration is written, for messages.
-pub(crate) const MAX_GO_DURATION: &str = "2562047h47m16.854775807s";
-
-/// Why text is not a Go duration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum DurationError {
-    /// Not of the form at all.
-    Malformed,
-    /// Well-formed, but more than `1<<63 - 1` nanoseconds.
-    Overflow,
-}
-
-/// The nanoseconds of an unsigned Go duration (`1h30m`, `1.5s`, `300ms`,
-/// `0`), exactly as Go's `time.ParseDuration` computes them (golang/go
-/// src/time/format.go), which rejects more than `1<<63 - 1` nanoseconds as
-/// "invalid duration". Units: `ns`, `us`, `µs`, `μs`, `ms`, `s`, `m`, `h`.
-/// No sign: nothing in a fleet spec is a negative duration.
+/// [`go_duration`]'s nanoseconds: a Go duration, as kured reads `--period`.
 pub(crate) fn go_duration(text: &str) -> Result<u64, DurationError> {
-    use DurationError::{Malformed, Overflow};
-    if text == "0" {
-        return Ok(0);
-    }
-    let mut rest = text;
-    if rest.is_empty() {
-        return Err(Malformed);
-    }
-    let mut total: u64 = 0;
-    while !rest.is_empty() {
-        if !rest.starts_with(|c: char| c == '.' || c.is_ascii_digit()) {
-            return Err(Malformed);
-        }
-        let int_len = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let (int_digits, after) = rest.split_at(int_len);
-        rest = after;
-        let whole = leading_int(int_digits).ok_or(Overflow)?;
-        let mut fraction: (u64, f64) = (0, 1.0);
-        let mut has_fraction_digits = false;
-        if let Some(after_dot) = rest.strip_prefix('.') {
-            let frac_len = after_dot
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(after_dot.len());
-            has_fraction_digits = frac_len > 0;
-            fraction = leading_fraction(&after_dot[..frac_len]);
-            rest = &after_dot[frac_len..];
-        }
-        if int_digits.is_empty() && !has_fraction_digits {
-            return Err(Malformed);
-        }
-        let unit_len = rest
-            .find(|c: char| c == '.' || c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60 * 1_000_000_000,
-            "h" => 3_600 * 1_000_000_000,
-            _ => return Err(Malformed),
-        };
-        rest = &rest[unit_len..];
-        // Go: `if v > 1<<63/unit` is overflow, then `v *= unit`.
-        if whole > (1u64 << 63) / unit {
-            return Err(Overflow);
-        }
-        let mut part = whole * unit;
-        if fraction.0 > 0 {
-            // Go adds `uint64(float64(f) * (float64(unit) / scale))`, which
-            // is at most 3.6e12 and so fits.
-            let extra = (fraction.0 as f64 * (unit as f64 / fraction.1)) as u64;
-            part = part.checked_add(extra).ok_or(Overflow)?;
-            if part > 1 << 63 {
-                return Err(Overflow);
-            }
-        }
-        total = total.checked_add(part).ok_or(Overflow)?;
-        if total > 1 << 63 {
-            return Err(Overflow);
-        }
-    }
-    if total > MAX_GO_DURATION_NANOS {
-        return Err(Overflow);
-    }
-    Ok(total)
+    flotilla_core::duration::go_nanos(text)
 }
 
 /// [`go_duration`]'s nanoseconds, `None` for any error.
@@ -148,38 +65,6 @@ pub(crate) fn go_duration_nanos(text: &str) -> Option<u64> {
 /// Whether `text` has the form of a Go duration (whatever its length).
 pub(crate) fn is_go_duration(text: &str) -> bool {
     go_duration(text) != Err(DurationError::Malformed)
-}
-
-/// Go's `leadingInt` on all-digit text: overflow past `1<<63` is `None`.
-fn leading_int(digits: &str) -> Option<u64> {
-    let mut x: u64 = 0;
-    for c in digits.bytes() {
-        if x > (1 << 63) / 10 {
-            return None;
-        }
-        x = x * 10 + u64::from(c - b'0');
-        if x > 1 << 63 {
-            return None;
-        }
-    }
-    Some(x)
-}
-
-/// Go's `leadingFraction`: digits past what fits are dropped, not an error.
-fn leading_fraction(digits: &str) -> (u64, f64) {
-    let (mut x, mut scale) = (0u64, 1.0f64);
-    for c in digits.bytes() {
-        if x > (i64::MAX as u64) / 10 {
-            break;
-        }
-        let y = x * 10 + u64::from(c - b'0');
-        if y > 1 << 63 {
-            break;
-        }
-        x = y;
-        scale *= 10.0;
-    }
-    (x, scale)
 }
 
 /// A Flux `spec.interval`: the CRD's pattern `^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
@@ -218,32 +103,11 @@ pub(crate) fn is_flux_duration(text: &str) -> bool {
     true
 }
 
-/// A duration `flotilla serve` reads (`schedule.interval`, auditor/src/serve/
-/// schedule.rs `parse_duration`): whole numbers with `ms`, `s`, `m`, `h` or
-/// `d`. Returns the nanoseconds, or `None` when the service would reject it
-/// (a number above `u32::MAX`) or when it exceeds the largest Go duration,
-/// past which the service's next tick lands beyond any representable time.
+/// A duration `flotilla serve` reads (`schedule.interval`): the same
+/// parser the service uses ([`flotilla_core::duration::nanos`], Go's grammar
+/// and `d`), so a spec that validates is a config the service accepts.
 pub(crate) fn serve_duration_nanos(text: &str) -> Option<u64> {
-    let mut rest = text;
-    let mut total: u64 = 0;
-    while !rest.is_empty() {
-        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        let n: u32 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let (unit, len) = [
-            ("ms", 1_000_000u64),
-            ("s", 1_000_000_000),
-            ("m", 60 * 1_000_000_000),
-            ("h", 3_600 * 1_000_000_000),
-            ("d", 86_400 * 1_000_000_000),
-        ]
-        .into_iter()
-        .find(|(u, _)| rest.starts_with(u))
-        .map(|(u, nanos)| (nanos, u.len()))?;
-        rest = &rest[len..];
-        total = total.checked_add(u64::from(n).checked_mul(unit)?)?;
-    }
-    (total <= MAX_GO_DURATION_NANOS).then_some(total)
+    flotilla_core::duration::nanos(text).ok()
 }
 
 /// The largest magnitude a Kubernetes quantity holds: `2^63 - 1` of its
@@ -466,7 +330,11 @@ mod tests {
     fn serve_durations_stop_where_the_service_does() {
         assert_eq!(serve_duration_nanos("15m"), Some(900_000_000_000));
         assert_eq!(serve_duration_nanos("1d"), Some(86_400_000_000_000));
-        assert_eq!(serve_duration_nanos("4294967296ms"), None, "above u32");
+        assert_eq!(
+            serve_duration_nanos("5000000000ms"),
+            Some(5_000_000_000_000_000),
+            "the service takes it too"
+        );
         assert_eq!(
             serve_duration_nanos("106751d"),
             Some(106_751 * 86_400_000_000_000)

@@ -505,7 +505,7 @@ fn numbers_out_of_range_do_not_load() {
             "kured: { startTime: \"02:00\", endTime: \"02:00\" }",
             "endTime",
         ),
-        ("auditor: { interval: 4294967296ms }", "interval"),
+        ("auditor: { interval: 106752d }", "interval"),
         ("policies: { maxCpu: \"0\" }", "maxCpu"),
         ("policies: { maxMemory: 1e30 }", "maxMemory"),
         ("images: { registry: \"acr.contoso.com:0\" }", "registry"),

@@ -9,7 +9,7 @@
 
 #![no_main]
 
-use flotilla_auditor::desired::substitute::{
+use flotilla_render::substitute::{
     ErrorKind, Origin, TAINT_END, TAINT_START, Var, Vars, envsubst,
 };
 use libfuzzer_sys::fuzz_target;

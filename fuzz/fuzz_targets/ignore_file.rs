@@ -5,9 +5,9 @@
 
 #![no_main]
 
-use flotilla_auditor::diff::IgnoreRules;
-use flotilla_auditor::diff::ignore::{glob_matches, pointer_covers};
-use flotilla_auditor::object::ObjectKey;
+use flotilla_core::diff::IgnoreRules;
+use flotilla_core::diff::ignore::{glob_matches, pointer_covers};
+use flotilla_core::object::ObjectKey;
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 

@@ -10,9 +10,9 @@
 
 #![no_main]
 
-use flotilla_auditor::live::{Scope, load_snapshot_streamed, load_snapshot_with};
-use flotilla_auditor::object::{ObjectKey, group_of};
-use flotilla_auditor::secret::{Sealer, is_sealed, is_secret};
+use flotilla_live::{Scope, load_snapshot_streamed, load_snapshot_with};
+use flotilla_core::object::{ObjectKey, group_of};
+use flotilla_core::secret::{Sealer, is_sealed, is_secret};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use std::collections::BTreeSet;

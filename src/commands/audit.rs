@@ -1,11 +1,11 @@
 //! `flotilla audit`: what differs between Git and the live clusters.
 
-use flotilla_auditor::audit::{self, Checkout, LiveTarget, Target};
-use flotilla_auditor::diff::{DiffOptions, IgnoreRules};
-use flotilla_auditor::findings::Report;
-use flotilla_auditor::report;
-use flotilla_auditor::stats::{self, RunStats};
+use flotilla_auditor::audit::{self, AuditedCluster, Checkout, LiveTarget};
 use flotilla_auditor::targets::load_targets;
+use flotilla_core::diff::{DiffOptions, IgnoreRules};
+use flotilla_core::findings::Report;
+use flotilla_core::report;
+use flotilla_core::stats::{self, RunStats};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -100,7 +100,7 @@ pub struct AuditArgs {
 pub async fn run(args: &AuditArgs) -> ExitCode {
     match audit(args).await {
         Ok((report, stats)) => finish(&report, stats.as_ref(), args),
-        Err(message) => fail(&message),
+        Err(message) => fail(anyhow::Error::msg(message)),
     }
 }
 
@@ -123,7 +123,7 @@ async fn audit(args: &AuditArgs) -> Result<(Report, Option<RunStats>), String> {
     Ok((report, args.stats.then_some(stats)))
 }
 
-fn targets_of(args: &AuditArgs) -> Result<Vec<Target>, String> {
+fn targets_of(args: &AuditArgs) -> Result<Vec<AuditedCluster>, String> {
     if let Some(file) = &args.targets {
         return load_targets(file).map_err(|e| e.to_string());
     }
@@ -139,11 +139,11 @@ fn targets_of(args: &AuditArgs) -> Result<Vec<Target>, String> {
             kubeconfig: args.kubeconfig.clone(),
         },
     };
-    Ok(vec![Target {
+    Ok(vec![AuditedCluster {
         entry: args
             .path
             .clone()
-            .unwrap_or_else(|| Target::default_entry(&name)),
+            .unwrap_or_else(|| AuditedCluster::default_entry(&name)),
         name,
         live,
         hub: None,
@@ -160,7 +160,7 @@ fn last_segment(path: &str) -> String {
 
 fn diff_options(ignore: Option<&Path>) -> Result<DiffOptions, String> {
     let ignore = match ignore {
-        Some(p) => IgnoreRules::load(p).map_err(|e| e.to_string())?,
+        Some(p) => flotilla_auditor::audit::load_ignore_rules(p).map_err(|e| e.to_string())?,
         None => IgnoreRules::default(),
     };
     Ok(DiffOptions {
@@ -184,7 +184,7 @@ fn finish(report: &Report, stats: Option<&RunStats>, args: &AuditArgs) -> ExitCo
         Output::Html => report::html::print(report, &mut out),
     };
     if let Err(e) = printed.and_then(|()| out.flush()) {
-        return fail(&format!("cannot write the report: {e}"));
+        return fail(anyhow::Error::new(e).context("cannot write the report"));
     }
     // JSON carries the figures in the document; the others get them on
     // stderr, so stdout stays the report.

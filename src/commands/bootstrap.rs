@@ -102,7 +102,7 @@ pub fn run(args: &BootstrapArgs) -> ExitCode {
         (Some(BootstrapCommand::Watch(watch)), _, _) => run_watch(watch),
         (None, Some(fleet), Some(out)) => run_once(args, fleet, out),
         // clap enforces both flags without a subcommand.
-        (None, _, _) => fail("bootstrap needs --fleet and --out"),
+        (None, _, _) => fail(anyhow::anyhow!("bootstrap needs --fleet and --out")),
     }
 }
 
@@ -118,14 +118,14 @@ fn run_once(args: &BootstrapArgs, fleet: &Path, out: &Path) -> ExitCode {
     let author = if args.commit {
         match parse_author(&args.author) {
             Ok(author) => Some(author),
-            Err(message) => return fail(&message),
+            Err(message) => return fail(anyhow::Error::msg(message)),
         }
     } else {
         None
     };
     let (tree, plan) = match render_and_plan(fleet, out, args.init) {
         Ok(planned) => planned,
-        Err(failure) => return report_failure(&failure),
+        Err(failure) => return report_failure(failure),
     };
     if args.dry_run {
         print!("{}", describe_plan(&plan));
@@ -136,7 +136,7 @@ fn run_once(args: &BootstrapArgs, fleet: &Path, out: &Path) -> ExitCode {
     }
     let summary = match flotilla_bootstrap::apply(&plan, &tree, out) {
         Ok(summary) => summary,
-        Err(error) => return report_failure(&Failure::Disk(error)),
+        Err(error) => return report_failure(Failure::Disk(error)),
     };
     println!("{}", summary_line(&summary, out));
     match author {
@@ -210,7 +210,7 @@ fn commit_changes(plan: &Plan, summary: &Summary, out: &Path, author: &Signature
     match commit::init_if_absent(out) {
         Ok(true) => println!("initialised a git repository in {}", out.display()),
         Ok(false) => {}
-        Err(error) => return fail_with(&error),
+        Err(error) => return fail(error.into()),
     }
     let paths: Vec<PathBuf> = plan
         .changes()
@@ -227,7 +227,7 @@ fn commit_changes(plan: &Plan, summary: &Summary, out: &Path, author: &Signature
             println!("nothing to commit: the changes are already in HEAD");
             ExitCode::SUCCESS
         }
-        Err(error) => fail_with(&error),
+        Err(error) => fail(error.into()),
     }
 }
 
@@ -281,7 +281,7 @@ fn run_watch(args: &WatchArgs) -> ExitCode {
             println!("stopped");
             ExitCode::SUCCESS
         }
-        Err(error) => fail_with(&error),
+        Err(error) => fail(error.into()),
     }
 }
 
@@ -301,7 +301,7 @@ fn regenerate_once(fleet: &Path, out: &Path, init: bool) {
             println!("{}", summary_line(&summary, out));
         }
         Err(failure) => {
-            report_failure(&failure);
+            report_failure(failure);
             eprintln!("flotilla: nothing written; waiting for the next change");
         }
     }
@@ -344,7 +344,7 @@ fn forward_interrupt(flag: Arc<AtomicBool>) -> std::io::Result<()> {
 }
 
 /// Print a failure on stderr and return exit code 2.
-fn report_failure(failure: &Failure) -> ExitCode {
+fn report_failure(failure: Failure) -> ExitCode {
     match failure {
         Failure::Spec(errors) => {
             eprintln!(
@@ -356,19 +356,8 @@ fn report_failure(failure: &Failure) -> ExitCode {
             }
             ExitCode::from(EXIT_ERROR)
         }
-        Failure::Disk(error) => fail_with(error),
+        Failure::Disk(error) => fail(error.into()),
     }
-}
-
-/// Print `flotilla: error: cause: cause` and return exit code 2.
-fn fail_with(error: &dyn std::error::Error) -> ExitCode {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(message, ": {cause}");
-        source = cause.source();
-    }
-    fail(&message)
 }
 
 #[cfg(test)]

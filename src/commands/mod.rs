@@ -20,8 +20,11 @@ pub const EXIT_DRIFT: u8 = 1;
 /// Something could not be done.
 pub const EXIT_ERROR: u8 = 2;
 
-/// Print `flotilla: <message>` on stderr and return exit status 2.
-pub fn fail(message: &str) -> ExitCode {
-    eprintln!("flotilla: {message}");
+/// Print `flotilla: <error>: <cause>: …` on stderr and return exit status 2.
+///
+/// The binary's one error printer: every command hands its errors here as
+/// [`anyhow::Error`], and `{:#}` prints the whole cause chain on one line.
+pub fn fail(error: anyhow::Error) -> ExitCode {
+    eprintln!("flotilla: {error:#}");
     ExitCode::from(EXIT_ERROR)
 }

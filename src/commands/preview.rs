@@ -107,19 +107,19 @@ pub async fn run(args: &PreviewArgs) -> ExitCode {
     if let Some(url) = &args.github_url
         && let Err(e) = check_api_url(url)
     {
-        return fail(&format!("--github-url {}: {e}", scrub_userinfo(url)));
+        return fail(anyhow::anyhow!("--github-url {}: {e}", scrub_userinfo(url)));
     }
     let report = match preview(args).await {
         Ok(r) => r,
-        Err(message) => return fail(&message),
+        Err(message) => return fail(anyhow::Error::msg(message)),
     };
     if let Err(e) = print_report(&report, args.output) {
-        return fail(&format!("cannot write the report: {e}"));
+        return fail(anyhow::Error::new(e).context("cannot write the report"));
     }
     if let Some(pr) = &args.github_pr
         && let Err(message) = post(&report, pr, args).await
     {
-        return fail(&message);
+        return fail(anyhow::Error::msg(message));
     }
     for c in &report.clusters {
         for e in &c.errors {

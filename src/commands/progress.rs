@@ -134,7 +134,7 @@ impl Progress for Reporter {
             };
             // Cluster names come from a targets file or a repository's
             // folder names: no terminal escapes.
-            let name = flotilla_auditor::report::text::clean(cluster);
+            let name = flotilla_core::report::text::clean(cluster);
             bar.println(format!("  {sign} {name} {word} at {elapsed}"));
             bar.inc(1);
             if run.failed > 0 {

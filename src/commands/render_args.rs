@@ -1,8 +1,8 @@
 //! Flags every command that renders a repository shares: what kustomize may
 //! fetch, which further Flux sources map to local folders, and SOPS keys.
 
-use flotilla_auditor::desired::sops::Keyring;
-use flotilla_auditor::desired::{RenderCache, RenderOptions, SourceMapping};
+use flotilla_render::sops::Keyring;
+use flotilla_render::{RenderCache, RenderOptions, SourceMapping};
 use std::path::PathBuf;
 use std::sync::Arc;
 

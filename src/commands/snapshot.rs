@@ -1,9 +1,7 @@
 //! `flotilla snapshot`: record a cluster's live state into a directory that
 //! `flotilla audit --snapshot` (and the test replay server) can read.
 
-use flotilla_auditor::live::{
-    RecordOptions, RecordSummary, SecretValues, client_for, record_snapshot,
-};
+use flotilla_live::{RecordOptions, RecordSummary, SecretValues, client_for, record_snapshot};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -62,7 +60,7 @@ impl From<SecretValuesArg> for SecretValues {
 pub async fn run(args: &SnapshotArgs) -> ExitCode {
     let client = match client_for(args.context.as_deref(), args.kubeconfig.as_deref()).await {
         Ok(client) => client,
-        Err(e) => return fail(&with_causes(&e)),
+        Err(e) => return fail(e.into()),
     };
     let options = RecordOptions {
         secret_values: args.secret_values.into(),
@@ -76,7 +74,7 @@ pub async fn run(args: &SnapshotArgs) -> ExitCode {
             );
             ExitCode::from(EXIT_OK)
         }
-        Err(e) => fail(&with_causes(&e)),
+        Err(e) => fail(e.into()),
     }
 }
 
@@ -95,16 +93,4 @@ fn describe(summary: &RecordSummary, out: &std::path::Path, values: SecretValues
         summary.sealed_secrets,
         summary.removed,
     )
-}
-
-/// `error: cause: cause`, as the other commands print.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }

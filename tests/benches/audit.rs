@@ -35,11 +35,11 @@
 //! auditor's alone.
 
 use flotilla_auditor::audit::{LiveTarget, read_live, report_for, scope_for};
-use flotilla_auditor::desired::{Desired, DesiredObject, KustomizationRef};
-use flotilla_auditor::diff::DiffOptions;
-use flotilla_auditor::findings::{Finding, FindingClass};
-use flotilla_auditor::live::{ClusterSource, LiveSource, client_for};
-use flotilla_auditor::secret::Sealer;
+use flotilla_core::diff::DiffOptions;
+use flotilla_core::findings::{Finding, FindingClass};
+use flotilla_core::secret::Sealer;
+use flotilla_live::{ClusterSource, LiveSource, client_for};
+use flotilla_render::{Desired, DesiredObject, KustomizationRef};
 use flotilla_tests::replay::ReplayServer;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};

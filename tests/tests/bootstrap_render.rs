@@ -12,12 +12,12 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use flotilla_auditor::schema::CrdSchemas;
-use flotilla_auditor::serve::config::{ClusterTarget, GitAuth, ServeConfig};
 use flotilla_bootstrap::Tree;
 use flotilla_bootstrap::header;
 use flotilla_bootstrap::render::example::example_fleet;
 use flotilla_bootstrap::render::{render, render_cluster};
 use flotilla_fleet::{ClusterKind, Fleet, PolicyEngine};
+use flotilla_serve::config::{ClusterTarget, GitAuthRef, ServeConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -1023,7 +1023,7 @@ fn the_auditor_component_is_restricted_read_only_and_configured_for_its_cluster(
             spec.source.path.trim_start_matches("./"),
             "the entry is the path Flux syncs"
         );
-        let interval = flotilla_auditor::serve::schedule::Schedule {
+        let interval = flotilla_serve::schedule::Schedule {
             interval: Some(std::time::Duration::from_secs(15 * 60)),
             cron: None,
         };
@@ -1083,7 +1083,7 @@ fn the_auditor_component_is_restricted_read_only_and_configured_for_its_cluster(
         );
         // The Flux deploy key's Secret keys, by file: never a value.
         assert!(
-            matches!(&config.repo.auth, Some(GitAuth::SshKey { key_file, .. })
+            matches!(&config.repo.auth, Some(GitAuthRef::SshKey { key_file, .. })
                 if key_file == Path::new("/etc/flotilla/secret/identity")),
             "{}: {:?}",
             c.name,

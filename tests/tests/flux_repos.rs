@@ -14,14 +14,14 @@
 //! `sealed` (a Secret's value, sealed), `unknown` (a value flotilla cannot
 //! know: not compared).
 
-use flotilla_auditor::desired::flux::substitution_source;
-use flotilla_auditor::desired::sops::Keyring;
-use flotilla_auditor::desired::substitute::UNKNOWN;
-use flotilla_auditor::desired::{
+use flotilla_core::object::ObjectKey;
+use flotilla_core::secret::{Sealer, sealed_scalar_matches};
+use flotilla_render::flux::substitution_source;
+use flotilla_render::sops::Keyring;
+use flotilla_render::substitute::UNKNOWN;
+use flotilla_render::{
     ClusterLookup, ClusterObjects, ClusterObjectsRef, Desired, RenderOptions, SourceMapping, render,
 };
-use flotilla_auditor::object::ObjectKey;
-use flotilla_auditor::secret::{Sealer, sealed_scalar_matches};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

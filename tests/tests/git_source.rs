@@ -2,7 +2,7 @@
 //! from a local path, then rendered: checkout by branch, tag and commit,
 //! re-fetch after a new commit, push of a branch.
 
-use flotilla_auditor::desired::{RenderOptions, render};
+use flotilla_render::{RenderOptions, render};
 use flotilla_repos::git::{self, GitAuth};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -1,12 +1,12 @@
 //! The live reader against a recorded API server: kube-rs over real HTTP to
 //! [`ReplayServer`] serving the `baseline-cluster` fixture.
 
-use flotilla_auditor::live::{
+use flotilla_core::object::ObjectKey;
+use flotilla_core::secret::Sealer;
+use flotilla_live::{
     Error, ReadOptions, RecordOptions, Scope, client_for, load_snapshot, load_snapshot_with,
     read_cluster, read_cluster_with, record_snapshot, snapshot_sealer,
 };
-use flotilla_auditor::object::ObjectKey;
-use flotilla_auditor::secret::Sealer;
 use flotilla_tests::replay::ReplayServer;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -658,8 +658,8 @@ fn snapshot_with_openapi() -> tempfile::TempDir {
 
 /// Git's Kustomization `ingress` with its two `dependsOn` entries swapped:
 /// a change for the server (the list is atomic), none for a name-keyed guess.
-fn ingress_with_depends_on_swapped() -> flotilla_auditor::desired::Desired {
-    use flotilla_auditor::desired::{Desired, DesiredObject};
+fn ingress_with_depends_on_swapped() -> flotilla_render::Desired {
+    use flotilla_render::{Desired, DesiredObject};
     let object = serde_json::json!({
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
         "metadata": {"name": "ingress", "namespace": "flux-system"},
@@ -673,8 +673,8 @@ fn ingress_with_depends_on_swapped() -> flotilla_auditor::desired::Desired {
     }
 }
 
-fn depends_on_findings(live: &flotilla_auditor::live::Live) -> Vec<String> {
-    use flotilla_auditor::diff::{DiffOptions, diff};
+fn depends_on_findings(live: &flotilla_live::Live) -> Vec<String> {
+    use flotilla_core::diff::{DiffOptions, diff};
     diff(
         &ingress_with_depends_on_swapped(),
         live,
@@ -734,9 +734,7 @@ async fn a_recording_keeps_the_openapi_documents_and_an_audit_of_it_uses_them() 
         .await
         .unwrap();
     assert_eq!(summary.openapi_documents, 1);
-    let manifest = flotilla_auditor::live::read_manifest(out.path())
-        .unwrap()
-        .unwrap();
+    let manifest = flotilla_live::read_manifest(out.path()).unwrap().unwrap();
     for file in [
         "discovery/openapi_v3.json",
         "discovery/openapi_v3_apis_kustomize.toolkit.fluxcd.io_v1.json",

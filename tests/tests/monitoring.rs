@@ -199,9 +199,9 @@ fn exported_names(scrape: &str) -> BTreeSet<String> {
 /// The service's metrics after a success, a failure of each kind, a git
 /// fetch error and a GitHub error: every family has a series.
 fn after_every_kind_of_event() -> String {
-    use flotilla_auditor::findings::ClusterReport;
-    use flotilla_auditor::serve::metrics::Metrics;
-    use flotilla_auditor::serve::state::State;
+    use flotilla_core::findings::ClusterReport;
+    use flotilla_serve::metrics::Metrics;
+    use flotilla_serve::state::State;
     let metrics = Metrics::new();
     metrics.init_cluster("c");
     let now = jiff::Timestamp::now();

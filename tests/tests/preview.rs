@@ -15,12 +15,12 @@ mod support;
 
 use base64::Engine;
 use flotilla_auditor::audit::Checkout;
-use flotilla_auditor::desired::{RenderCache, RenderOptions};
 use flotilla_auditor::preview::run::{PreviewRequest, preview_all};
 use flotilla_auditor::preview::{
     ChangeKind, ClusterPreview, PolicyRules, PreviewReport, Problem, ProblemClass, Validator,
 };
 use flotilla_auditor::schema::CrdSchemas;
+use flotilla_render::{RenderCache, RenderOptions};
 use flotilla_repos::github::{GithubAuth, GithubClient, GithubConfig, Secret};
 use flotilla_repos::pr::{PREVIEW_MARKER, PrOutcome, PrSpec};
 use flotilla_tests::github_double::{DOUBLE_TOKEN, DoubleCommit, GithubDouble, sha_of};

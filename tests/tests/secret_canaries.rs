@@ -14,13 +14,13 @@
 mod support;
 
 use base64::Engine;
-use flotilla::bot::drift_pr::pr_body;
-use flotilla_auditor::adopt::{Action, Actions, AdoptInput, adopt};
 use flotilla_auditor::audit::{self, Checkout};
-use flotilla_auditor::desired::RenderOptions;
-use flotilla_auditor::diff::DiffOptions;
-use flotilla_auditor::live::load_snapshot_with;
-use flotilla_auditor::secret::Sealer;
+use flotilla_core::adopt::{Action, Actions, AdoptInput, adopt};
+use flotilla_core::diff::DiffOptions;
+use flotilla_core::secret::Sealer;
+use flotilla_live::load_snapshot_with;
+use flotilla_render::RenderOptions;
+use flotilla_serve::bot::drift_pr::pr_body;
 use std::path::Path;
 use std::process::Command;
 use support::{Run, flotilla_bin};

@@ -9,15 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use flotilla::bot::drift_pr::HELD_MARKER;
-use flotilla::bot::{Runner, RunnerOptions};
-use flotilla_auditor::audit::{self, Checkout, LiveTarget, Target};
-use flotilla_auditor::desired::RenderOptions;
-use flotilla_auditor::diff::DiffOptions;
-use flotilla_auditor::findings::{ClusterReport, FindingClass};
-use flotilla_auditor::serve::config::ServeConfig;
-use flotilla_auditor::serve::{self, CycleRunner};
+use flotilla_auditor::audit::{self, AuditedCluster, Checkout, LiveTarget};
+use flotilla_core::diff::DiffOptions;
+use flotilla_core::findings::{ClusterReport, FindingClass};
+use flotilla_render::RenderOptions;
 use flotilla_repos::github::RetryPolicy;
+use flotilla_serve::bot::drift_pr::HELD_MARKER;
+use flotilla_serve::bot::{Runner, RunnerOptions};
+use flotilla_serve::config::ServeConfig;
+use flotilla_serve::{self as serve, CycleRunner};
 use flotilla_tests::github_double::{DOUBLE_TOKEN, DoubleCommit, GithubDouble, sha_of};
 use flotilla_tests::replay::ReplayServer;
 
@@ -337,9 +337,9 @@ async fn audit_branch(world: &World) -> ClusterReport {
             dir.to_str().unwrap(),
         ],
     );
-    let target = Target {
+    let target = AuditedCluster {
         name: CLUSTER.to_owned(),
-        entry: Target::default_entry(CLUSTER),
+        entry: AuditedCluster::default_entry(CLUSTER),
         live: LiveTarget::Snapshot(fixture().join("snapshot-drifted")),
         hub: None,
     };

@@ -5,13 +5,13 @@
 //! never deletes what flotilla did not write there.
 
 use base64::Engine;
-use flotilla_auditor::audit::{self, Checkout, LiveTarget, Target};
-use flotilla_auditor::desired::{RenderCache, RenderOptions};
-use flotilla_auditor::diff::DiffOptions;
-use flotilla_auditor::findings::{ClusterReport, FindingClass};
-use flotilla_auditor::live::{
+use flotilla_auditor::audit::{self, AuditedCluster, Checkout, LiveTarget};
+use flotilla_core::diff::DiffOptions;
+use flotilla_core::findings::{ClusterReport, FindingClass};
+use flotilla_live::{
     Error, MANIFEST_FILE, RecordOptions, SecretValues, read_manifest, record_snapshot,
 };
+use flotilla_render::{RenderCache, RenderOptions};
 use flotilla_tests::replay::ReplayServer;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
@@ -79,7 +79,7 @@ async fn audit_against(snapshot: &Path) -> ClusterReport {
         root: fixture().join("repo"),
         revision: Some(REVISION.into()),
     };
-    let target = Target {
+    let target = AuditedCluster {
         name: "aks-eastus2-01".into(),
         entry: "clusters/aks-eastus2-01".into(),
         live: LiveTarget::Snapshot(snapshot.to_path_buf()),

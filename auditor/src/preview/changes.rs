@@ -7,12 +7,12 @@
 //! fields head no longer sets.
 
 use super::{ChangeKind, FieldDelta, ObjectChange};
-use crate::desired::{Desired, DesiredObject};
-use crate::diff::compare::{Schema, compare_object};
-use crate::diff::redact::redact;
-use crate::live::ListSemantics;
-use crate::object::ObjectKey;
-use crate::secret::is_secret;
+use flotilla_core::diff::compare::{Schema, compare_object};
+use flotilla_core::diff::redact::redact;
+use flotilla_core::object::ObjectKey;
+use flotilla_core::secret::is_secret;
+use flotilla_live::ListSemantics;
+use flotilla_render::{Desired, DesiredObject};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -127,7 +127,7 @@ fn field_deltas(base: &Value, head: &Value, schema: Schema<'_>) -> Vec<FieldDelt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::KustomizationRef;
+    use flotilla_render::KustomizationRef;
     use serde_json::json;
 
     fn desired(objects: Vec<Value>) -> Desired {
@@ -199,7 +199,7 @@ mod tests {
 
     #[test]
     fn secret_values_are_masked() {
-        let sealer = crate::secret::Sealer::random();
+        let sealer = flotilla_core::secret::Sealer::random();
         let secret = |v: &str| {
             let mut s = json!({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s","namespace":"a"},"stringData":{"password":v}});
             sealer.seal(&mut s);

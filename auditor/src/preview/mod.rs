@@ -2,7 +2,7 @@
 //! before Flux applies it.
 //!
 //! Both revisions are rendered with the auditor's renderer
-//! ([`crate::desired`]); [`changes`] compares them object by object and
+//! ([`flotilla_render`]); [`changes`] compares them object by object and
 //! field by field, and [`validate`] checks the head revision for what would
 //! make Flux fail or break a rule. Printers live in [`print`]. Like the diff
 //! engine, everything here is pure: the caller checks out and renders.
@@ -70,11 +70,11 @@ pub struct ClusterPreview {
     pub notes: Vec<String>,
     /// What was not rendered at either revision, per Kustomization, and why.
     #[serde(default, rename = "notRendered", skip_serializing_if = "Vec::is_empty")]
-    pub not_rendered: Vec<crate::findings::NotRendered>,
+    pub not_rendered: Vec<flotilla_core::findings::NotRendered>,
     /// Drift between the head revision and the live cluster (`--context`):
     /// what the merge would overwrite.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub live: Option<crate::findings::ClusterReport>,
+    pub live: Option<flotilla_core::findings::ClusterReport>,
 }
 
 impl ClusterPreview {

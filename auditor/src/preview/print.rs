@@ -2,10 +2,10 @@
 //! sticky pull-request comment.
 
 use super::{ChangeKind, ClusterPreview, FieldDelta, ObjectChange, PreviewReport};
-use crate::report::line_diff::{Line, line_diff};
-use crate::report::markdown::{cell, escape, value_cells};
-use crate::report::summary::{object_name, one_line, short_revision};
-use crate::report::text::clean;
+use flotilla_core::report::line_diff::{Line, line_diff};
+use flotilla_core::report::markdown::{cell, escape, value_cells};
+use flotilla_core::report::summary::{object_name, one_line, short_revision};
+use flotilla_core::report::text::clean;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -93,7 +93,7 @@ pub fn text(report: &PreviewReport, w: &mut dyn Write) -> io::Result<()> {
             writeln!(
                 w,
                 "  live drift the merge would overwrite: {}",
-                crate::report::summary::counts(live)
+                flotilla_core::report::summary::counts(live)
             )?;
         }
     }
@@ -259,14 +259,14 @@ fn cluster_markdown(s: &mut String, c: &ClusterPreview, fields: bool) {
         let _ = writeln!(
             s,
             "\nLive drift this merge would overwrite: {}",
-            escape(&crate::report::summary::counts(live))
+            escape(&flotilla_core::report::summary::counts(live))
         );
     }
 }
 
 /// One line per thing not rendered (as the audit report writes them).
-fn not_rendered_lines(items: &[crate::findings::NotRendered]) -> Vec<String> {
-    crate::report::summary::not_rendered_lines(&crate::findings::ClusterReport {
+fn not_rendered_lines(items: &[flotilla_core::findings::NotRendered]) -> Vec<String> {
+    flotilla_core::report::summary::not_rendered_lines(&flotilla_core::findings::ClusterReport {
         not_rendered: items.to_vec(),
         ..Default::default()
     })

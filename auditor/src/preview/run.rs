@@ -6,9 +6,9 @@ use super::{
     validate,
 };
 use crate::audit::{self, Checkout, LiveTarget};
-use crate::desired::{Desired, RenderCache, RenderOptions};
-use crate::diff::DiffOptions;
 use crate::progress::{Progress, Silent};
+use flotilla_core::diff::DiffOptions;
+use flotilla_render::{Desired, RenderCache, RenderOptions};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -87,7 +87,7 @@ async fn preview_cluster(req: &PreviewRequest<'_>, name: &str) -> ClusterPreview
     let sealer = match target.map(|t| audit::sealer_for(t, &req.render.sealer)) {
         Some(Ok(sealer)) => sealer,
         Some(Err(e)) => {
-            out.live = Some(crate::findings::ClusterReport {
+            out.live = Some(flotilla_core::findings::ClusterReport {
                 cluster: name.to_owned(),
                 errors: vec![format!("read live state: {e}")],
                 ..Default::default()
@@ -202,11 +202,11 @@ async fn live_drift(
     name: &str,
     head: &Desired,
     target: &LiveTarget,
-    sealer: &crate::secret::Sealer,
-) -> crate::findings::ClusterReport {
+    sealer: &flotilla_core::secret::Sealer,
+) -> flotilla_core::findings::ClusterReport {
     match audit::read_live(target, &audit::scope_for(head), sealer).await {
         Ok(live) => audit::report_for(name, head, &live, &DiffOptions::default()),
-        Err(e) => crate::findings::ClusterReport {
+        Err(e) => flotilla_core::findings::ClusterReport {
             cluster: name.to_owned(),
             errors: vec![format!("read live state: {e}")],
             ..Default::default()

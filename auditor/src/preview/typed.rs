@@ -70,7 +70,7 @@ fn round_trip<T: Resource + DeserializeOwned + Serialize>(obj: &Value) -> Option
 /// Sealed Secret values are digests, not base64: give the typed struct
 /// something it accepts (the values themselves are never looked at).
 fn unseal_for_typing(obj: &mut Value) {
-    if !crate::secret::is_secret(obj) {
+    if !flotilla_core::secret::is_secret(obj) {
         return;
     }
     if let Some(Value::Object(data)) = obj.get_mut("data") {
@@ -149,7 +149,7 @@ mod tests {
     #[test]
     fn sealed_secrets_round_trip() {
         let mut s = json!({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"stringData":{"k":"v"}});
-        crate::secret::Sealer::random().seal(&mut s);
+        flotilla_core::secret::Sealer::random().seal(&mut s);
         assert_eq!(check_core(&s), Some(vec![]));
     }
 }

@@ -8,10 +8,10 @@
 use super::policy::PolicyRules;
 use super::typed::check_core;
 use super::{Problem, ProblemClass};
-use crate::desired::flux::{is_flux_kustomization, reference_of};
-use crate::desired::{Desired, KustomizationRef};
-use crate::object::ObjectKey;
 use crate::schema::{self, CrdSchemas};
+use flotilla_core::object::ObjectKey;
+use flotilla_render::flux::{is_flux_kustomization, reference_of};
+use flotilla_render::{Desired, KustomizationRef};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -216,7 +216,7 @@ fn broken_depends_on(obj: &Value, known: &BTreeSet<(String, String, String)>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desired::DesiredObject;
+    use flotilla_render::DesiredObject;
     use serde_json::json;
 
     fn ks(name: &str, deps: &[&str]) -> Value {

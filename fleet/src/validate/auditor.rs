@@ -8,12 +8,13 @@ use crate::spec::*;
 
 use super::check::Check;
 
-/// The durations `flotilla serve` reads (`schedule.interval`): whole
-/// numbers with ms, s, m, h or d, not zero. Narrower than the Go durations
-/// Flux takes, so a value passing here is never rejected by the service.
+/// The durations `flotilla serve` reads (`schedule.interval`): Go's grammar
+/// plus `d`, not zero, read by the parser the service uses
+/// (`flotilla_core::duration`), so a value passing here is never rejected
+/// by the service.
 const SERVE_DURATION: Format = Format {
     test: is_serve_duration,
-    what: "a duration such as 15m or 1h30m (units ms, s, m, h, d; not zero)",
+    what: "a duration such as 15m or 1h30m (units ns, us, ms, s, m, h, d; not zero)",
     secret: false,
 };
 
@@ -40,7 +41,7 @@ impl Check<'_> {
                     "auditor.interval",
                     &SERVE_DURATION,
                     ranges::serve_duration_nanos,
-                    "flotilla serve takes each number up to 4294967295 and a whole of at most about 292 years",
+                    "the largest Go duration, about 292 years",
                 )
                 .unwrap_or_default(),
             pr_enabled: self.flag(&a.pr_enabled, false),
@@ -64,24 +65,13 @@ impl Check<'_> {
 }
 
 fn is_serve_duration(s: &str) -> bool {
-    let mut rest = s;
-    let mut nonzero = false;
-    while !rest.is_empty() {
-        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        let Ok(n) = rest[..digits].parse::<u64>() else {
-            return false;
-        };
-        rest = &rest[digits..];
-        let Some(unit) = ["ms", "s", "m", "h", "d"]
-            .into_iter()
-            .find(|u| rest.starts_with(u))
-        else {
-            return false;
-        };
-        rest = &rest[unit.len()..];
-        nonzero |= n > 0;
+    use flotilla_core::duration::{DurationError, nanos};
+    match nanos(s) {
+        Ok(n) => n > 0,
+        // Well-formed but too long: the range check says so.
+        Err(DurationError::Overflow) => true,
+        Err(DurationError::Malformed) => false,
     }
-    nonzero
 }
 
 #[cfg(test)]
@@ -89,14 +79,17 @@ mod tests {
     use super::is_serve_duration;
 
     #[test]
-    fn serve_durations_are_whole_units_and_not_zero() {
+    fn serve_durations_are_go_durations_with_days_and_not_zero() {
         assert!(is_serve_duration("15m"));
         assert!(is_serve_duration("1h30m"));
         assert!(is_serve_duration("500ms"));
         assert!(!is_serve_duration(""));
         assert!(!is_serve_duration("0s"));
-        assert!(!is_serve_duration("1.5m"));
         assert!(!is_serve_duration("10"));
-        assert!(!is_serve_duration("5us"));
+        assert!(!is_serve_duration("15 m"));
+        // One grammar with the service: Go's, plus `d`.
+        assert!(is_serve_duration("1.5m"));
+        assert!(is_serve_duration("1d"));
+        assert!(is_serve_duration("5000000000ms"));
     }
 }

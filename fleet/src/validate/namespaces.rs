@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use flotilla_core::quantity::Quantity;
+
 use crate::decode::OriginId;
 use crate::error::Problem;
 use crate::formats;
@@ -139,13 +141,12 @@ impl Check<'_> {
             let Some(limit) = large.get(resource) else {
                 continue;
             };
-            let (Some(v), Some(l)) = (
-                formats::quantity_value(value),
-                formats::quantity_value(limit),
-            ) else {
+            // Exactly, as the diff compares them (flotilla_core::quantity):
+            // no floating point.
+            let (Some(v), Some(l)) = (Quantity::parse(value), Quantity::parse(limit)) else {
                 continue;
             };
-            if v > l {
+            if v.cmp_amount(&l) == Some(std::cmp::Ordering::Greater) {
                 let origin = match written.get().and_then(|m| m.get(resource)) {
                     Some(Val::Set(_, o)) => *o,
                     _ => OriginId::BUILTIN,
