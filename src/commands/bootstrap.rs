@@ -15,7 +15,7 @@ use flotilla_bootstrap::plan::Action;
 use flotilla_bootstrap::{Plan, Summary, Tree};
 use flotilla_repos::commit::{self, Signature};
 
-use super::{EXIT_DRIFT, EXIT_ERROR, fail};
+use super::{EXIT_DRIFT, EXIT_ERROR, fail, fail_with};
 
 /// Commit subjects list at most this many clusters by name.
 const NAMED_CLUSTERS: usize = 5;
@@ -358,17 +358,6 @@ fn report_failure(failure: &Failure) -> ExitCode {
         }
         Failure::Disk(error) => fail_with(error),
     }
-}
-
-/// Print `flotilla: error: cause: cause` and return exit code 2.
-fn fail_with(error: &dyn std::error::Error) -> ExitCode {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(message, ": {cause}");
-        source = cause.source();
-    }
-    fail(&message)
 }
 
 #[cfg(test)]

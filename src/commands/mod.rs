@@ -25,3 +25,13 @@ pub fn fail(message: &str) -> ExitCode {
     eprintln!("flotilla: {message}");
     ExitCode::from(EXIT_ERROR)
 }
+
+/// Print `flotilla: <error>: <cause>: <cause>` on stderr and return exit
+/// status 2: every error reaches the user with its causes, each once.
+pub fn fail_with(error: &(dyn std::error::Error + 'static)) -> ExitCode {
+    fail(&error_chain(error))
+}
+
+/// The one function that prints an error with its causes (the library's,
+/// which the reports' `errors` use too).
+pub use flotilla_auditor::findings::error_chain;

@@ -12,7 +12,7 @@ use flotilla::bot::{Runner, RunnerOptions};
 use flotilla_auditor::serve::leader::{self, Leadership};
 use flotilla_auditor::serve::{self, CycleRunner, WatchTarget, config::ServeConfig};
 
-use super::{EXIT_ERROR, fail};
+use super::{EXIT_ERROR, error_chain, fail, fail_with};
 
 /// Flags of `flotilla serve`.
 #[derive(Debug, clap::Args)]
@@ -30,14 +30,14 @@ pub struct ServeArgs {
 pub async fn run(args: &ServeArgs) -> ExitCode {
     let config = match ServeConfig::load(&args.config) {
         Ok(c) => c,
-        Err(e) => return fail(&error_text(&e)),
+        Err(e) => return fail_with(&e),
     };
     serve::init_logging(args.json_logs.unwrap_or(!std::io::stderr().is_terminal()));
     let identity = leader::identity();
     let (leadership, election) = if config.leader_election.enabled {
         match Leadership::elect(&config.leader_election, &identity).await {
             Ok((l, e)) => (l, Some(e)),
-            Err(e) => return fail(&error_text(&e)),
+            Err(e) => return fail_with(&e),
         }
     } else {
         (Leadership::alone(&identity), None)
@@ -49,12 +49,12 @@ pub async fn run(args: &ServeArgs) -> ExitCode {
     let runner = match Runner::new(config.clone(), options) {
         Ok(r) => r,
         Err(e) => {
-            return fail(&format!("{}: {}", args.config.display(), error_text(&e)));
+            return fail(&format!("{}: {}", args.config.display(), error_chain(&e)));
         }
     };
     let listener = match serve::bind(config.listen).await {
         Ok(l) => l,
-        Err(e) => return fail(&error_text(&e)),
+        Err(e) => return fail_with(&e),
     };
     let (trigger, shutdown) = serve::shutdown_channel();
     tokio::spawn(async move {
@@ -69,7 +69,7 @@ pub async fn run(args: &ServeArgs) -> ExitCode {
     match run.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = error_text(&e), "flotilla serve stopped");
+            tracing::error!(error = error_chain(&e), "flotilla serve stopped");
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -86,14 +86,10 @@ async fn watch_targets(config: &ServeConfig, runner: &Runner) -> Vec<WatchTarget
         Ok(fetched) => runner.watch_targets(&fetched.revision).await,
         Err(e) => {
             tracing::warn!(
-                error = error_text(&e),
+                error = error_chain(&e),
                 "not watching: the first fetch failed"
             );
             Vec::new()
         }
     }
-}
-
-fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    serve::error_chain(e)
 }

@@ -7,7 +7,7 @@ use flotilla_auditor::live::{
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{EXIT_OK, fail};
+use super::{EXIT_OK, fail_with};
 
 /// Record a cluster's live state (read-only: discovery and one LIST per type).
 ///
@@ -62,7 +62,7 @@ impl From<SecretValuesArg> for SecretValues {
 pub async fn run(args: &SnapshotArgs) -> ExitCode {
     let client = match client_for(args.context.as_deref(), args.kubeconfig.as_deref()).await {
         Ok(client) => client,
-        Err(e) => return fail(&with_causes(&e)),
+        Err(e) => return fail_with(&e),
     };
     let options = RecordOptions {
         secret_values: args.secret_values.into(),
@@ -76,7 +76,7 @@ pub async fn run(args: &SnapshotArgs) -> ExitCode {
             );
             ExitCode::from(EXIT_OK)
         }
-        Err(e) => fail(&with_causes(&e)),
+        Err(e) => fail_with(&e),
     }
 }
 
@@ -95,16 +95,4 @@ fn describe(summary: &RecordSummary, out: &std::path::Path, values: SecretValues
         summary.sealed_secrets,
         summary.removed,
     )
-}
-
-/// `error: cause: cause`, as the other commands print.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
