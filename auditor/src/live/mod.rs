@@ -21,7 +21,7 @@ mod source;
 pub use cluster::{ReadOptions, client_for, read_cluster, read_cluster_with};
 pub use cluster_objects::{LiveObjects, SnapshotObjects};
 pub use discovery::{ApiType, Discovery};
-pub use error::{Error, Result};
+pub use error::{Error, KubeError, Result};
 pub use listmap::{ListSemantics, ListType, SchemaGraph};
 pub use record::{RecordOptions, RecordSummary, record_snapshot};
 pub use snapshot::{
