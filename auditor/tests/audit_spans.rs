@@ -136,7 +136,7 @@ async fn each_clusters_events_are_inside_its_own_span_only() {
         if let Some(own) = &s.message_cluster {
             assert_eq!(
                 s.span_clusters,
-                [own.clone()],
+                std::slice::from_ref(own),
                 "an event of {own} in other spans: {seen:#?}"
             );
         }

@@ -187,10 +187,10 @@ fn run_case(dir: &Path) -> Vec<String> {
             .pointer(pointer)
             .unwrap_or_else(|| panic!("{name}: {object} has no {pointer}"));
         let at = format!("{name}: {object} {pointer}");
-        if let Some(want) = check.get("equals") {
-            if value != want {
-                failures.push(format!("{at}: {value} is not {want}"));
-            }
+        if let Some(want) = check.get("equals")
+            && value != want
+        {
+            failures.push(format!("{at}: {value} is not {want}"));
         }
         if let Some(plain) = check.get("tainted") {
             if sealed_scalar_matches(value, plain) != Some(true) {
@@ -202,10 +202,10 @@ fn run_case(dir: &Path) -> Vec<String> {
                 failures.push(format!("{at}: a Secret-derived value is held in clear"));
             }
         }
-        if let Some(plain) = check["sealed"].as_str() {
-            if value != &Value::String(sealer.digest(plain.as_bytes())) {
-                failures.push(format!("{at}: not the sealed digest of the expected value"));
-            }
+        if let Some(plain) = check["sealed"].as_str()
+            && value != &Value::String(sealer.digest(plain.as_bytes()))
+        {
+            failures.push(format!("{at}: not the sealed digest of the expected value"));
         }
         if check["unknown"] == true && value != &Value::String(UNKNOWN.into()) {
             failures.push(format!("{at}: {value} is not unknown"));

@@ -107,11 +107,14 @@ impl ClusterObjects for LiveObjects {
     }
 }
 
+/// The variables of each `(kind, namespace, name)` of a snapshot.
+type SnapshotVars = HashMap<(String, String, String), Vars>;
+
 /// `substituteFrom` objects read from a recorded snapshot.
 pub struct SnapshotObjects {
     dir: PathBuf,
     sealer: Sealer,
-    loaded: Mutex<Option<HashMap<(String, String, String), Vars>>>,
+    loaded: Mutex<Option<SnapshotVars>>,
 }
 
 impl SnapshotObjects {

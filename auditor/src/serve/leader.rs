@@ -570,6 +570,17 @@ impl Election {
     }
 }
 
+/// kube-lease-manager's error as a link of the cause chain: its kube-rs
+/// error goes through [`crate::live::KubeError`] (the API server's answer,
+/// once); its own messages (`Kube error: {0}`, kube-lease-manager
+/// `src/error.rs`) repeat their cause, so they are printed as they are.
+fn lease_error(error: kube_lease_manager::LeaseManagerError) -> crate::live::KubeError {
+    match error {
+        kube_lease_manager::LeaseManagerError::KubeError(e) => e.into(),
+        other => crate::live::KubeError::foreign(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,16 +605,5 @@ mod tests {
         let (pod, suffix) = a.rsplit_once('-').unwrap();
         assert!(!pod.is_empty());
         assert_eq!(suffix.len(), 8);
-    }
-}
-
-/// kube-lease-manager's error as a link of the cause chain: its kube-rs
-/// error goes through [`crate::live::KubeError`] (the API server's answer,
-/// once); its own messages (`Kube error: {0}`, kube-lease-manager
-/// `src/error.rs`) repeat their cause, so they are printed as they are.
-fn lease_error(error: kube_lease_manager::LeaseManagerError) -> crate::live::KubeError {
-    match error {
-        kube_lease_manager::LeaseManagerError::KubeError(e) => e.into(),
-        other => crate::live::KubeError::foreign(other),
     }
 }
