@@ -58,6 +58,7 @@ fn label(line: &str) -> String {
     match parts.as_slice() {
         ["api", _, resource] => format!("list {resource}"),
         ["apis", group, _, resource] => format!("list {resource}.{group}"),
+        ["openapi", ..] => "get openapi".to_owned(),
         _ => "get discovery".to_owned(),
     }
 }
