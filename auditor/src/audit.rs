@@ -14,7 +14,9 @@
 
 use crate::progress::{Progress, Silent};
 use flotilla_core::diff::{self, DiffOptions, IgnoreError, IgnoreRules};
-use flotilla_core::findings::{ClusterReport, NotCompared, NotRendered, REPORT_VERSION, Report};
+use flotilla_core::findings::{
+    ClusterReport, NotCompared, NotRendered, REPORT_VERSION, Report, error_chain,
+};
 use flotilla_core::object::group_of;
 use flotilla_core::object::meta_str;
 use flotilla_core::secret::{Sealer, is_secret, is_unknown};
@@ -29,6 +31,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 /// Where a cluster's live state comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,13 +171,29 @@ pub async fn audit_target(
 
 /// [`audit_target`], with the time of each step, the requests and the
 /// object counts (steps not reached have no time).
+///
+/// The audit runs in the span `audit{cluster}`, attached to its future
+/// (`Instrument`), not entered across its awaits: the clusters of one run
+/// are polled on one task, and a span held entered across an await would
+/// wrap the other clusters' events too.
 pub async fn audit_target_with_stats(
     checkout: &Checkout,
     target: &AuditedCluster,
     render: &RenderOptions,
     diff_opts: &DiffOptions,
 ) -> (ClusterReport, ClusterStats) {
-    let _span = tracing::info_span!("audit", cluster = %target.name).entered();
+    let span = tracing::info_span!("audit", cluster = %target.name);
+    audit_target_in_span(checkout, target, render, diff_opts)
+        .instrument(span)
+        .await
+}
+
+async fn audit_target_in_span(
+    checkout: &Checkout,
+    target: &Target,
+    render: &RenderOptions,
+    diff_opts: &DiffOptions,
+) -> (ClusterReport, ClusterStats) {
     let mut stats = ClusterStats {
         cluster: target.name.clone(),
         ..ClusterStats::default()
@@ -183,7 +202,11 @@ pub async fn audit_target_with_stats(
         Ok(s) => s,
         Err(e) => {
             return (
-                failed(target, checkout, format!("read live state: {e}")),
+                failed(
+                    target,
+                    checkout,
+                    format!("read live state: {}", error_chain(&e)),
+                ),
                 stats,
             );
         }
@@ -201,7 +224,7 @@ pub async fn audit_target_with_stats(
         ) => match live::client_for(context.as_deref(), kubeconfig.as_deref()).await {
             Ok(client) => Some(client),
             Err(e) => {
-                let error = format!("read live state: {e}");
+                let error = format!("read live state: {}", error_chain(&e));
                 return (failed(target, checkout, error), stats);
             }
         },
@@ -230,7 +253,7 @@ pub async fn audit_target_with_stats(
     let desired = match render_desired(checkout, entry, &render).await {
         Ok(d) => d,
         Err(e) => {
-            let error = format!("render {entry}: {e}");
+            let error = format!("render {entry}: {}", error_chain(&e));
             return (failed(target, checkout, error), stats);
         }
     };
@@ -254,7 +277,11 @@ pub async fn audit_target_with_stats(
         Ok(l) => l,
         Err(e) => {
             return (
-                failed(target, checkout, format!("read live state: {e}")),
+                failed(
+                    target,
+                    checkout,
+                    format!("read live state: {}", error_chain(&e)),
+                ),
                 stats,
             );
         }
@@ -322,7 +349,13 @@ pub async fn render_desired(
     let entry = entry.to_owned();
     let mut opts = render.clone();
     opts.revision = checkout.revision.clone();
-    match tokio::task::spawn_blocking(move || desired::render(&root, &entry, &opts)).await {
+    // The renderer's events (kustomize runs) belong to the caller's span.
+    let span = tracing::Span::current();
+    match tokio::task::spawn_blocking(move || {
+        span.in_scope(|| desired::render(&root, &entry, &opts))
+    })
+    .await
+    {
         Ok(result) => result,
         // A panic in the renderer is a bug: let it surface as one.
         Err(e) => std::panic::resume_unwind(e.into_panic()),
@@ -424,7 +457,7 @@ pub fn report_for(
         cluster: cluster.to_owned(),
         revision: desired.revision.clone(),
         findings: diff::diff(desired_compared, live, opts),
-        errors: desired.errors.iter().map(|e| e.to_string()).collect(),
+        errors: desired.errors.iter().map(|e| error_chain(e)).collect(),
         notes,
         not_rendered: not_rendered_in(desired, Some(live)),
         not_compared,

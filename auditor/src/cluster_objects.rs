@@ -76,7 +76,10 @@ impl LiveObjects {
             Err(kube::Error::Api(status)) if status.code == 403 => Err(format!(
                 "flotilla may not list {kind}s in namespace {namespace} (RBAC)"
             )),
-            Err(e) => Err(format!("cannot list {kind}s in namespace {namespace}: {e}")),
+            Err(e) => Err(format!(
+                "cannot list {kind}s in namespace {namespace}: {}",
+                crate::findings::error_chain(&super::KubeError::from(e))
+            )),
         }
     }
 }

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum TargetsError {
     /// The file could not be read.
-    #[error("cannot read targets file {path}: {source}")]
+    #[error("cannot read targets file {path}")]
     Read {
         /// The file.
         path: PathBuf,

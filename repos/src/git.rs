@@ -98,7 +98,7 @@ pub enum Error {
     },
     /// The remote URL is refused (credentials in it, or a token over plain
     /// http).
-    #[error("git remote {url}: {source}")]
+    #[error("git remote {url}")]
     Url {
         /// The remote, scrubbed.
         url: String,

@@ -151,7 +151,7 @@ impl GithubConfig {
 pub enum Error {
     /// The API URL is refused: credentials in it, or plain http to a host
     /// that is not loopback (see [`crate::remote::check_api_url`]).
-    #[error("github api url {url:?}: {source}")]
+    #[error("github api url {url:?}")]
     RefusedApiUrl {
         /// The URL, scrubbed.
         url: String,

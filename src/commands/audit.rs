@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use super::git_source::{GitSourceArgs, open_repo, repo_urls};
 use super::progress::Reporter;
 use super::render_args::RenderArgs;
-use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, fail};
+use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, error_chain, fail};
 
 /// Report format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -107,7 +107,7 @@ pub async fn run(args: &AuditArgs) -> ExitCode {
 async fn audit(args: &AuditArgs) -> Result<(Report, Option<RunStats>), String> {
     let targets = targets_of(args)?;
     let diff_opts = diff_options(args.ignore.as_deref())?;
-    let repo = open_repo(&args.git).map_err(|e| e.to_string())?;
+    let repo = open_repo(&args.git).map_err(|e| error_chain(&e))?;
     let checkout = Checkout {
         root: repo.root().to_owned(),
         revision: repo.revision.clone(),
@@ -125,7 +125,7 @@ async fn audit(args: &AuditArgs) -> Result<(Report, Option<RunStats>), String> {
 
 fn targets_of(args: &AuditArgs) -> Result<Vec<AuditedCluster>, String> {
     if let Some(file) = &args.targets {
-        return load_targets(file).map_err(|e| e.to_string());
+        return load_targets(file).map_err(|e| error_chain(&e));
     }
     let name = match (&args.cluster, &args.path) {
         (Some(c), _) => c.clone(),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// `--repo` is refused (credentials in the URL).
-    #[error("--repo {url}: {source}")]
+    #[error("--repo {url}")]
     Url {
         /// The URL, scrubbed.
         url: String,

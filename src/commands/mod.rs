@@ -28,3 +28,8 @@ pub fn fail(error: anyhow::Error) -> ExitCode {
     eprintln!("flotilla: {error:#}");
     ExitCode::from(EXIT_ERROR)
 }
+
+/// An error with its causes as one line, for the places that keep an error
+/// as text before it reaches [`fail`] (the library's printer, which the
+/// reports' `errors` use too, so both read alike).
+pub use flotilla_core::findings::error_chain;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use super::git_source::{GitSourceArgs, OpenedRepo, checkout_at, repo_urls};
 use super::progress::Reporter;
 use super::render_args::RenderArgs;
-use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, fail};
+use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, error_chain, fail};
 
 /// Report format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -138,12 +138,12 @@ pub async fn run(args: &PreviewArgs) -> ExitCode {
 async fn preview(args: &PreviewArgs) -> Result<PreviewReport, String> {
     let schemas = load_crds(&args.crds)?;
     let fleet = match &args.fleet {
-        Some(path) => Some(flotilla_fleet::load(path).map_err(|e| e.to_string())?),
+        Some(path) => Some(flotilla_fleet::load(path).map_err(|e| error_chain(&e))?),
         None => None,
     };
     let live = live_targets(args)?;
-    let base = checkout_at(&args.git, Some(&args.base)).map_err(|e| e.to_string())?;
-    let head = checkout_at(&args.git, Some(&args.head)).map_err(|e| e.to_string())?;
+    let base = checkout_at(&args.git, Some(&args.base)).map_err(|e| error_chain(&e))?;
+    let head = checkout_at(&args.git, Some(&args.head)).map_err(|e| error_chain(&e))?;
     let render = args.render.options(repo_urls(&args.git))?;
     let validator_for = |cluster: &str| Validator {
         schemas: Arc::clone(&schemas),
@@ -174,7 +174,7 @@ fn checkout_of(repo: &OpenedRepo) -> Checkout {
 fn load_crds(paths: &[PathBuf]) -> Result<Arc<CrdSchemas>, String> {
     let mut schemas = CrdSchemas::new();
     for path in paths {
-        schemas.add_path(path).map_err(|e| e.to_string())?;
+        schemas.add_path(path).map_err(|e| error_chain(&e))?;
     }
     Ok(Arc::new(schemas))
 }
@@ -201,7 +201,7 @@ fn rules_of(p: &Policies) -> PolicyRules {
 
 fn live_targets(args: &PreviewArgs) -> Result<BTreeMap<String, LiveTarget>, String> {
     if let Some(file) = &args.targets {
-        let targets = load_targets(file).map_err(|e| e.to_string())?;
+        let targets = load_targets(file).map_err(|e| error_chain(&e))?;
         return Ok(targets.into_iter().map(|t| (t.name, t.live)).collect());
     }
     let Some(cluster) = &args.cluster else {
@@ -245,13 +245,13 @@ async fn post(report: &PreviewReport, pr: &str, args: &PreviewArgs) -> Result<()
         .map_err(|_| format!("--github-pr needs a token in ${}", args.github_token_env))?;
     let mut cfg = GithubConfig::new(owner, repo, GithubAuth::Token(Secret::new(token)));
     cfg.api_url = args.github_url.clone();
-    let client = GithubClient::new(&cfg).map_err(|e| e.to_string())?;
+    let client = GithubClient::new(&cfg).map_err(|e| error_chain(&e))?;
     let room = GITHUB_BODY_LIMIT - PREVIEW_MARKER.len() - 1;
     let body = print::markdown(report, room);
     client
         .upsert_sticky_comment(number, PREVIEW_MARKER, &body)
         .await
-        .map_err(|e| format!("comment on {pr}: {e}"))?;
+        .map_err(|e| format!("comment on {pr}: {}", error_chain(&e)))?;
     let Some(sha) = report.head.rsplit_once("sha1:").map(|(_, h)| h.to_owned()) else {
         return Err("head revision has no commit to set a status on".into());
     };
@@ -259,7 +259,7 @@ async fn post(report: &PreviewReport, pr: &str, args: &PreviewArgs) -> Result<()
     client
         .set_commit_status(&sha, state, "flotilla/preview", &description, None)
         .await
-        .map_err(|e| format!("commit status on {sha}: {e}"))?;
+        .map_err(|e| format!("commit status on {sha}: {}", error_chain(&e)))?;
     Ok(())
 }
 

@@ -4,6 +4,8 @@
 use flotilla_render::sops::Keyring;
 use flotilla_render::{RenderCache, RenderOptions, SourceMapping};
 use std::path::PathBuf;
+
+use super::error_chain;
 use std::sync::Arc;
 
 /// How the repository is rendered.
@@ -43,8 +45,8 @@ impl RenderArgs {
     /// audited repository's remotes.
     pub fn options(&self, repo_urls: Vec<String>) -> Result<RenderOptions, String> {
         let sops_keys = match &self.sops_age_key_file {
-            Some(file) => Some(Keyring::from_age_file(file).map_err(|e| e.to_string())?),
-            None => Keyring::from_env().map_err(|e| e.to_string())?,
+            Some(file) => Some(Keyring::from_age_file(file).map_err(|e| error_chain(&e))?),
+            None => Keyring::from_env().map_err(|e| error_chain(&e))?,
         };
         Ok(RenderOptions {
             cache: Some(Arc::new(RenderCache::new())),

@@ -94,7 +94,11 @@ fn summary(desired: &Desired) -> Value {
             (cluster.to_string(), names)
         })
         .collect();
-    let errors: Vec<String> = desired.errors.iter().map(ToString::to_string).collect();
+    let errors: Vec<String> = desired
+        .errors
+        .iter()
+        .map(|e| flotilla_auditor::findings::error_chain(e))
+        .collect();
     json!({
         "objects": objects,
         "notRendered": not_rendered,

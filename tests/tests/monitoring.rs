@@ -213,6 +213,7 @@ fn after_every_kind_of_event() -> String {
     metrics.record_failure("c", "apiserver-unreachable", None, true);
     metrics.record_git_fetch_error();
     metrics.record_github_error("rate-limited");
+    metrics.record_publish_failure("git-push");
     metrics.encode(&State::new(["c".to_owned()]), now)
 }
 

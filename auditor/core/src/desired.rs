@@ -125,7 +125,7 @@ impl fmt::Display for RemoteCluster {
 
 /// A failure of one Flux Kustomization; the rest of the render went on.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("kustomization {kustomization}: {source}")]
+#[error("kustomization {kustomization}")]
 pub struct KustomizationError {
     /// The Kustomization (`None` for an entry path no Kustomization applies).
     pub kustomization: KustomizationLabel,
@@ -147,11 +147,13 @@ impl std::fmt::Display for KustomizationLabel {
     }
 }
 
-/// Errors compare by Kustomization and message, so `Desired` stays comparable.
+/// Errors compare by Kustomization and message (with its causes), so
+/// `Desired` stays comparable.
 impl PartialEq for KustomizationError {
     fn eq(&self, other: &Self) -> bool {
         self.kustomization == other.kustomization
-            && self.source.to_string() == other.source.to_string()
+            && crate::findings::error_chain(self.source.as_ref())
+                == crate::findings::error_chain(other.source.as_ref())
     }
 }
 

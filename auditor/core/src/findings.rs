@@ -7,6 +7,22 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// An error and its causes on one line, `message: cause: cause`: how every
+/// error reaches a user (the reports' `errors`, the CLI's stderr, the
+/// service's logs and fleet page). Each error's message leaves its cause
+/// out, so this walk prints every cause exactly once; it is the format
+/// `anyhow` prints with `{:#}`.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
 /// Version of the JSON report format.
 pub const REPORT_VERSION: u32 = 1;
 
@@ -40,7 +56,8 @@ pub struct ClusterReport {
     pub revision: Option<String>,
     /// Findings, sorted by class, kind, namespace, name.
     pub findings: Vec<Finding>,
-    /// Errors that stopped (part of) this cluster's audit.
+    /// Errors that stopped (part of) this cluster's audit, each with its
+    /// causes as [`error_chain`] prints them.
     pub errors: Vec<String>,
     /// Things the reader should know that are not drift (e.g. HelmReleases
     /// compared as objects, charts not rendered).

@@ -68,10 +68,10 @@ pub async fn client_for(context: Option<&str>, kubeconfig: Option<&Path>) -> Res
         context: context.map(str::to_owned),
         ..KubeConfigOptions::default()
     };
-    let kubeconfig_error = |source| Error::Kubeconfig {
+    let kubeconfig_error = |source: kube::config::KubeconfigError| Error::Kubeconfig {
         path: kubeconfig.map(Path::to_path_buf),
         context: context.map(str::to_owned),
-        source,
+        source: source.into(),
     };
     let config = match (kubeconfig, context) {
         (Some(path), _) => {
@@ -83,9 +83,11 @@ pub async fn client_for(context: Option<&str>, kubeconfig: Option<&Path>) -> Res
         (None, Some(_)) => kube::Config::from_kubeconfig(&options)
             .await
             .map_err(kubeconfig_error)?,
-        (None, None) => kube::Config::infer().await.map_err(Error::InferConfig)?,
+        (None, None) => kube::Config::infer()
+            .await
+            .map_err(|e| Error::InferConfig(e.into()))?,
     };
-    kube::Client::try_from(config).map_err(Error::Client)
+    kube::Client::try_from(config).map_err(|e| Error::Client(e.into()))
 }
 
 /// Read the kinds `scope` admits with default [`ReadOptions`], Secrets
@@ -386,14 +388,14 @@ async fn get_document(reader: &ApiReader, path: &str, accept: Option<&str>) -> R
         .await
         .map_err(|source| Error::Discovery {
             path: path.to_owned(),
-            source,
+            source: source.into(),
         })
 }
 
 fn decode<T: DeserializeOwned>(path: &str, body: &str) -> Result<T> {
     serde_json::from_str(body).map_err(|e| Error::Discovery {
         path: path.to_owned(),
-        source: kube::Error::SerdeError(e),
+        source: kube::Error::SerdeError(e).into(),
     })
 }
 
@@ -459,11 +461,11 @@ async fn list_type(
         loop {
             page_no += 1;
             let path = page_path(t, page_size, token.as_deref());
-            let list_error = |source| Error::List {
+            let list_error = |source: kube::Error| Error::List {
                 api_version: api_version.clone(),
                 resource: t.plural.clone(),
                 page: page_no,
-                source,
+                source: source.into(),
             };
             let text = match reader.get_text(&path).await {
                 Ok(text) => text,

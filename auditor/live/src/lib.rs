@@ -19,7 +19,7 @@ mod watch;
 
 pub use cluster::{ReadOptions, client_for, read_cluster, read_cluster_with};
 pub use discovery::{ApiType, Discovery};
-pub use error::{Error, Result};
+pub use error::{Error, KubeError, Result};
 pub use flotilla_core::live::{ListSemantics, ListType, Live, SchemaGraph, listmap};
 pub use record::{RecordOptions, RecordSummary, record_snapshot};
 pub use snapshot::{

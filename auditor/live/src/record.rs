@@ -117,7 +117,7 @@ pub async fn record_snapshot(
         .await
         .map_err(|source| Error::Discovery {
             path: "/version".into(),
-            source,
+            source: source.into(),
         })?;
     let read = discover(&reader, scope, true, 8).await?;
     let types = read.discovery.select(scope);

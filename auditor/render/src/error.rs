@@ -4,6 +4,9 @@
 //! the Flux Kustomization being rendered. `render` returns `Err` only when the
 //! entry path itself cannot be built; a failing Kustomization further down is
 //! collected in [`super::Desired::errors`] so the others still render.
+//!
+//! A message never repeats its cause: the cause is the `#[source]`, and
+//! [`crate::findings::error_chain`] prints `message: cause: cause`.
 
 use super::confine::{Refusal, shown_url};
 use super::stage::LinkTarget;
@@ -45,7 +48,7 @@ pub enum Error {
     },
     /// kustomize would read outside the repository, run a plugin or inflate
     /// a Helm chart; it was not run.
-    #[error("refused: {0}")]
+    #[error("refused")]
     Refused(#[from] Refusal),
     /// A remote base (a URL or kustomize remote spec): the Kustomization is
     /// not rendered. Its objects are neither missing nor unmanaged.
@@ -59,7 +62,7 @@ pub enum Error {
         reason: RemoteReason,
     },
     /// Neither `kustomize` nor `kubectl` could be started.
-    #[error("cannot run {program}: {source}")]
+    #[error("cannot run {program}")]
     Spawn {
         /// The program.
         program: String,
@@ -78,7 +81,7 @@ pub enum Error {
         stderr: String,
     },
     /// Reading or writing a file.
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -131,7 +134,7 @@ pub enum Error {
     },
     /// A value from a Secret, or an unknown one, lands where it cannot be
     /// compared or masked.
-    #[error("{object}: {source}")]
+    #[error("{object}")]
     Taint {
         /// `Kind namespace/name`.
         object: String,
@@ -141,15 +144,16 @@ pub enum Error {
     },
     /// A SOPS-encrypted object that cannot be decrypted for a reason other
     /// than a missing key (malformed, tampered).
-    #[error("{object}: sops: {message}")]
+    #[error("{object}: sops")]
     Sops {
         /// `Kind namespace/name`.
         object: String,
         /// Why (never a value).
-        message: String,
+        #[source]
+        source: super::sops::SopsError,
     },
     /// Substitution failed on one object.
-    #[error("variable substitution in {object} failed: {source}")]
+    #[error("variable substitution in {object} failed")]
     Substitute {
         /// `Kind namespace/name` of the object.
         object: String,

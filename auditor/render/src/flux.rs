@@ -1008,10 +1008,7 @@ impl Walk {
                     }
                     Err(e) if e.is_missing_key() => {}
                     Err(e) => {
-                        return Err(Error::Sops {
-                            object,
-                            message: e.to_string(),
-                        });
+                        return Err(Error::Sops { object, source: e });
                     }
                 }
             }
@@ -1030,7 +1027,7 @@ impl Walk {
             }
             let stripped = sops::strip(obj, substitute::UNKNOWN).map_err(|e| Error::Sops {
                 object: object.clone(),
-                message: e.to_string(),
+                source: e,
             })?;
             return Ok(Some(stripped));
         }
@@ -1090,7 +1087,7 @@ impl Walk {
                 Some(Err(e)) if !e.is_missing_key() => {
                     return Err(Error::Sops {
                         object: object.to_owned(),
-                        message: e.to_string(),
+                        source: e,
                     });
                 }
                 _ => {

@@ -334,19 +334,26 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
         match guarded("publish", None, self.runner.publish(reports)).await {
             Ok(()) => self.github_backoff.reset(),
             Err(e) => {
-                let (kind, floor) = match &e {
+                // Only GitHub's own failures count as GitHub errors; every
+                // failed publish counts by its class (a rejected push is
+                // `git-push`, not a GitHub or a fetch error).
+                let floor = match &e {
                     Error::GitHub {
                         kind, retry_after, ..
-                    } => (kind.as_str(), retry_after.unwrap_or_default()),
-                    other => (other.metric_label(), Duration::ZERO),
+                    } => {
+                        self.metrics.record_github_error(kind.as_str());
+                        retry_after.unwrap_or_default()
+                    }
+                    _ => Duration::ZERO,
                 };
+                self.metrics.record_publish_failure(e.metric_label());
                 let delay = self.github_backoff.next_delay().max(floor);
                 tracing::warn!(
                     error = error_chain(&e),
+                    class = e.metric_label(),
                     retry_in_ms = delay.as_millis() as u64,
                     "publishing failed"
                 );
-                self.metrics.record_github_error(kind);
                 self.retry_later(AuditScope::All, delay);
             }
         }

@@ -84,9 +84,10 @@ pub enum Error {
         namespace: String,
         /// Lease name.
         name: String,
-        /// Cause.
+        /// Cause (kube-lease-manager's error, whose message repeats its
+        /// kube-rs cause: see [`lease_error`]).
         #[source]
-        source: kube_lease_manager::LeaseManagerError,
+        source: crate::live::KubeError,
     },
 }
 
@@ -110,7 +111,7 @@ pub enum NotLeader {
     },
     /// The Lease could not be read back.
     #[error("the lease could not be read back")]
-    Unconfirmed(#[source] kube::Error),
+    Unconfirmed(#[source] crate::live::KubeError),
 }
 
 /// Whether this replica leads, and the fence each write goes through.
@@ -223,7 +224,7 @@ impl Leadership {
         .map_err(|source| Error::Lease {
             namespace: config.namespace.clone(),
             name: config.lease_name.clone(),
-            source,
+            source: lease_error(source),
         })?;
         let fence = Arc::new(LeaseFence {
             api: Api::namespaced(client, &config.namespace),
@@ -292,7 +293,7 @@ impl LeaseFence {
     async fn confirm(&self, identity: &str) -> Result<Lease, NotLeader> {
         let lease = read_lease(&self.api, &self.name, self.renew_deadline)
             .await
-            .map_err(NotLeader::Unconfirmed)?;
+            .map_err(|e| NotLeader::Unconfirmed(e.into()))?;
         let (holder, age) = holder_and_age(lease.as_ref());
         if holder.as_deref() != Some(identity) {
             return Err(NotLeader::Held { holder });
@@ -566,6 +567,17 @@ impl Election {
                 }
             }
         }
+    }
+}
+
+/// kube-lease-manager's error as a link of the cause chain: its kube-rs
+/// error goes through [`crate::live::KubeError`] (the API server's answer,
+/// once); its own messages (`Kube error: {0}`, kube-lease-manager
+/// `src/error.rs`) repeat their cause, so they are printed as they are.
+fn lease_error(error: kube_lease_manager::LeaseManagerError) -> crate::live::KubeError {
+    match error {
+        kube_lease_manager::LeaseManagerError::KubeError(e) => e.into(),
+        other => crate::live::KubeError::foreign(other),
     }
 }
 

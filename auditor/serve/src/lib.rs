@@ -70,6 +70,15 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// The cluster's API server refused flotilla's credentials (401, 403).
+    #[error("cluster {cluster}: api server refused the credentials")]
+    ApiServerAuth {
+        /// Cluster.
+        cluster: String,
+        /// Cause.
+        #[source]
+        source: BoxError,
+    },
     /// Desired state could not be rendered.
     #[error("cluster {cluster}: cannot render desired state at {revision}")]
     Render {
@@ -103,6 +112,26 @@ pub enum Error {
     GitFetch {
         /// Repository URL (never with credentials: the config forbids them).
         url: String,
+        /// Cause.
+        #[source]
+        source: BoxError,
+    },
+    /// A drift branch could not be pushed, or its push credentials read.
+    /// The cause names the cluster and branch.
+    #[error("git push failed")]
+    GitPush {
+        /// Cause.
+        #[source]
+        source: BoxError,
+    },
+    /// A cluster's drift pull request could not be prepared: its drift
+    /// commit built, a file of the checkout read, the audited revision
+    /// resolved.
+    /// The cause names the cluster.
+    #[error("cannot prepare the drift pull request")]
+    DriftBranch {
+        /// Cluster.
+        cluster: String,
         /// Cause.
         #[source]
         source: BoxError,
@@ -175,10 +204,13 @@ impl Error {
         match self {
             Error::Config(_) => "config",
             Error::ApiServerUnreachable { .. } => "apiserver-unreachable",
+            Error::ApiServerAuth { .. } => "apiserver-auth",
             Error::Render { .. } => "render",
             Error::Audit { .. } => "audit",
             Error::Timeout { .. } => "timeout",
             Error::GitFetch { .. } => "git-fetch",
+            Error::GitPush { .. } => "git-push",
+            Error::DriftBranch { .. } => "drift-branch",
             Error::GitHub { .. } => "github",
             Error::Panicked { .. } => "panic",
             Error::Listen { .. } | Error::Http(_) => "http",
@@ -195,16 +227,7 @@ impl Error {
 }
 
 /// The error and its causes on one line, for logs and `/readyz` readers.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
+pub use crate::findings::error_chain;
 
 /// The result of fetching the GitOps repository.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -46,6 +46,12 @@ struct FailureLabels {
     error: String,
 }
 
+/// `{error}`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    error: String,
+}
+
 /// `{kind}`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
@@ -79,6 +85,7 @@ pub struct Metrics {
     apiserver_requests: Family<ClusterLabels, Counter>,
     git_fetch_errors: Counter,
     github_errors: Family<KindLabels, Counter>,
+    publish_failures: Family<ErrorLabels, Counter>,
     up: Family<ClusterLabels, Gauge>,
     leader: Family<IdentityLabels, Gauge>,
     lease_holder: Family<HolderLabels, Gauge>,
@@ -119,6 +126,7 @@ impl Metrics {
             apiserver_requests: Family::default(),
             git_fetch_errors: Counter::default(),
             github_errors: Family::default(),
+            publish_failures: Family::default(),
             up: Family::default(),
             leader: Family::default(),
             lease_holder: Family::default(),
@@ -171,6 +179,11 @@ impl Metrics {
             "github_errors",
             "Failed GitHub API calls, by kind",
             self.github_errors.clone(),
+        );
+        r.register(
+            "publish_failures",
+            "Failed publishes of drift pull requests, by error (github, git-push, drift-branch, ...)",
+            self.publish_failures.clone(),
         );
         r.register(
             "up",
@@ -324,6 +337,15 @@ impl Metrics {
         self.github_errors
             .get_or_create(&KindLabels {
                 kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Count a failed publish by its error label (`github`, `git-push`, …).
+    pub fn record_publish_failure(&self, error: &str) {
+        self.publish_failures
+            .get_or_create(&ErrorLabels {
+                error: error.to_owned(),
             })
             .inc();
     }

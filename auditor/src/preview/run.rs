@@ -12,6 +12,7 @@ use flotilla_render::{Desired, RenderCache, RenderOptions};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// What to preview.
 pub struct PreviewRequest<'a> {
@@ -63,7 +64,11 @@ pub async fn preview_all_with(req: &PreviewRequest<'_>, progress: &dyn Progress)
     };
     progress.start(clusters.len());
     let runs = clusters.iter().map(|name| async move {
-        let preview = preview_cluster(req, name).await;
+        // Each cluster's events in its own span, attached to its future:
+        // the clusters are polled on one task.
+        let preview = preview_cluster(req, name)
+            .instrument(tracing::info_span!("preview", cluster = %name))
+            .await;
         progress.finished(name, preview.fails());
         preview
     });
@@ -89,7 +94,10 @@ async fn preview_cluster(req: &PreviewRequest<'_>, name: &str) -> ClusterPreview
         Some(Err(e)) => {
             out.live = Some(flotilla_core::findings::ClusterReport {
                 cluster: name.to_owned(),
-                errors: vec![format!("read live state: {e}")],
+                errors: vec![format!(
+                    "read live state: {}",
+                    crate::findings::error_chain(&e)
+                )],
                 ..Default::default()
             });
             req.render.sealer.clone()
@@ -195,7 +203,7 @@ async fn render_at(
     }
     audit::render_desired(checkout, entry, render)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| crate::findings::error_chain(&e))
 }
 
 async fn live_drift(
@@ -208,7 +216,10 @@ async fn live_drift(
         Ok(live) => audit::report_for(name, head, &live, &DiffOptions::default()),
         Err(e) => flotilla_core::findings::ClusterReport {
             cluster: name.to_owned(),
-            errors: vec![format!("read live state: {e}")],
+            errors: vec![format!(
+                "read live state: {}",
+                crate::findings::error_chain(&e)
+            )],
             ..Default::default()
         },
     }

@@ -42,7 +42,7 @@ pub enum IgnoreError {
         source: std::io::Error,
     },
     /// The YAML is not a list of rules (the message carries line and column).
-    #[error("invalid ignore file {path}: {source}")]
+    #[error("invalid ignore file {path}")]
     Parse {
         /// The file.
         path: PathBuf,

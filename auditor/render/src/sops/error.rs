@@ -138,7 +138,7 @@ pub enum SopsError {
         reason: &'static str,
     },
     /// Reading an age key file.
-    #[error("age key file {}: {source}", path.display())]
+    #[error("age key file {}", path.display())]
     Io {
         /// The key file.
         path: PathBuf,
@@ -157,7 +157,7 @@ pub enum SopsError {
         reason: &'static str,
     },
     /// The same error, in a named file or object.
-    #[error("{origin}: {source}")]
+    #[error("{origin}")]
     At {
         /// The file (repository-relative) or object (`Secret ns/name`), with
         /// the data key when the document is one value of a Secret.

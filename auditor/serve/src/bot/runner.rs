@@ -409,7 +409,11 @@ impl Runner {
     /// token, else none.
     async fn push_auth(&self, client: &GithubClient) -> Result<GitAuth, Error> {
         match &self.config.repo.auth {
-            Some(auth) => git_auth(auth).map_err(|e| self.fetch_error(e)),
+            // The push's own credentials: a failure to read them fails the
+            // push, whatever the next fetch makes of them.
+            Some(auth) => git_auth(auth).map_err(|e| Error::GitPush {
+                source: format!("cannot read the push credentials (repo.auth): {e}").into(),
+            }),
             None => match self.config.pr.github.as_ref().map(|g| &g.auth) {
                 Some(GitHubAuthRef::App { .. }) => {
                     let token = client.git_token().await.map_err(github_error)?;
@@ -622,12 +626,18 @@ pub fn github_repo_of(url: &str) -> Option<(String, String)> {
     (!owner.is_empty() && !repo.is_empty()).then(|| (owner.to_owned(), repo.to_owned()))
 }
 
-/// API server errors without an HTTP answer mean it is unreachable.
+/// A live read's failure by its class: no HTTP answer means the API server
+/// is unreachable; 401 or 403 means its credentials are refused (it did
+/// answer); anything else (an undecodable answer, another status, the
+/// kubeconfig, a snapshot) is the audit's.
 fn live_error(cluster: &str, e: live::Error) -> Error {
-    let unreachable = matches!(e, live::Error::Discovery { .. } | live::Error::List { .. })
-        && e.http_status().is_none();
-    if unreachable {
+    if e.is_no_answer() {
         Error::ApiServerUnreachable {
+            cluster: cluster.to_owned(),
+            source: Box::new(e),
+        }
+    } else if matches!(e.http_status(), Some(401 | 403)) {
+        Error::ApiServerAuth {
             cluster: cluster.to_owned(),
             source: Box::new(e),
         }
@@ -670,28 +680,22 @@ fn github_error(e: github::Error) -> Error {
     }
 }
 
-/// A cluster's publish failure as the loop counts it.
+/// A cluster's publish failure as the loop counts it, by its real class:
+/// GitHub's answer (`github`, by kind), the push (`git-push`), or preparing
+/// the drift commit in the checkout (`drift-branch`).
 fn publish_error(e: drift_pr::Error) -> Error {
     match e {
         drift_pr::Error::Github { source, .. } => github_error(*source),
-        drift_pr::Error::Push { .. } => Error::GitFetch {
-            url: "the drift branch push".to_owned(),
+        drift_pr::Error::Push { .. } => Error::GitPush {
             source: Box::new(e),
         },
-        other => {
-            let cluster = match &other {
-                drift_pr::Error::Branch { cluster, .. }
-                | drift_pr::Error::Read { cluster, .. }
-                | drift_pr::Error::Revision { cluster, .. }
-                | drift_pr::Error::Push { cluster, .. }
-                | drift_pr::Error::Github { cluster, .. }
-                | drift_pr::Error::NotLeader { cluster, .. } => cluster.clone(),
-            };
-            Error::Audit {
-                cluster,
-                source: Box::new(other),
-            }
-        }
+        drift_pr::Error::Branch { ref cluster, .. }
+        | drift_pr::Error::Read { ref cluster, .. }
+        | drift_pr::Error::Revision { ref cluster, .. }
+        | drift_pr::Error::NotLeader { ref cluster, .. } => Error::DriftBranch {
+            cluster: cluster.clone(),
+            source: Box::new(e),
+        },
     }
 }
 
