@@ -35,7 +35,7 @@ pub mod trigger;
 pub use trigger::{AuditRequest, Reason, Target};
 
 use crate::findings::ClusterReport;
-use backoff::BackoffPolicy;
+use backoff::RetryPolicy;
 use leader::{Election, ElectionContext, Leadership};
 use metrics::Metrics;
 use state::State;
@@ -505,7 +505,7 @@ pub struct LoopOptions {
     /// Longest one cluster's audit may take.
     pub audit_timeout: Duration,
     /// Retry policy for clusters, git and GitHub.
-    pub backoff: BackoffPolicy,
+    pub backoff: RetryPolicy,
     /// Jitter seed; fixed in tests, [`backoff::random_seed`] otherwise.
     pub seed: u64,
 }
