@@ -16,13 +16,31 @@
 //! Metadata is checked by round-tripping it through the typed
 //! [`ObjectMeta`]: CRD schemas only say `metadata: {type: object}` and leave
 //! the rest to the API server, which we stand in for here.
+//!
+//! Schemas are read through k8s-openapi's typed [`JSONSchemaProps`] (the
+//! API's own `apiextensions.k8s.io/v1` type), so a schema of the wrong
+//! shape is a malformed CRD rather than a silently weaker check.
+//!
+//! Why hand-written: no maintained crate validates against a Kubernetes
+//! *structural* schema. Checked on crates.io: `jsonschema` (0.61) validates
+//! JSON Schema drafts 4 to 2020-12, which OpenAPI v3 CRD schemas are not
+//! quite (`nullable`, no `$ref`), and it knows none of the `x-kubernetes-*`
+//! extensions that change the answer here (`preserve-unknown-fields`,
+//! `int-or-string`, `embedded-resource`); `kube`'s `schema` module only
+//! generates schemas. The rules follow the API server's structural-schema
+//! validation, kubernetes/apiextensions-apiserver
+//! `pkg/apiserver/schema` (`validation.go`, `pruning/algorithm.go`).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use regex::Regex;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Why loading CRD schemas failed.
@@ -193,18 +211,27 @@ impl CrdSchemas {
                 continue;
             }
             let name = str_at(version, "name").ok_or("spec.versions[].name")?;
+            let field = "spec.versions[].schema.openAPIV3Schema";
             let schema = version
                 .get("schema")
                 .and_then(|s| s.get("openAPIV3Schema"))
-                .ok_or("spec.versions[].schema.openAPIV3Schema")?;
-            self.add_schema(&format!("{group}/{name}"), kind, schema);
+                .ok_or(field)?;
+            // Read through the API's own type: a schema that does not
+            // deserialise as one is as malformed as a missing one.
+            let schema = JSONSchemaProps::deserialize(schema).map_err(|_| field)?;
+            self.add_schema(&format!("{group}/{name}"), kind, &schema);
         }
         Ok(())
     }
 
     /// Add the schema of one `apiVersion`/`kind` directly, e.g. one built
     /// from a Gatekeeper ConstraintTemplate's parameter schema.
-    pub fn add_schema(&mut self, api_version: &str, kind: &str, open_api_v3_schema: &Value) {
+    pub fn add_schema(
+        &mut self,
+        api_version: &str,
+        kind: &str,
+        open_api_v3_schema: &JSONSchemaProps,
+    ) {
         self.kinds.insert(
             (api_version.to_owned(), kind.to_owned()),
             Node::parse(open_api_v3_schema),
@@ -309,54 +336,51 @@ struct Bounds {
 }
 
 impl Node {
-    fn parse(s: &Value) -> Node {
-        let flag = |key: &str| s.get(key).and_then(Value::as_bool) == Some(true);
+    fn parse(s: &JSONSchemaProps) -> Node {
+        let flag = |value: Option<bool>| value == Some(true);
         let properties = s
-            .get("properties")
-            .and_then(Value::as_object)
-            .map(|p| p.iter().map(|(k, v)| (k.clone(), Node::parse(v))).collect())
-            .unwrap_or_default();
-        let extra = match s.get("additionalProperties") {
-            _ if flag("x-kubernetes-preserve-unknown-fields") => Extra::Anything,
-            Some(Value::Bool(true)) => Extra::Anything,
-            Some(schema @ Value::Object(_)) => Extra::Schema(Box::new(Node::parse(schema))),
+            .properties
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), Node::parse(v)))
+            .collect();
+        let extra = match &s.additional_properties {
+            _ if flag(s.x_kubernetes_preserve_unknown_fields) => Extra::Anything,
+            Some(JSONSchemaPropsOrBool::Bool(true)) => Extra::Anything,
+            Some(JSONSchemaPropsOrBool::Schema(schema)) => {
+                Extra::Schema(Box::new(Node::parse(schema)))
+            }
             _ => Extra::Forbidden,
         };
-        let pattern = str_at(s, "pattern").map(|p| (p.to_owned(), Regex::new(p).ok()));
-        let num = |key: &str| s.get(key).and_then(Value::as_f64);
-        let count = |key: &str| s.get(key).and_then(Value::as_u64);
+        let pattern = s.pattern.as_ref().map(|p| (p.clone(), Regex::new(p).ok()));
+        // A negative count bounds nothing (the API server rejects it).
+        let count = |value: Option<i64>| value.and_then(|n| u64::try_from(n).ok());
         Node {
-            ty: str_at(s, "type").map(str::to_owned),
+            ty: s.type_.clone(),
             properties,
-            required: s
-                .get("required")
-                .and_then(Value::as_array)
-                .map(|r| {
-                    r.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
+            required: s.required.clone().unwrap_or_default(),
+            items: s.items.as_ref().map(|items| {
+                Box::new(match items {
+                    JSONSchemaPropsOrArray::Schema(schema) => Node::parse(schema),
+                    // Not structural (a tuple of schemas): nothing is
+                    // known about the items' shape.
+                    JSONSchemaPropsOrArray::Schemas(_) => Node::parse(&JSONSchemaProps::default()),
                 })
-                .unwrap_or_default(),
-            items: s.get("items").map(|i| Box::new(Node::parse(i))),
+            }),
             extra,
-            enumeration: s
-                .get("enum")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
-            int_or_string: flag("x-kubernetes-int-or-string"),
-            embedded_resource: flag("x-kubernetes-embedded-resource"),
-            nullable: flag("nullable"),
-            format: str_at(s, "format").map(str::to_owned),
+            enumeration: s.enum_.iter().flatten().map(|v| v.0.clone()).collect(),
+            int_or_string: flag(s.x_kubernetes_int_or_string),
+            embedded_resource: flag(s.x_kubernetes_embedded_resource),
+            nullable: flag(s.nullable),
+            format: s.format.clone(),
             pattern,
             bounds: Bounds {
-                minimum: num("minimum"),
-                maximum: num("maximum"),
-                min_length: count("minLength"),
-                max_length: count("maxLength"),
-                min_items: count("minItems"),
-                max_items: count("maxItems"),
+                minimum: s.minimum,
+                maximum: s.maximum,
+                min_length: count(s.min_length),
+                max_length: count(s.max_length),
+                min_items: count(s.min_items),
+                max_items: count(s.max_items),
             },
         }
     }
@@ -692,5 +716,26 @@ mod tests {
                 ".spec.items[1]: unknown field \"nmae\"".to_owned(),
             ]
         );
+    }
+
+    /// A schema the API's own type cannot read (`required` as a string,
+    /// not a list) is a malformed CRD, named by field; it was once read
+    /// leniently and its `required` silently dropped.
+    #[test]
+    fn a_schema_of_the_wrong_shape_is_a_malformed_crd() {
+        let crd = json!({
+            "kind": "CustomResourceDefinition",
+            "spec": {"group": "example.com", "names": {"kind": "Thing"}, "versions": [
+                {"name": "v1", "served": true, "schema": {"openAPIV3Schema": {
+                    "type": "object", "required": "spec",
+                }}},
+            ]},
+        });
+        let mut schemas = CrdSchemas::new();
+        assert_eq!(
+            schemas.add_crd(&crd),
+            Err("spec.versions[].schema.openAPIV3Schema")
+        );
+        assert!(!schemas.contains("example.com/v1", "Thing"));
     }
 }

@@ -321,26 +321,37 @@ enum Outcome {
 
 /// Inspect every work item, split across threads when there are many.
 fn inspect_in_parallel(work: &[Work<'_>], root: &Path) -> Result<Vec<Outcome>> {
-    let threads = worker_count(work.len());
-    if threads == 1 {
-        return inspect_all(work, root);
+    let pool = file_pool(work.len());
+    let parts = in_chunks(pool.as_ref(), work, |part| inspect_all(part, root))?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
+/// A rayon pool of [`worker_count`] threads for `items` file operations,
+/// or `None` when one thread does (or no thread could be made). File
+/// operations block on the disk, so they get a small pool of their own
+/// rather than rayon's global one.
+pub(crate) fn file_pool(items: usize) -> Option<rayon::ThreadPool> {
+    match worker_count(items) {
+        1 => None,
+        n => rayon::ThreadPoolBuilder::new().num_threads(n).build().ok(),
     }
-    let chunk = work.len().div_ceil(threads);
-    let results: Vec<Result<Vec<Outcome>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = work
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || inspect_all(part, root)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("plan worker panicked"))
-            .collect()
-    });
-    let mut outcomes = Vec::with_capacity(work.len());
-    for part in results {
-        outcomes.extend(part?);
-    }
-    Ok(outcomes)
+}
+
+/// Run `work` on chunks of `items` (one per thread of `pool`, or all of
+/// them here without one), keeping one result list per chunk in `items`'
+/// order; the first error in that order is returned, whatever finished first.
+pub(crate) fn in_chunks<T: Sync, R: Send>(
+    pool: Option<&rayon::ThreadPool>,
+    items: &[T],
+    work: impl Fn(&[T]) -> Result<Vec<R>> + Sync,
+) -> Result<Vec<Vec<R>>> {
+    use rayon::prelude::*;
+    let Some(pool) = pool else {
+        return Ok(vec![work(items)?]);
+    };
+    let chunk = items.len().div_ceil(pool.current_num_threads()).max(1);
+    let parts: Vec<Result<Vec<R>>> = pool.install(|| items.par_chunks(chunk).map(&work).collect());
+    parts.into_iter().collect()
 }
 
 /// How many threads to use for `items` independent file operations: up to

@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::plan::{Plan, read_header, worker_count};
+use crate::plan::{Plan, file_pool, in_chunks, read_header};
 use crate::tree::Tree;
 
 /// Prefix of the temporary files; a leftover one (after a crash) carries
@@ -186,46 +186,21 @@ fn write_all_in_parallel(targets: &[&str], tree: &Tree, root: &Path) -> Result<(
         source,
     })?;
     let sync_filesystem = cfg!(target_os = "linux") && targets.len() > SYNC_FILESYSTEM_ABOVE;
-    let staged = in_chunks(targets, |part| {
+    let pool = file_pool(targets.len());
+    let staged = in_chunks(pool.as_ref(), targets, |part| {
         stage_each(part, tree, root, !sync_filesystem)
     })?;
     if sync_filesystem {
         flush_filesystem(root)?;
     }
-    let renamed = std::thread::scope(|scope| {
-        let handles: Vec<_> = staged
-            .into_iter()
-            .map(|part| scope.spawn(move || rename_each(part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("rename worker panicked"))
-            .collect::<Result<Vec<()>>>()
-    });
-    renamed.map(drop)
-}
-
-/// Run `work` on chunks of `items`, on up to [`worker_count`] threads,
-/// keeping one result list per chunk.
-fn in_chunks<T: Sync, R: Send>(
-    items: &[T],
-    work: impl Fn(&[T]) -> Result<Vec<R>> + Sync,
-) -> Result<Vec<Vec<R>>> {
-    let threads = worker_count(items.len());
-    if threads == 1 {
-        return Ok(vec![work(items)?]);
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(|| work(part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("write worker panicked"))
-            .collect()
-    })
+    let renamed: Vec<Result<()>> = match &pool {
+        Some(pool) => {
+            use rayon::prelude::*;
+            pool.install(|| staged.into_par_iter().map(rename_each).collect())
+        }
+        None => staged.into_iter().map(rename_each).collect(),
+    };
+    renamed.into_iter().collect()
 }
 
 /// Stage each path in order, creating each parent directory once.

@@ -81,13 +81,11 @@ fn every_golden_has_a_case() {
     }
 }
 
+/// A unified diff of the golden and the actual message (similar's, with
+/// the lines around each change).
 fn line_diff(want: &str, got: &str) -> String {
-    let mut out = String::new();
-    for line in want.lines().filter(|l| !got.lines().any(|g| g == *l)) {
-        out.push_str(&format!("- {line}\n"));
-    }
-    for line in got.lines().filter(|l| !want.lines().any(|w| w == *l)) {
-        out.push_str(&format!("+ {line}\n"));
-    }
-    out
+    similar::TextDiff::from_lines(want, got)
+        .unified_diff()
+        .context_radius(2)
+        .to_string()
 }

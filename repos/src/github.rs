@@ -6,11 +6,12 @@
 //! decoding. What it does not do is back off when GitHub says "not now": a
 //! drift bot that opens PRs for a whole fleet in one pass runs straight into
 //! secondary rate limits, and a 502 from GitHub must not cost a whole audit
-//! cycle. Every call therefore goes through [`GithubClient::call`], which
-//! honours `Retry-After` and `x-ratelimit-reset`, adds jitter so that several
-//! replicas do not retry in lock-step, gives up after a bounded number of
-//! attempts with a typed [`Error`], and counts what happened in
-//! [`GithubStats`] for the service metrics.
+//! cycle. Every call therefore goes through [`GithubClient::call`]: a
+//! `backon` retry on the [`RetryPolicy`]'s exponential delays, which
+//! honours `Retry-After` and `x-ratelimit-reset` instead where GitHub sends
+//! them, adds jitter so that several replicas do not retry in lock-step,
+//! gives up after a bounded number of attempts with a typed [`Error`], and
+//! counts what happened in [`GithubStats`] for the service metrics.
 //!
 //! Pull-request and comment primitives built on these calls live in
 //! [`crate::pr`].
@@ -23,7 +24,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use octocrab::Octocrab;
-use octocrab::secrecy::ExposeSecret;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -34,40 +34,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// keeps the number of calls (and so the rate-limit cost) down.
 pub(crate) const PER_PAGE: usize = 100;
 
-/// A credential. Its `Debug` prints `***` so that a token or a private key
-/// can never reach a log line, an error message or a report by accident.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a credential.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The credential itself, for the one place that has to send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Self(value)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(value: &str) -> Self {
-        Self(value.to_owned())
-    }
-}
+/// A credential: secrecy's `SecretString`, the type octocrab itself takes
+/// (its re-export, so the versions never differ). Its `Debug` prints
+/// `[REDACTED]`, so a token or a private key can never reach a log line,
+/// an error message or a report by accident; it is zeroed when dropped;
+/// the one place that sends it calls [`ExposeSecret::expose_secret`].
+pub use octocrab::secrecy::{ExposeSecret, SecretString as Secret};
 
 /// How flotilla authenticates to GitHub.
 #[derive(Debug, Clone)]
@@ -86,32 +58,9 @@ pub enum GithubAuth {
     },
 }
 
-/// Bounds on retrying a failed call.
-///
-/// `max_delay` caps a single wait: when GitHub asks for a longer pause (a
-/// primary rate limit resetting in 40 minutes) the call fails at once with
-/// [`Error::RateLimited`] so that the service loop can requeue the work
-/// instead of holding a task hostage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts per call, the first one included. At least 1.
-    pub max_attempts: u32,
-    /// First back-off for errors that carry no `Retry-After`; doubles on
-    /// each attempt.
-    pub base_delay: Duration,
-    /// Longest single wait flotilla accepts.
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            base_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(120),
-        }
-    }
-}
+/// Bounds on retrying a failed call: the one policy type, shared with the
+/// service's back-off.
+pub use crate::retry::RetryPolicy;
 
 /// Where and as whom to talk to GitHub.
 #[derive(Debug, Clone)]
@@ -297,6 +246,20 @@ impl Sleeper for TokioSleeper {
     }
 }
 
+/// backon's sleeper over the injected [`Sleeper`] (a type of its own:
+/// backon wants a `'static` sleeper, which a closure inside the generic
+/// [`GithubClient::call`] is not).
+struct BackonSleeper(Arc<dyn Sleeper>);
+
+impl backon::Sleeper for BackonSleeper {
+    type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    fn sleep(&self, wait: Duration) -> Self::Sleep {
+        let sleeper = Arc::clone(&self.0);
+        Box::pin(async move { sleeper.sleep(wait).await })
+    }
+}
+
 /// A GitHub client bound to one repository.
 #[derive(Clone)]
 pub struct GithubClient {
@@ -394,7 +357,7 @@ impl GithubClient {
         }
         let op = "POST /app/installations/{id}/access_tokens";
         let token = self.call(op, || self.octo.installation_token()).await?;
-        Ok(Secret::new(token.expose_secret()))
+        Ok(Secret::from(token.expose_secret()))
     }
 
     /// `/repos/{owner}/{repo}/{tail}`.
@@ -474,30 +437,45 @@ impl GithubClient {
         F: FnMut() -> Fut,
         Fut: Future<Output = octocrab::Result<T>>,
     {
-        let mut attempt = 1;
-        loop {
+        use backon::Retryable;
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let attempt = || {
+            attempts.fetch_add(1, Ordering::Relaxed);
             self.counters.calls.fetch_add(1, Ordering::Relaxed);
-            let err = match send().await {
-                Ok(value) => return Ok(value),
-                Err(err) => err,
-            };
-            self.counters.errors.fetch_add(1, Ordering::Relaxed);
-            let failure = classify(err, attempt, &self.retry, now_epoch());
-            if matches!(failure, Failure::RateLimited { .. }) {
-                self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            let sent = send();
+            async move {
+                let err = match sent.await {
+                    Ok(value) => return Ok(value),
+                    Err(err) => err,
+                };
+                self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                let failure = classify(err, now_epoch());
+                if matches!(failure, Failure::RateLimited { .. }) {
+                    self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(failure)
             }
-            let Some(wait) = failure.wait() else {
-                return Err(failure.into_error(op, attempt));
-            };
-            if attempt >= self.retry.max_attempts || wait > self.retry.max_delay {
-                return Err(failure.into_error(op, attempt));
-            }
-            let wait = add_jitter(wait);
-            tracing::warn!(op, attempt, wait_ms = wait.as_millis() as u64, reason = %failure, "github call failed, backing off");
-            self.counters.retries.fetch_add(1, Ordering::Relaxed);
-            self.sleeper.sleep(wait).await;
-            attempt += 1;
-        }
+        };
+        let max_delay = self.retry.max_delay;
+        let result = attempt
+            .retry(self.retry.backoff())
+            .sleep(BackonSleeper(Arc::clone(&self.sleeper)))
+            .when(|failure: &Failure| failure.retryable())
+            // GitHub's own figure wins over the exponential delay; a wait
+            // beyond `max_delay`, or none left in the budget, ends the call.
+            .adjust(|failure, backoff| {
+                let wait = failure.wait(backoff?);
+                (wait <= max_delay).then(|| add_jitter(wait))
+            })
+            .notify(|failure, wait| {
+                tracing::warn!(op, attempt = attempts.load(Ordering::Relaxed), wait_ms = wait.as_millis() as u64, reason = %failure, "github call failed, backing off");
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            })
+            .await;
+        result.map_err(|failure| {
+            let n = attempts.load(Ordering::Relaxed);
+            failure.into_error(op, n, self.retry.delay(n))
+        })
     }
 }
 
@@ -527,7 +505,7 @@ fn build_octocrab(cfg: &GithubConfig) -> Result<Octocrab> {
     }
     match &cfg.auth {
         GithubAuth::Token(token) => builder
-            .personal_token(token.expose().to_owned())
+            .personal_token(token.expose_secret().to_owned())
             .build()
             .map_err(|source| Error::Build { source }),
         GithubAuth::App {
@@ -536,7 +514,7 @@ fn build_octocrab(cfg: &GithubConfig) -> Result<Octocrab> {
             installation_id,
         } => {
             let key = octocrab::jsonwebtoken::EncodingKey::from_rsa_pem(
-                private_key_pem.expose().as_bytes(),
+                private_key_pem.expose_secret().as_bytes(),
             )
             .map_err(|source| Error::AppKey {
                 app_id: *app_id,
@@ -555,15 +533,19 @@ fn build_octocrab(cfg: &GithubConfig) -> Result<Octocrab> {
 /// Why an attempt failed, and whether waiting could help.
 #[derive(Debug)]
 enum Failure {
-    /// 403/429 rate limit; wait this long.
-    RateLimited { wait: Duration },
-    /// 5xx; wait this long.
-    Unavailable { status: u16, wait: Duration },
-    /// Connection-level failure; wait this long.
-    Transport {
-        source: octocrab::Error,
-        wait: Duration,
+    /// 403/429 rate limit: wait what GitHub asked (`None`: the policy's
+    /// delay), at least `at_least`.
+    RateLimited {
+        asked: Option<Duration>,
+        at_least: Duration,
     },
+    /// 5xx; wait what GitHub asked, or the policy's delay.
+    Unavailable {
+        status: u16,
+        asked: Option<Duration>,
+    },
+    /// Connection-level failure; wait the policy's delay.
+    Transport { source: octocrab::Error },
     /// Any other GitHub answer: retrying would get the same.
     Api { status: u16, message: String },
     /// A body octocrab could not decode.
@@ -583,29 +565,35 @@ impl fmt::Display for Failure {
 }
 
 impl Failure {
-    fn wait(&self) -> Option<Duration> {
+    /// Whether waiting could help.
+    fn retryable(&self) -> bool {
+        !matches!(self, Failure::Api { .. } | Failure::Response { .. })
+    }
+
+    /// The wait before the next attempt, given the policy's delay.
+    fn wait(&self, backoff: Duration) -> Duration {
         match self {
-            Failure::RateLimited { wait }
-            | Failure::Unavailable { wait, .. }
-            | Failure::Transport { wait, .. } => Some(*wait),
-            Failure::Api { .. } | Failure::Response { .. } => None,
+            Failure::RateLimited { asked, at_least } => asked.unwrap_or(backoff).max(*at_least),
+            Failure::Unavailable { asked, .. } => asked.unwrap_or(backoff),
+            _ => backoff,
         }
     }
 
-    fn into_error(self, op: &str, attempts: u32) -> Error {
+    fn into_error(self, op: &str, attempts: u32, backoff: Duration) -> Error {
         let op = op.to_owned();
+        let retry_after = self.wait(backoff);
         match self {
-            Failure::RateLimited { wait } => Error::RateLimited {
+            Failure::RateLimited { .. } => Error::RateLimited {
                 op,
                 attempts,
-                retry_after: wait,
+                retry_after,
             },
             Failure::Unavailable { status, .. } => Error::Unavailable {
                 op,
                 status,
                 attempts,
             },
-            Failure::Transport { source, .. } => Error::Transport {
+            Failure::Transport { source } => Error::Transport {
                 op,
                 attempts,
                 source,
@@ -625,17 +613,13 @@ impl Failure {
 /// `x-ratelimit-reset` (primary limit), `retry-after` (secondary limit and
 /// 429), and a 403 whose message mentions a secondary rate limit without any
 /// header, for which it asks clients to wait at least a minute.
-fn classify(err: octocrab::Error, attempt: u32, policy: &RetryPolicy, now: u64) -> Failure {
-    let backoff = exponential_backoff(attempt, policy);
+fn classify(err: octocrab::Error, now: u64) -> Failure {
     let gh = match err {
         octocrab::Error::GitHub { source, .. } => source,
         source @ (octocrab::Error::Hyper { .. }
         | octocrab::Error::Service { .. }
         | octocrab::Error::Http { .. }) => {
-            return Failure::Transport {
-                source,
-                wait: backoff,
-            };
+            return Failure::Transport { source };
         }
         source => return Failure::Response { source },
     };
@@ -653,21 +637,24 @@ fn classify(err: octocrab::Error, attempt: u32, policy: &RetryPolicy, now: u64) 
     let mentions_limit = gh.message.to_ascii_lowercase().contains("rate limit");
     match status {
         403 | 429 if exhausted => Failure::RateLimited {
-            wait: retry_after
-                .or(reset)
-                .unwrap_or(backoff)
-                .max(Duration::from_secs(1)),
+            asked: retry_after.or(reset),
+            at_least: Duration::from_secs(1),
         },
         403 | 429 if retry_after.is_some() => Failure::RateLimited {
-            wait: retry_after.unwrap_or(backoff),
+            asked: retry_after,
+            at_least: Duration::ZERO,
         },
-        429 => Failure::RateLimited { wait: backoff },
+        429 => Failure::RateLimited {
+            asked: None,
+            at_least: Duration::ZERO,
+        },
         403 if mentions_limit => Failure::RateLimited {
-            wait: Duration::from_secs(60),
+            asked: Some(Duration::from_secs(60)),
+            at_least: Duration::ZERO,
         },
         500..=599 => Failure::Unavailable {
             status,
-            wait: retry_after.unwrap_or(backoff),
+            asked: retry_after,
         },
         _ => Failure::Api {
             status,
@@ -691,15 +678,6 @@ fn api_message(gh: &octocrab::GitHubError) -> String {
     } else {
         format!("{}: {}", gh.message, details.join("; "))
     }
-}
-
-/// `base_delay * 2^(attempt-1)`, capped at `max_delay`.
-fn exponential_backoff(attempt: u32, policy: &RetryPolicy) -> Duration {
-    let factor = 1u32 << attempt.saturating_sub(1).min(16);
-    policy
-        .base_delay
-        .saturating_mul(factor)
-        .min(policy.max_delay)
 }
 
 /// Add up to 10% (at most one second) on top of a wait, never less: several
@@ -734,23 +712,6 @@ mod tests {
     use super::*;
     use crate::remote::UrlError;
 
-    fn policy() -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(50),
-        }
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let p = policy();
-        assert_eq!(exponential_backoff(1, &p), Duration::from_millis(10));
-        assert_eq!(exponential_backoff(2, &p), Duration::from_millis(20));
-        assert_eq!(exponential_backoff(3, &p), Duration::from_millis(40));
-        assert_eq!(exponential_backoff(9, &p), Duration::from_millis(50));
-    }
-
     #[test]
     fn jitter_never_shortens_and_stays_within_ten_percent() {
         for _ in 0..200 {
@@ -764,16 +725,16 @@ mod tests {
 
     #[test]
     fn secret_debug_hides_the_value() {
-        let auth = GithubAuth::Token(Secret::new("ghp_supersecret"));
+        let auth = GithubAuth::Token(Secret::from("ghp_supersecret"));
         let shown = format!("{auth:?}");
         assert!(!shown.contains("supersecret"), "{shown}");
-        assert!(shown.contains("***"), "{shown}");
+        assert!(shown.contains("[REDACTED]"), "{shown}");
     }
 
     #[tokio::test]
     async fn the_client_refuses_plain_http_and_credentials_in_the_api_url() {
         let build = |url: &str| {
-            let mut cfg = GithubConfig::new("o", "r", GithubAuth::Token(Secret::new("ghp_x")));
+            let mut cfg = GithubConfig::new("o", "r", GithubAuth::Token(Secret::from("ghp_x")));
             cfg.api_url = Some(url.to_owned());
             GithubClient::new(&cfg)
         };

@@ -8,3 +8,4 @@ pub mod github;
 pub mod local;
 pub mod pr;
 pub mod remote;
+pub mod retry;

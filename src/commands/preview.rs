@@ -243,7 +243,7 @@ async fn post(report: &PreviewReport, pr: &str, args: &PreviewArgs) -> Result<()
         parse_pr_ref(pr).ok_or_else(|| format!("--github-pr {pr}: expected OWNER/REPO#NUMBER"))?;
     let token = std::env::var(&args.github_token_env)
         .map_err(|_| format!("--github-pr needs a token in ${}", args.github_token_env))?;
-    let mut cfg = GithubConfig::new(owner, repo, GithubAuth::Token(Secret::new(token)));
+    let mut cfg = GithubConfig::new(owner, repo, GithubAuth::Token(Secret::from(token)));
     cfg.api_url = args.github_url.clone();
     let client = GithubClient::new(&cfg).map_err(|e| error_chain(&e))?;
     let room = GITHUB_BODY_LIMIT - PREVIEW_MARKER.len() - 1;

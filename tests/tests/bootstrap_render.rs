@@ -227,6 +227,7 @@ fn constraint_schemas(templates: &[&Value]) -> CrdSchemas {
                 "parameters": parameters,
             }}},
         });
+        let schema = serde_json::from_value(schema).expect("a schema k8s-openapi reads");
         schemas.add_schema("constraints.gatekeeper.sh/v1beta1", kind, &schema);
     }
     schemas

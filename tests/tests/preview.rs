@@ -1124,7 +1124,7 @@ async fn open_pr(double: &GithubDouble) -> u64 {
         branch,
         DoubleCommit::human(&sha_of(branch), "Dev", "dev@contoso.example"),
     );
-    let mut cfg = GithubConfig::new(OWNER, REPO, GithubAuth::Token(Secret::new(DOUBLE_TOKEN)));
+    let mut cfg = GithubConfig::new(OWNER, REPO, GithubAuth::Token(Secret::from(DOUBLE_TOKEN)));
     cfg.api_url = Some(double.url());
     let gh = GithubClient::new(&cfg).expect("github client");
     let spec = PrSpec {

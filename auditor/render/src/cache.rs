@@ -15,7 +15,13 @@
 //!   built once even when several renders ask at the same moment;
 //! - at most `parallelism` kustomize processes at once across every render
 //!   sharing the cache (default: the available cores), so clusters rendered
-//!   concurrently share the cores instead of each taking them all.
+//!   concurrently share the cores instead of each taking them all;
+//! - the threads builds run on: a rayon pool of `parallelism` threads owned
+//!   by the cache ([`RenderCache::spawn`]), so a render queues its builds
+//!   instead of starting a thread per build. The pool is the cache's own,
+//!   not rayon's global one: builds block on kustomize processes and on each
+//!   other's gates, which must never hold up the CPU-bound work that uses
+//!   the global pool.
 
 use super::error::Result;
 use super::kustomize::Built;
@@ -60,6 +66,9 @@ pub struct RenderCache {
     stages: Mutex<HashMap<TreeKey, StageGate>>,
     slots: Slots,
     parallelism: usize,
+    /// Where builds run; `None` when the pool's threads could not be made
+    /// (builds then queue on rayon's global pool).
+    pool: Option<rayon::ThreadPool>,
     builds: AtomicU64,
     hits: AtomicU64,
     folders: AtomicU64,
@@ -86,6 +95,11 @@ impl RenderCache {
             stages: Mutex::default(),
             slots: Slots::new(parallelism.get()),
             parallelism: parallelism.get(),
+            pool: rayon::ThreadPoolBuilder::new()
+                .num_threads(parallelism.get())
+                .thread_name(|i| format!("flotilla-build-{i}"))
+                .build()
+                .ok(),
             builds: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             folders: AtomicU64::new(0),
@@ -95,6 +109,16 @@ impl RenderCache {
     /// kustomize processes run at once, at most.
     pub fn parallelism(&self) -> usize {
         self.parallelism
+    }
+
+    /// Run `work` on one of the cache's build threads (it waits for a free
+    /// one). `work` must not panic: a panic on a rayon thread aborts the
+    /// process, so callers catch it and hand it back.
+    pub(crate) fn spawn(&self, work: impl FnOnce() + Send + 'static) {
+        match &self.pool {
+            Some(pool) => pool.spawn(work),
+            None => rayon::spawn(work),
+        }
     }
 
     /// The stage of `root` at `commit` (made on first use), and the tree id
@@ -282,15 +306,19 @@ mod tests {
     #[test]
     fn concurrent_requests_for_one_key_build_once() {
         let cache = RenderCache::new();
-        std::thread::scope(|s| {
+        let callers = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        callers.scope(|s| {
             for _ in 0..4 {
-                s.spawn(|| {
+                s.spawn(|_| {
                     cache
                         .get_or_build(key("c1"), || {
                             std::thread::sleep(std::time::Duration::from_millis(50));
                             Ok(built("out"))
                         })
-                        .unwrap()
+                        .unwrap();
                 });
             }
         });
@@ -309,10 +337,14 @@ mod tests {
     fn builds_never_exceed_the_slots() {
         let cache = RenderCache::with_parallelism(NonZeroUsize::new(2).unwrap());
         let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
-        std::thread::scope(|s| {
+        let callers = rayon::ThreadPoolBuilder::new()
+            .num_threads(8)
+            .build()
+            .unwrap();
+        callers.scope(|s| {
             for i in 0..8 {
                 let (cache, running, most) = (&cache, &running, &most);
-                s.spawn(move || {
+                s.spawn(move |_| {
                     cache
                         .get_or_build(key(&format!("c{i}")), || {
                             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -321,7 +353,7 @@ mod tests {
                             running.fetch_sub(1, Ordering::SeqCst);
                             Ok(built("x"))
                         })
-                        .unwrap()
+                        .unwrap();
                 });
             }
         });
@@ -342,5 +374,24 @@ mod tests {
         assert!(Arc::ptr_eq(&w1, &w2) && f1 == f2 && f1.starts_with("folder:"));
         cache.retain_commit("def");
         assert_eq!(cache.stages(), 0);
+    }
+
+    /// Builds handed to [`RenderCache::spawn`] run on the cache's own
+    /// threads, at most `parallelism` at once.
+    #[test]
+    fn spawned_builds_run_on_the_cache_threads() {
+        let cache = Arc::new(RenderCache::with_parallelism(NonZeroUsize::new(2).unwrap()));
+        let (sender, done) = std::sync::mpsc::channel();
+        for _ in 0..4 {
+            let sender = sender.clone();
+            cache.spawn(move || {
+                let name = std::thread::current().name().map(str::to_owned);
+                sender.send(name).unwrap();
+            });
+        }
+        for _ in 0..4 {
+            let name = done.recv().unwrap().unwrap_or_default();
+            assert!(name.starts_with("flotilla-build-"), "{name}");
+        }
     }
 }

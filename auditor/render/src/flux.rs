@@ -412,7 +412,7 @@ impl Builder {
     }
 }
 
-/// A finished build thread's report: queue position, unit, result (or the
+/// A finished build's report: queue position, unit, result (or the
 /// panic, which the walk resumes: a panic in a build is a bug).
 type Report = (u64, Unit, std::thread::Result<Result<Arc<Built>>>);
 
@@ -606,69 +606,68 @@ impl Walk {
 
     /// Build and post-process until nothing is left.
     ///
-    /// Each queued unit is built on a thread of its own as soon as it is
-    /// queued; the kustomize processes of every render sharing the cache
-    /// are bounded by its slots. Results are released in queue order (a
-    /// later build that ends first waits for the earlier ones), so which
-    /// objects, notes and owners the render keeps never depends on timing.
+    /// Each queued unit goes to the cache's build threads
+    /// ([`RenderCache::spawn`]) as soon as it is queued; the kustomize
+    /// processes of every render sharing the cache are bounded by its
+    /// slots. Results are released in queue order (a later build that ends
+    /// first waits for the earlier ones), so which objects, notes and owners
+    /// the render keeps never depends on timing.
     fn drain(&mut self) {
         let (sender, reports) = mpsc::channel::<Report>();
         let mut queued: u64 = 0;
         let mut released: u64 = 0;
         let mut arrived: BTreeMap<u64, (Unit, Result<Arc<Built>>)> = BTreeMap::new();
-        std::thread::scope(|scope| {
-            loop {
-                for unit in std::mem::take(&mut self.to_build) {
-                    let builder = match self.builder_for(&unit) {
-                        Ok(builder) => builder,
-                        Err(e) => {
-                            self.fail(&unit, e);
-                            continue;
-                        }
-                    };
-                    let (sender, seq) = (sender.clone(), queued);
-                    queued += 1;
-                    scope.spawn(move || {
-                        let result =
-                            std::panic::catch_unwind(AssertUnwindSafe(|| builder.build(&unit)));
-                        // The walk holds the receiver until every report is in.
-                        let _ = sender.send((seq, unit, result));
-                    });
-                }
-                while let Some((unit, result)) = arrived.remove(&released) {
-                    released += 1;
-                    match result {
-                        Ok(raw) => {
-                            self.note_build(&raw);
-                            self.built.push((unit, raw));
-                        }
-                        Err(e) => self.fail(&unit, e),
+        loop {
+            for unit in std::mem::take(&mut self.to_build) {
+                let builder = match self.builder_for(&unit) {
+                    Ok(builder) => builder,
+                    Err(e) => {
+                        self.fail(&unit, e);
+                        continue;
                     }
-                }
-                let progressed = self.finish_ready();
-                if !self.to_build.is_empty() {
-                    continue;
-                }
-                if released < queued {
-                    // The walk keeps a sender, so this waits for a report.
-                    if let Ok((seq, unit, result)) = reports.recv() {
-                        let result =
-                            result.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                        arrived.insert(seq, (unit, result));
+                };
+                let (sender, seq) = (sender.clone(), queued);
+                queued += 1;
+                let cache = Arc::clone(&builder.cache);
+                cache.spawn(move || {
+                    let result =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| builder.build(&unit)));
+                    // The walk holds the receiver until every report is in.
+                    let _ = sender.send((seq, unit, result));
+                });
+            }
+            while let Some((unit, result)) = arrived.remove(&released) {
+                released += 1;
+                match result {
+                    Ok(raw) => {
+                        self.note_build(&raw);
+                        self.built.push((unit, raw));
                     }
-                    continue;
-                }
-                if self.built.is_empty() {
-                    return;
-                }
-                if !progressed {
-                    // Nothing left can provide the missing sources: finish
-                    // the oldest anyway (optional sources skipped, others errors).
-                    let (unit, raw) = self.built.remove(0);
-                    self.finish(unit, &raw.output);
+                    Err(e) => self.fail(&unit, e),
                 }
             }
-        });
+            let progressed = self.finish_ready();
+            if !self.to_build.is_empty() {
+                continue;
+            }
+            if released < queued {
+                // The walk keeps a sender, so this waits for a report.
+                if let Ok((seq, unit, result)) = reports.recv() {
+                    let result = result.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    arrived.insert(seq, (unit, result));
+                }
+                continue;
+            }
+            if self.built.is_empty() {
+                return;
+            }
+            if !progressed {
+                // Nothing left can provide the missing sources: finish
+                // the oldest anyway (optional sources skipped, others errors).
+                let (unit, raw) = self.built.remove(0);
+                self.finish(unit, &raw.output);
+            }
+        }
     }
 
     /// Keep what a build says it could not see (once per render).

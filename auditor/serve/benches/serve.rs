@@ -11,7 +11,7 @@
 
 use flotilla_core::findings::{ClusterReport, Finding, FindingClass};
 use flotilla_core::report::html::{self, FleetEntry, PageContext};
-use flotilla_serve::backoff::BackoffPolicy;
+use flotilla_serve::backoff::RetryPolicy;
 use flotilla_serve::schedule::Cron;
 use flotilla_serve::{
     AuditRequest, ClusterAudit, CycleRunner, Error, FetchOutcome, LoopOptions, Reason, Service,
@@ -84,7 +84,7 @@ async fn main() {
     let options = LoopOptions {
         clusters,
         audit_timeout: Duration::from_secs(60),
-        backoff: BackoffPolicy::default(),
+        backoff: RetryPolicy::service(),
         seed: 1,
     };
     let service = Service::new(InstantRunner, options);

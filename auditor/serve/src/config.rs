@@ -8,7 +8,7 @@
 //! credentials in `repo.url` or `pr.github.url` in any spelling, and no
 //! token over plain `http://` except to a loopback host.
 
-use super::backoff::BackoffPolicy;
+use super::backoff::RetryPolicy;
 use super::schedule::{Cron, ParseError, Schedule};
 use flotilla_core::findings::FindingClass;
 use flotilla_repos::remote::{check_api_url, check_git_url, token_may_travel};
@@ -80,7 +80,7 @@ pub struct ServeConfig {
     /// Longest one cluster's audit may take before it counts as failed.
     pub audit_timeout: Duration,
     /// Retry policy for every fault (API server, git, GitHub).
-    pub backoff: BackoffPolicy,
+    pub backoff: RetryPolicy,
     /// Leader election between replicas (off: this process always leads).
     pub leader_election: LeaderElectionConfig,
 }
@@ -577,12 +577,17 @@ impl SpecConfig {
                 })
             },
         )?;
-        let defaults = BackoffPolicy::default();
+        let defaults = RetryPolicy::service();
         let backoff = match &self.backoff {
             None => defaults,
-            Some(b) => BackoffPolicy {
-                initial: ctx.optional_duration(&b.initial, "backoff.initial", defaults.initial)?,
-                max: ctx.optional_duration(&b.max, "backoff.max", defaults.max)?,
+            Some(b) => RetryPolicy {
+                base_delay: ctx.optional_duration(
+                    &b.initial,
+                    "backoff.initial",
+                    defaults.base_delay,
+                )?,
+                max_delay: ctx.optional_duration(&b.max, "backoff.max", defaults.max_delay)?,
+                ..defaults
             },
         };
         Ok(ServeConfig {

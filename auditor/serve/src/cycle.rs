@@ -310,7 +310,7 @@ impl<'a, R: CycleRunner> Driver<'a, R> {
         let delay = self
             .cluster_backoff
             .get_mut(cluster)
-            .map_or(self.options.backoff.max, Backoff::next_delay);
+            .map_or(self.options.backoff.max_delay, Backoff::next_delay);
         tracing::warn!(
             cluster,
             error = message,

@@ -38,7 +38,7 @@ pub mod trigger;
 
 pub use trigger::{AuditRequest, AuditScope, Reason};
 
-use backoff::BackoffPolicy;
+use backoff::RetryPolicy;
 use flotilla_core::findings::ClusterReport;
 use leader::{Election, ElectionContext, Leadership};
 use metrics::Metrics;
@@ -532,7 +532,7 @@ pub struct LoopOptions {
     /// Longest one cluster's audit may take.
     pub audit_timeout: Duration,
     /// Retry policy for clusters, git and GitHub.
-    pub backoff: BackoffPolicy,
+    pub backoff: RetryPolicy,
     /// Jitter seed; fixed in tests, [`backoff::random_seed`] otherwise.
     pub seed: u64,
 }

@@ -1,11 +1,16 @@
 //! When to audit: a fixed interval, a 5-field cron expression (UTC), or both.
 //!
-//! Cron is parsed here rather than with a crate: the five classic fields are
-//! a few dozen lines, and the service needs only "next time after now".
+//! Cron expressions are parsed and evaluated by `croner` (its jiff
+//! support), set up as classic Vixie cron: five fields (no seconds, no
+//! years), `5/20` meaning "from 5, every 20", and the day rule of
+//! Vixie cron's `cron.c` (`DOM_STAR`/`DOW_STAR`, kept by cronie): when both
+//! day-of-month and day-of-week are restricted a day matches if *either*
+//! does, and a field whose text starts with `*` (also `*/2`) counts as
+//! unrestricted, so the other one alone decides. croner's own extensions
+//! (`L`, `W`, `#`, `?`) are accepted as it defines them.
 
-use jiff::civil::{Date, Time};
+use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use jiff::{Timestamp, ToSpan};
 use std::fmt;
 use std::time::Duration;
 
@@ -93,20 +98,10 @@ impl Schedule {
 }
 
 /// A parsed 5-field cron expression, evaluated in UTC.
-///
-/// Each field is a bit set of allowed values. As in Vixie cron, when both
-/// day-of-month and day-of-week are restricted a day matches if *either*
-/// does.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Cron {
     source: String,
-    minutes: u64,
-    hours: u64,
-    days_of_month: u64,
-    months: u64,
-    days_of_week: u64,
-    dom_restricted: bool,
-    dow_restricted: bool,
+    cron: croner::Cron,
 }
 
 impl fmt::Debug for Cron {
@@ -121,196 +116,76 @@ impl fmt::Display for Cron {
     }
 }
 
-/// One cron field's name and allowed range.
-struct FieldSpec {
-    name: &'static str,
-    min: u32,
-    max: u32,
-    names: &'static [&'static str],
-}
-
-const MINUTE: FieldSpec = FieldSpec {
-    name: "minute",
-    min: 0,
-    max: 59,
-    names: &[],
-};
-const HOUR: FieldSpec = FieldSpec {
-    name: "hour",
-    min: 0,
-    max: 23,
-    names: &[],
-};
-const DAY_OF_MONTH: FieldSpec = FieldSpec {
-    name: "day-of-month",
-    min: 1,
-    max: 31,
-    names: &[],
-};
-const MONTH: FieldSpec = FieldSpec {
-    name: "month",
-    min: 1,
-    max: 12,
-    names: &[
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ],
-};
-/// 7 is accepted as Sunday and folded onto 0.
-const DAY_OF_WEEK: FieldSpec = FieldSpec {
-    name: "day-of-week",
-    min: 0,
-    max: 7,
-    names: &["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
-};
-
-/// How far ahead to look: a Feb 29 schedule fires within 8 years.
-const SEARCH_DAYS: i32 = 366 * 8;
+/// The five fields, in order, as errors name them.
+const FIELDS: [&str; 5] = ["minute", "hour", "day-of-month", "month", "day-of-week"];
 
 impl Cron {
-    /// Parse `m h dom mon dow` or one of `@hourly @daily @weekly @monthly
-    /// @yearly`. Fields take `*`, `n`, `a-b`, `*/s`, `a-b/s` and lists.
+    /// Parse `m h dom mon dow` or one of `@hourly @daily @midnight @weekly
+    /// @monthly @yearly @annually`. Fields take `*`, `n`, `a-b`, `*/s`,
+    /// `a-b/s`, `n/s`, names (`jan`, `mon`) and lists.
     pub fn parse(text: &str) -> Result<Cron, ParseError> {
-        let expanded = match text.trim() {
-            "@hourly" => "0 * * * *",
-            "@daily" | "@midnight" => "0 0 * * *",
-            "@weekly" => "0 0 * * 0",
-            "@monthly" => "0 0 1 * *",
-            "@yearly" | "@annually" => "0 0 1 1 *",
+        let source = text.trim();
+        // croner knows every macro but `@midnight`, which Vixie cron has.
+        let expanded = match source {
+            "@midnight" => "0 0 * * *",
             other => other,
         };
         let fields: Vec<&str> = expanded.split_whitespace().collect();
-        let [m, h, dom, mon, dow] = fields[..] else {
+        if !expanded.starts_with('@') && fields.len() != 5 {
             return Err(ParseError::CronShape(text.to_owned()));
-        };
-        let mut days_of_week = parse_field(dow, &DAY_OF_WEEK)?;
-        if days_of_week & (1 << 7) != 0 {
-            days_of_week = (days_of_week & !(1 << 7)) | 1;
         }
+        // Vixie cron's DOM_STAR/DOW_STAR: a day field starting with `*` is
+        // unrestricted, so the days are the other field's (AND with all);
+        // croner ORs any two fields other than a bare `*`.
+        let star_day = fields.get(2).is_some_and(|f| f.starts_with('*'))
+            || fields.get(4).is_some_and(|f| f.starts_with('*'));
+        let parse = |pattern: &str| {
+            croner::parser::CronParser::builder()
+                .seconds(croner::parser::Seconds::Disallowed)
+                .year(croner::parser::Year::Disallowed)
+                .sloppy_ranges(true)
+                .dom_and_dow(star_day)
+                .build()
+                .parse(pattern)
+        };
+        let cron = parse(expanded).map_err(|e| match bad_field(&fields, parse) {
+            Some((field, token)) => ParseError::CronField {
+                field,
+                token: token.to_owned(),
+                reason: e.to_string(),
+            },
+            None => ParseError::CronShape(text.to_owned()),
+        })?;
         Ok(Cron {
-            source: text.trim().to_owned(),
-            minutes: parse_field(m, &MINUTE)?,
-            hours: parse_field(h, &HOUR)?,
-            days_of_month: parse_field(dom, &DAY_OF_MONTH)?,
-            months: parse_field(mon, &MONTH)?,
-            days_of_week,
-            dom_restricted: !dom.starts_with('*'),
-            dow_restricted: !dow.starts_with('*'),
+            source: source.to_owned(),
+            cron,
         })
     }
 
     /// The first matching minute strictly after `now`, or `None` if the
-    /// expression can never fire (e.g. `0 0 31 2 *`).
+    /// expression can never fire (e.g. `0 0 31 2 *`: croner gives up at the
+    /// year 5000, jumping a month at a time, in well under a millisecond).
     pub fn next_after(&self, now: Timestamp) -> Option<Timestamp> {
-        let start = now
-            .to_zoned(TimeZone::UTC)
-            .datetime()
-            .checked_add(1.minute())
-            .ok()?;
-        let mut date = start.date();
-        let mut from = Time::new(start.hour(), start.minute(), 0, 0).ok()?;
-        for _ in 0..SEARCH_DAYS {
-            if self.matches_day(date)
-                && let Some(time) = self.first_time_from(from)
-            {
-                return date
-                    .to_datetime(time)
-                    .to_zoned(TimeZone::UTC)
-                    .ok()
-                    .map(|z| z.timestamp());
-            }
-            date = date.tomorrow().ok()?;
-            from = Time::midnight();
-        }
-        None
-    }
-
-    fn matches_day(&self, date: Date) -> bool {
-        let month_ok = bit(self.months, date.month());
-        let dom_ok = bit(self.days_of_month, date.day());
-        let dow_ok = bit(self.days_of_week, date.weekday().to_sunday_zero_offset());
-        let day_ok = match (self.dom_restricted, self.dow_restricted) {
-            (true, true) => dom_ok || dow_ok,
-            _ => dom_ok && dow_ok,
-        };
-        month_ok && day_ok
-    }
-
-    fn first_time_from(&self, from: Time) -> Option<Time> {
-        let (h0, m0) = (from.hour(), from.minute());
-        (h0..24)
-            .filter(|&h| bit(self.hours, h))
-            .find_map(|h| {
-                let first_minute = if h == h0 { m0 } else { 0 };
-                (first_minute..60)
-                    .find(|&m| bit(self.minutes, m))
-                    .map(|m| (h, m))
-            })
-            .and_then(|(h, m)| Time::new(h, m, 0, 0).ok())
+        self.cron
+            .find_next_occurrence(&now.to_zoned(TimeZone::UTC), false)
+            .ok()
+            .map(|next| next.timestamp())
     }
 }
 
-fn bit(set: u64, value: i8) -> bool {
-    u32::try_from(value).is_ok_and(|v| v < 64 && set & (1 << v) != 0)
-}
-
-fn parse_field(text: &str, spec: &FieldSpec) -> Result<u64, ParseError> {
-    text.split(',').try_fold(0u64, |set, part| {
-        parse_part(part, spec).map(|bits| set | bits)
+/// The field croner refused: the first one that fails on its own, the others `*`.
+fn bad_field<'a, T, E>(
+    fields: &[&'a str],
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Option<(&'static str, &'a str)> {
+    (0..FIELDS.len().min(fields.len())).find_map(|i| {
+        let alone: Vec<&str> = (0..5)
+            .map(|j| if j == i { fields[i] } else { "*" })
+            .collect();
+        parse(&alone.join(" "))
+            .is_err()
+            .then(|| (FIELDS[i], fields[i]))
     })
-}
-
-fn parse_part(part: &str, spec: &FieldSpec) -> Result<u64, ParseError> {
-    let bad = |reason: String| ParseError::CronField {
-        field: spec.name,
-        token: part.to_owned(),
-        reason,
-    };
-    let (range, step) = match part.split_once('/') {
-        Some((r, s)) => {
-            let step: u32 = s
-                .parse()
-                .map_err(|_| bad(format!("step {s:?} is not a number")))?;
-            if step == 0 {
-                return Err(bad("step must be at least 1".into()));
-            }
-            (r, step)
-        }
-        None => (part, 1),
-    };
-    let (lo, hi) = match range {
-        "*" => (spec.min, spec.max),
-        _ => match range.split_once('-') {
-            Some((a, b)) => (
-                parse_value(a, spec).map_err(bad)?,
-                parse_value(b, spec).map_err(bad)?,
-            ),
-            None => {
-                let v = parse_value(range, spec).map_err(bad)?;
-                // `5/15` means "from 5, every 15", as in Vixie cron.
-                (v, if part.contains('/') { spec.max } else { v })
-            }
-        },
-    };
-    if lo > hi {
-        return Err(bad(format!("range {lo}-{hi} is backwards")));
-    }
-    Ok((lo..=hi)
-        .step_by(step as usize)
-        .fold(0u64, |set, v| set | (1 << v)))
-}
-
-fn parse_value(text: &str, spec: &FieldSpec) -> Result<u32, String> {
-    let lower = text.to_ascii_lowercase();
-    let value = match spec.names.iter().position(|n| *n == lower) {
-        Some(i) => u32::try_from(i).unwrap_or(u32::MAX) + spec.min,
-        None => text
-            .parse()
-            .map_err(|_| format!("{text:?} is not a number"))?,
-    };
-    if value < spec.min || value > spec.max {
-        return Err(format!("{value} is outside {}-{}", spec.min, spec.max));
-    }
-    Ok(value)
 }
 
 #[cfg(test)]
@@ -347,12 +222,68 @@ mod tests {
 
     #[test]
     fn sunday_is_zero_and_seven() {
-        assert_eq!(Cron::parse("0 0 * * 7").unwrap().days_of_week, 1);
+        // 2026-11-21 is a Saturday.
+        for text in ["0 0 * * 7", "0 0 * * 0", "0 0 * * sun"] {
+            assert_eq!(
+                Cron::parse(text)
+                    .unwrap()
+                    .next_after(ts("2026-11-21T07:00:00Z")),
+                Some(ts("2026-11-22T00:00:00Z")),
+                "{text}"
+            );
+        }
     }
 
     #[test]
     fn step_from_single_value_runs_to_max() {
+        // `5/20` is 5,25,45 as in Vixie cron.
         let c = Cron::parse("5/20 * * * *").unwrap();
-        assert_eq!(c.minutes, (1 << 5) | (1 << 25) | (1 << 45));
+        assert_eq!(
+            c.next_after(ts("2026-11-21T07:06:00Z")),
+            Some(ts("2026-11-21T07:25:00Z"))
+        );
+        assert_eq!(
+            c.next_after(ts("2026-11-21T07:45:00Z")),
+            Some(ts("2026-11-21T08:05:00Z"))
+        );
+    }
+
+    /// Vixie cron's DOW_STAR/DOM_STAR: a day field starting with `*` (here
+    /// `*/2`) leaves the days to the other one: odd days that are Mondays,
+    /// not odd days or Mondays.
+    #[test]
+    fn a_starred_day_field_with_a_step_is_anded() {
+        let c = Cron::parse("0 0 */2 * mon").unwrap();
+        // After Monday 2026-11-23: the 25th is odd (a Wednesday), the 30th
+        // a Monday (even); 2026-12-07 is both.
+        assert_eq!(
+            c.next_after(ts("2026-11-23T01:00:00Z")),
+            Some(ts("2026-12-07T00:00:00Z"))
+        );
+    }
+
+    /// Evaluated in UTC: no local time, so no DST gap or repeat (02:30 on
+    /// the day US clocks skip 02:00-03:00 exists, and happens once).
+    #[test]
+    fn utc_has_no_dst_gap_or_repeat() {
+        let c = Cron::parse("30 2 * * *").unwrap();
+        assert_eq!(
+            c.next_after(ts("2026-03-08T01:00:00Z")),
+            Some(ts("2026-03-08T02:30:00Z"))
+        );
+        assert_eq!(
+            c.next_after(ts("2026-11-01T02:30:00Z")),
+            Some(ts("2026-11-02T02:30:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_date_that_never_comes_is_none() {
+        assert_eq!(
+            Cron::parse("0 0 31 2 *")
+                .unwrap()
+                .next_after(ts("2026-01-01T00:00:00Z")),
+            None
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! on 127.0.0.1:0 and plain HTTP/1.1 requests.
 
 use flotilla_core::findings::{ClusterReport, Finding, FindingClass};
-use flotilla_serve::backoff::{Backoff, BackoffPolicy};
+use flotilla_serve::backoff::{Backoff, RetryPolicy};
 use flotilla_serve::config::{
     self, ClusterTarget, GitAuthRef, GitHubAuthRef, LeaderElectionConfig, PrAction, SecretSource,
     ServeConfig,
@@ -142,9 +142,10 @@ fn options(clusters: &[&str]) -> LoopOptions {
         clusters: clusters.iter().map(|c| (*c).to_owned()).collect(),
         audit_timeout: Duration::from_secs(30),
         // Retries come quickly; the semaphore, not the clock, paces the test.
-        backoff: BackoffPolicy {
-            initial: Duration::from_millis(5),
-            max: Duration::from_millis(20),
+        backoff: RetryPolicy {
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+            ..RetryPolicy::service()
         },
         seed: 42,
     }
@@ -712,9 +713,10 @@ async fn changes_that_never_settle_still_trigger_after_the_max_delay() {
 
 #[test]
 fn backoff_stays_within_bounds_and_is_reproducible() {
-    let policy = BackoffPolicy {
-        initial: Duration::from_millis(100),
-        max: Duration::from_secs(2),
+    let policy = RetryPolicy {
+        base_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(2),
+        ..RetryPolicy::service()
     };
     let draw = |seed| {
         let mut b = Backoff::new(policy, seed);
@@ -723,7 +725,7 @@ fn backoff_stays_within_bounds_and_is_reproducible() {
     for seed in 0..200 {
         let mut b = Backoff::new(policy, seed);
         for attempt in 0..12u32 {
-            let ceiling = (policy.initial * 2u32.pow(attempt)).min(policy.max);
+            let ceiling = (policy.base_delay * 2u32.pow(attempt)).min(policy.max_delay);
             assert_eq!(b.ceiling(), ceiling);
             assert!(b.next_delay() <= ceiling, "seed {seed} attempt {attempt}");
         }
@@ -732,7 +734,7 @@ fn backoff_stays_within_bounds_and_is_reproducible() {
     assert_ne!(draw(7), draw(8), "jitter differs between seeds");
     let late: Vec<Duration> = draw(3).into_iter().skip(6).collect();
     assert!(
-        late.iter().any(|d| *d > policy.max / 2),
+        late.iter().any(|d| *d > policy.max_delay / 2),
         "full jitter spreads up to the cap: {late:?}"
     );
 }
@@ -786,9 +788,9 @@ fn cron_finds_the_next_matching_minute_in_utc() {
 #[test]
 fn cron_errors_name_the_field_and_token() {
     let err = Cron::parse("0 25 * * *").unwrap_err().to_string();
-    assert_eq!(err, "cron hour field \"25\": 25 is outside 0-23");
+    assert!(err.starts_with("cron hour field \"25\": "), "{err}");
     let err = Cron::parse("*/0 * * * *").unwrap_err().to_string();
-    assert!(err.contains("minute") && err.contains("step"), "{err}");
+    assert!(err.starts_with("cron minute field \"*/0\": "), "{err}");
     assert!(
         Cron::parse("* * * *")
             .unwrap_err()

@@ -65,32 +65,16 @@ pub fn render(fleet: &Fleet) -> Tree {
     tree
 }
 
-/// Clusters render independently, so large fleets use every core. The
-/// result does not depend on the split: trees are merged into one ordered map.
+/// Clusters render independently, so large fleets use every core (rayon's
+/// global pool: the work is CPU only). The result does not depend on the
+/// split: trees come back in the clusters' order and are merged into one
+/// ordered map.
 fn render_clusters_in_parallel(clusters: &[Cluster]) -> Vec<Tree> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || clusters.len() < 64 {
+    use rayon::prelude::*;
+    if clusters.len() < 64 {
         return clusters.iter().map(render_cluster).collect();
     }
-    let chunk = clusters.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = clusters
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut tree = Tree::new();
-                    for cluster in part {
-                        tree.extend(render_cluster(cluster));
-                    }
-                    tree
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a render thread panicked"))
-            .collect()
-    })
+    clusters.par_iter().map(render_cluster).collect()
 }
 
 /// The folder `clusters/<name>/` of one cluster. Its overlays refer to the

@@ -16,6 +16,12 @@
 //! `:=`, `:-`, `:?`, `:+` all mean "the value, or the word when empty";
 //! words and arguments nest `${…}` to any depth.
 //!
+//! Why hand-written: no crate has this dialect. Checked on crates.io:
+//! `envsubst` (0.2) replaces plain `${VAR}` only, and `subst` (0.3) follows
+//! POSIX shell (`$VAR` expands, no `${v/a/b}`, `${v^^}` or substrings):
+//! either would render different manifests than kustomize-controller, and
+//! neither can carry taint through an expansion.
+//!
 //! Where this differs from upstream, on purpose:
 //!
 //! - **Errors are returned, never the input.** On a parse error upstream's

@@ -385,7 +385,7 @@ impl Runner {
         let (owner, repo) = self.owner_repo.clone().unwrap_or_default();
         let auth = match &gh.auth {
             GitHubAuthRef::Token(source) => {
-                GithubAuth::Token(Secret::new(read_secret(source).map_err(github_auth_error)?))
+                GithubAuth::Token(Secret::from(read_secret(source).map_err(github_auth_error)?))
             }
             GitHubAuthRef::App {
                 app_id,
@@ -393,7 +393,7 @@ impl Runner {
                 installation_id,
             } => GithubAuth::App {
                 app_id: *app_id,
-                private_key_pem: Secret::new(
+                private_key_pem: Secret::from(
                     std::fs::read_to_string(key_file).map_err(github_auth_error)?,
                 ),
                 installation_id: *installation_id,
@@ -417,7 +417,9 @@ impl Runner {
             None => match self.config.pr.github.as_ref().map(|g| &g.auth) {
                 Some(GitHubAuthRef::App { .. }) => {
                     let token = client.git_token().await.map_err(github_error)?;
-                    Ok(GitAuth::Token(token.expose().to_owned()))
+                    Ok(GitAuth::Token(
+                        github::ExposeSecret::expose_secret(&token).to_owned(),
+                    ))
                 }
                 _ => Ok(GitAuth::None),
             },
