@@ -3,14 +3,19 @@
 //! kube-apiserver answers, so kube-rs can read it over real HTTP.
 //!
 //! - `GET /version`, `/api`, `/apis`, `/api/v1`, `/apis/<g>/<v>`: the recorded
-//!   discovery documents, verbatim. `/api` and `/apis` asked with the
+//!   discovery documents, verbatim; `/openapi/v3` and
+//!   `/openapi/v3/apis/<g>/<v>` (any `?hash=`) the recorded OpenAPI v3 index
+//!   and documents (`discovery/openapi_v3*.json`) when the snapshot has them,
+//!   404 otherwise, as a server without them answers. `/api` and `/apis` asked with the
 //!   aggregated discovery `Accept` (`as=APIGroupDiscoveryList`) answer an
 //!   `apidiscovery.k8s.io/v2` list built from those documents, as a 1.30+
 //!   server does (switch off with [`ReplayServer::set_aggregated_discovery`]).
 //! - `GET /api/v1/<plural>`, `/apis/<g>/<v>/<plural>` (and the
 //!   `namespaces/<ns>/` forms): a `<Kind>List` with items stripped of
 //!   `apiVersion`/`kind` (as the server sends them), honouring `limit` and
-//!   `continue` (opaque base64 tokens, 400 when malformed).
+//!   `continue` (opaque base64 tokens, 400 when malformed); every page is
+//!   served from one fixed state, so `resourceVersion=0` (the watch cache)
+//!   and a quorum read answer the same.
 //! - `GET …/<plural>/<name>`: one object, typed.
 //! - `watch=true`: 200 and a stream that stays open and silent until the
 //!   server is killed (enough for a watcher to sit on; no events yet).

@@ -6,9 +6,11 @@
 //! - one cycle of the loop over 50 clusters whose audits return at once
 //!   (200 findings each): coalescing, bookkeeping, state and metrics updates;
 //! - one `/metrics` encoding with those 50 clusters' series;
+//! - the fleet page of those 50 clusters, and one cluster's page;
 //! - the worst cron lookup (a Feb 29 schedule, years away).
 
 use flotilla_auditor::findings::{ClusterReport, Finding, FindingClass};
+use flotilla_auditor::report::html::{self, FleetEntry, PageContext};
 use flotilla_auditor::serve::backoff::BackoffPolicy;
 use flotilla_auditor::serve::schedule::Cron;
 use flotilla_auditor::serve::{
@@ -120,6 +122,44 @@ async fn main() {
     println!(
         "/metrics: {series} series, {} KiB, {per_scrape:?} per scrape",
         bytes / 1024
+    );
+
+    // The fleet page and one cluster's page, from the same state.
+    let entries: Vec<FleetEntry> = state
+        .clusters()
+        .into_iter()
+        .map(|(name, s)| FleetEntry {
+            pull_request: s.pull_request().map(str::to_owned),
+            name,
+            report: s.last_good,
+            last_success: s.last_success,
+            last_error: s.last_error,
+            consecutive_failures: s.consecutive_failures,
+            drift_since: s.drift_since,
+        })
+        .collect();
+    let ctx = PageContext {
+        now,
+        refresh_seconds: Some(30),
+        revision: state.revision(),
+        fetch_error: None,
+    };
+    let started = Instant::now();
+    let mut fleet_bytes = 0;
+    for _ in 0..SCRAPES {
+        fleet_bytes = black_box(html::fleet_page(&entries, &ctx)).len();
+    }
+    let per_fleet = started.elapsed() / SCRAPES;
+    let started = Instant::now();
+    let mut cluster_bytes = 0;
+    for _ in 0..SCRAPES {
+        cluster_bytes = black_box(html::cluster_page(&entries[0], &ctx)).len();
+    }
+    let per_cluster = started.elapsed() / SCRAPES;
+    println!(
+        "fleet page: {CLUSTERS} clusters, {} KiB, {per_fleet:?} per page; one cluster's page ({FINDINGS} findings): {} KiB, {per_cluster:?}",
+        fleet_bytes / 1024,
+        cluster_bytes / 1024
     );
 
     let leap = Cron::parse("0 0 29 2 *").expect("valid cron");

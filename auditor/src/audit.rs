@@ -19,6 +19,7 @@ use crate::findings::{ClusterReport, NotCompared, NotRendered, REPORT_VERSION, R
 use crate::live::{self, ClusterSource, Live, LiveSource, Scope, SnapshotSource};
 use crate::object::group_of;
 use crate::object::meta_str;
+use crate::progress::{Progress, Silent};
 use crate::secret::{Sealer, is_secret, is_unknown};
 use crate::stats::{ClusterStats, RunStats, ms, peak_memory_bytes};
 use serde_json::Value;
@@ -110,6 +111,17 @@ pub async fn audit_all_with_stats(
     render: &RenderOptions,
     diff_opts: &DiffOptions,
 ) -> (Report, RunStats) {
+    audit_all_with(checkout, targets, render, diff_opts, &Silent).await
+}
+
+/// [`audit_all_with_stats`], telling `progress` as each cluster ends.
+pub async fn audit_all_with(
+    checkout: &Checkout,
+    targets: &[Target],
+    render: &RenderOptions,
+    diff_opts: &DiffOptions,
+    progress: &dyn Progress,
+) -> (Report, RunStats) {
     let start = Instant::now();
     let mut render = render.clone();
     let cache = render
@@ -118,9 +130,12 @@ pub async fn audit_all_with_stats(
         .clone();
     let (builds, hits) = (cache.builds(), cache.hits());
     let render = &render;
-    let runs = targets
-        .iter()
-        .map(|t| audit_target_with_stats(checkout, t, render, diff_opts));
+    progress.start(targets.len());
+    let runs = targets.iter().map(|t| async move {
+        let (report, stats) = audit_target_with_stats(checkout, t, render, diff_opts).await;
+        progress.finished(&t.name, !report.errors.is_empty());
+        (report, stats)
+    });
     let (clusters, stats): (Vec<ClusterReport>, Vec<ClusterStats>) =
         futures::future::join_all(runs).await.into_iter().unzip();
     let stats = RunStats {

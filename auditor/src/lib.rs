@@ -11,6 +11,7 @@ pub mod findings;
 pub mod live;
 pub mod object;
 pub mod preview;
+pub mod progress;
 pub mod report;
 pub mod schema;
 pub mod secret;

@@ -1,6 +1,7 @@
 //! Identity of a Kubernetes object, independent of the API version it was
 //! read or written at (Git may say `autoscaling/v2` where discovery prefers
-//! another version of the same group).
+//! another version of the same group), and of a namespace written on a
+//! cluster-scoped object (the API server drops it; see [`ObjectKey::scoped`]).
 
 use serde_json::Value;
 use std::fmt;
@@ -40,6 +41,118 @@ impl ObjectKey {
     }
 }
 
+impl ObjectKey {
+    /// This key as the API server identifies the object: without a
+    /// namespace when the kind is cluster-scoped (`namespaced == Some(false)`;
+    /// a ClusterRole written with `metadata.namespace` is stored without
+    /// one). An unknown scope (`None`) keeps the key as written.
+    pub fn scoped(mut self, namespaced: Option<bool>) -> ObjectKey {
+        if namespaced == Some(false) {
+            self.namespace = None;
+        }
+        self
+    }
+}
+
+/// Whether a built-in kind is namespaced, from k8s-openapi's `Resource::Scope`
+/// (the scope Kubernetes' own API definitions give each type); `None` for a
+/// kind not listed (custom resources: discovery or their CRD's `spec.scope`
+/// decide).
+pub fn builtin_namespaced(group: &str, kind: &str) -> Option<bool> {
+    BUILTIN_SCOPES
+        .iter()
+        .find(|(g, k, _)| *g == group && *k == kind)
+        .map(|(_, _, namespaced)| *namespaced)
+}
+
+/// `(group, kind, namespaced)` of a k8s-openapi resource type.
+macro_rules! scopes {
+    ($($ty:path),* $(,)?) => {
+        [$((
+            <$ty as k8s_openapi::Resource>::GROUP,
+            <$ty as k8s_openapi::Resource>::KIND,
+            is_namespaced::<<$ty as k8s_openapi::Resource>::Scope>(),
+        )),*]
+    };
+}
+
+fn is_namespaced<S: 'static>() -> bool {
+    std::any::TypeId::of::<S>() == std::any::TypeId::of::<k8s_openapi::NamespaceResourceScope>()
+}
+
+static BUILTIN_SCOPES: std::sync::LazyLock<Vec<(&'static str, &'static str, bool)>> =
+    std::sync::LazyLock::new(|| {
+        use k8s_openapi::api::{
+            admissionregistration::v1 as adm, apps::v1 as apps, autoscaling::v2 as autoscaling,
+            batch::v1 as batch, certificates::v1 as certificates, coordination::v1 as coordination,
+            core::v1 as core, discovery::v1 as discovery, flowcontrol::v1 as flowcontrol,
+            networking::v1 as networking, node::v1 as node, policy::v1 as policy, rbac::v1 as rbac,
+            resource::v1 as resource, scheduling::v1 as scheduling, storage::v1 as storage,
+        };
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
+        use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration;
+        scopes![
+            adm::MutatingWebhookConfiguration,
+            adm::ValidatingWebhookConfiguration,
+            adm::ValidatingAdmissionPolicy,
+            adm::ValidatingAdmissionPolicyBinding,
+            adm::MutatingAdmissionPolicy,
+            adm::MutatingAdmissionPolicyBinding,
+            apiextensions::CustomResourceDefinition,
+            apiregistration::APIService,
+            apps::ControllerRevision,
+            apps::DaemonSet,
+            apps::Deployment,
+            apps::ReplicaSet,
+            apps::StatefulSet,
+            autoscaling::HorizontalPodAutoscaler,
+            batch::CronJob,
+            batch::Job,
+            certificates::CertificateSigningRequest,
+            coordination::Lease,
+            core::ConfigMap,
+            core::Endpoints,
+            core::LimitRange,
+            core::Namespace,
+            core::Node,
+            core::PersistentVolume,
+            core::PersistentVolumeClaim,
+            core::Pod,
+            core::PodTemplate,
+            core::ReplicationController,
+            core::ResourceQuota,
+            core::Secret,
+            core::Service,
+            core::ServiceAccount,
+            discovery::EndpointSlice,
+            flowcontrol::FlowSchema,
+            flowcontrol::PriorityLevelConfiguration,
+            networking::Ingress,
+            networking::IngressClass,
+            networking::IPAddress,
+            networking::NetworkPolicy,
+            networking::ServiceCIDR,
+            node::RuntimeClass,
+            policy::PodDisruptionBudget,
+            rbac::ClusterRole,
+            rbac::ClusterRoleBinding,
+            rbac::Role,
+            rbac::RoleBinding,
+            resource::DeviceClass,
+            resource::ResourceClaim,
+            resource::ResourceClaimTemplate,
+            resource::ResourceSlice,
+            scheduling::PriorityClass,
+            storage::CSIDriver,
+            storage::CSINode,
+            storage::CSIStorageCapacity,
+            storage::StorageClass,
+            storage::VolumeAttachment,
+            storage::VolumeAttributesClass,
+        ]
+        .to_vec()
+    });
+
 impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.namespace {
@@ -60,4 +173,35 @@ pub fn group_of(api_version: &str) -> &str {
 /// `metadata.labels[key]` or `metadata.annotations[key]` of an object.
 pub fn meta_str<'a>(obj: &'a Value, map: &str, key: &str) -> Option<&'a str> {
     obj.get("metadata")?.get(map)?.get(key)?.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_scopes_come_from_the_api_definitions() {
+        let rbac = "rbac.authorization.k8s.io";
+        assert_eq!(builtin_namespaced(rbac, "ClusterRole"), Some(false));
+        assert_eq!(builtin_namespaced(rbac, "Role"), Some(true));
+        assert_eq!(builtin_namespaced("", "Namespace"), Some(false));
+        assert_eq!(builtin_namespaced("apps", "Deployment"), Some(true));
+        assert_eq!(builtin_namespaced("cert-manager.io", "ClusterIssuer"), None);
+    }
+
+    #[test]
+    fn scoped_keys_drop_a_namespace_only_for_cluster_scoped_kinds() {
+        let key = ObjectKey {
+            group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            namespace: Some("a0008".into()),
+            name: "traefik".into(),
+        };
+        assert_eq!(key.clone().scoped(Some(false)).namespace, None);
+        assert_eq!(
+            key.clone().scoped(Some(true)).namespace.as_deref(),
+            Some("a0008")
+        );
+        assert_eq!(key.scoped(None).namespace.as_deref(), Some("a0008"));
+    }
 }

@@ -8,7 +8,7 @@ use flotilla_auditor::desired::{Desired, RenderOptions, render};
 use flotilla_auditor::diff::{DiffOptions, diff};
 use flotilla_auditor::findings::{ClusterReport, Finding, FindingClass, REPORT_VERSION, Report};
 use flotilla_auditor::live::load_snapshot_with;
-use flotilla_auditor::report::{json, markdown, text};
+use flotilla_auditor::report::{html, json, markdown, text};
 use flotilla_auditor::secret::Sealer;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -210,11 +210,14 @@ fn outputs() -> Vec<(&'static str, String)> {
     json::print(&r, &mut j).unwrap();
     let mut md = Vec::new();
     markdown::print(&r, &mut md).unwrap();
+    let mut page = Vec::new();
+    html::print(&r, &mut page).unwrap();
     [
         ("text", plain),
         ("text+color", colored),
         ("json", j),
         ("markdown", md),
+        ("html", page),
     ]
     .into_iter()
     .map(|(n, b)| (n, String::from_utf8(b).unwrap()))

@@ -119,7 +119,7 @@ fn every_case_matches_its_expected_findings() {
     let bless = std::env::var_os("FLOTILLA_BLESS").is_some();
     let mut failed = Vec::new();
     let all = cases();
-    assert!(all.len() >= 17, "test data missing: {} cases", all.len());
+    assert!(all.len() >= 22, "test data missing: {} cases", all.len());
     for case in &all {
         let actual = run_case(case);
         let expected_file = case.join("expected.json");

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::git_source::{GitSourceArgs, open_repo, repo_urls};
+use super::progress::Reporter;
 use super::render_args::RenderArgs;
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, fail};
 
@@ -23,6 +24,9 @@ pub enum Output {
     Json,
     /// Markdown tables, as used in pull requests.
     Markdown,
+    /// One self-contained HTML page (no scripts, no external files), e.g.
+    /// `> report.html` for a CI artifact or an e-mail.
+    Html,
 }
 
 /// When to colour text output.
@@ -112,15 +116,11 @@ async fn audit(args: &AuditArgs) -> Result<(Report, Option<RunStats>), String> {
     // One cache for every cluster: the repository is staged once, shared
     // paths are built once, kustomize processes share the cores.
     let render = args.render.options(repo_urls(&args.git))?;
-    if args.stats {
-        let (report, stats) =
-            audit::audit_all_with_stats(&checkout, &targets, &render, &diff_opts).await;
-        return Ok((report, Some(stats)));
-    }
-    Ok((
-        audit::audit_all(&checkout, &targets, &render, &diff_opts).await,
-        None,
-    ))
+    let progress = Reporter::for_stderr("audited");
+    let (report, stats) =
+        audit::audit_all_with(&checkout, &targets, &render, &diff_opts, &progress).await;
+    progress.finish();
+    Ok((report, args.stats.then_some(stats)))
 }
 
 fn targets_of(args: &AuditArgs) -> Result<Vec<Target>, String> {
@@ -181,6 +181,7 @@ fn finish(report: &Report, stats: Option<&RunStats>, args: &AuditArgs) -> ExitCo
         Output::Text => report::text::print(report, &mut out, color),
         Output::Json => report::json::print_with_stats(report, stats, &mut out),
         Output::Markdown => report::markdown::print(report, &mut out),
+        Output::Html => report::html::print(report, &mut out),
     };
     if let Err(e) = printed.and_then(|()| out.flush()) {
         return fail(&format!("cannot write the report: {e}"));

@@ -1,10 +1,12 @@
 //! One module per `flotilla` subcommand: flags (clap derive) and a `run`
-//! that returns the exit code.
+//! that returns the exit code; [`git_source`] and [`progress`] are shared
+//! by several.
 
 pub mod audit;
 pub mod bootstrap;
 pub mod git_source;
 pub mod preview;
+pub mod progress;
 pub mod render_args;
 pub mod serve;
 pub mod snapshot;

@@ -1,7 +1,7 @@
 //! `flotilla preview`: what a change to the GitOps repository does to each cluster.
 
 use flotilla_auditor::audit::{Checkout, LiveTarget};
-use flotilla_auditor::preview::run::{PreviewRequest, preview_all};
+use flotilla_auditor::preview::run::{PreviewRequest, preview_all_with};
 use flotilla_auditor::preview::{PolicyRules, PreviewReport, Validator, print};
 use flotilla_auditor::schema::CrdSchemas;
 use flotilla_auditor::targets::load_targets;
@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::git_source::{GitSourceArgs, OpenedRepo, checkout_at, repo_urls};
+use super::progress::Reporter;
 use super::render_args::RenderArgs;
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, fail};
 
@@ -156,7 +157,10 @@ async fn preview(args: &PreviewArgs) -> Result<PreviewReport, String> {
         validator_for: &validator_for,
         live: &live,
     };
-    Ok(preview_all(&req).await)
+    let progress = Reporter::for_stderr("previewed");
+    let report = preview_all_with(&req, &progress).await;
+    progress.finish();
+    Ok(report)
 }
 
 fn checkout_of(repo: &OpenedRepo) -> Checkout {

@@ -43,8 +43,14 @@ fn read_json(path: &Path) -> Value {
 /// every namespaced listable type except Events, plus `cluster_kinds`.
 fn expected_audit_requests(cluster_kinds: &[(&str, &str)]) -> (BTreeSet<String>, BTreeSet<String>) {
     let disc = drifted().join("discovery");
-    let mut discovery =
-        BTreeSet::from(["/api".to_owned(), "/apis".to_owned(), "/api/v1".to_owned()]);
+    // The OpenAPI v3 index is asked too (list semantics); the fixture's
+    // server has none, so no document follows.
+    let mut discovery = BTreeSet::from([
+        "/api".to_owned(),
+        "/apis".to_owned(),
+        "/api/v1".to_owned(),
+        "/openapi/v3".to_owned(),
+    ]);
     let mut group_versions = vec![("".to_owned(), "v1".to_owned())];
     for g in read_json(&disc.join("apis.json"))["groups"]
         .as_array()
@@ -133,7 +139,11 @@ async fn a_legacy_discovery_audit_read_is_discovery_plus_one_list_per_type() {
     let live = read_cluster(server.client(), &scope).await.unwrap();
 
     let (discovery, lists) = expected_audit_requests(&cluster_kinds);
-    assert_eq!(discovery.len(), 29, "/api, /apis, /api/v1 and 26 groups");
+    assert_eq!(
+        discovery.len(),
+        30,
+        "/api, /apis, /api/v1, 26 groups and the OpenAPI index"
+    );
     let log = server.request_log();
     let (list_log, discovery_log): (Vec<&String>, Vec<&String>) =
         log.iter().partition(|l| l.contains('?'));
@@ -150,9 +160,12 @@ async fn a_legacy_discovery_audit_read_is_discovery_plus_one_list_per_type() {
     let list_seen: BTreeSet<String> = list_log
         .iter()
         .map(|l| {
-            assert!(l.starts_with("GET ") && l.ends_with("?limit=500"), "{l}");
+            assert!(
+                l.starts_with("GET ") && l.ends_with("?limit=500&resourceVersion=0"),
+                "{l}"
+            );
             l.trim_start_matches("GET ")
-                .trim_end_matches("?limit=500")
+                .trim_end_matches("?limit=500&resourceVersion=0")
                 .to_owned()
         })
         .collect();
@@ -198,9 +211,9 @@ async fn aggregated_discovery_costs_two_requests_and_reads_the_same() {
         .unwrap();
     let log = server.request_log();
     let discovery: Vec<&String> = log.iter().filter(|l| !l.contains('?')).collect();
-    assert_eq!(discovery, ["GET /api", "GET /apis"]);
+    assert_eq!(discovery, ["GET /api", "GET /apis", "GET /openapi/v3"]);
     let (_, lists) = expected_audit_requests(&cluster_kinds);
-    assert_eq!(live.requests, 2 + lists.len() as u64);
+    assert_eq!(live.requests, 3 + lists.len() as u64);
     assert_eq!(
         live.requests + 27,
         legacy.requests,
@@ -246,16 +259,16 @@ async fn a_narrow_scope_fetches_only_the_groups_it_needs() {
     let scope = Scope::for_audit([("apps", "Deployment")], false);
     let live = read_cluster(server.client(), &scope).await.unwrap();
     let log = server.request_log();
-    // /api, /apis, apps and the three Flux groups; then 1 + 5 + 1 + 1 lists
-    // (Deployments; GitRepository, Bucket, HelmChart, HelmRepository,
-    // OCIRepository; Kustomization; HelmRelease): 6 + 8.
+    // /api, /apis, apps and the three Flux groups, the OpenAPI index; then
+    // 1 + 5 + 1 + 1 lists (Deployments; GitRepository, Bucket, HelmChart,
+    // HelmRepository, OCIRepository; Kustomization; HelmRelease): 7 + 8.
     assert_eq!(
         log.iter().filter(|l| !l.contains('?')).count(),
-        6,
+        7,
         "{log:#?}"
     );
     assert_eq!(live.lists, 8, "{log:#?}");
-    assert_eq!(live.requests, 14);
+    assert_eq!(live.requests, 15);
     assert!(!log.iter().any(|l| l.contains("/api/v1")));
 }
 
@@ -290,9 +303,10 @@ async fn paging_follows_continue_within_one_logical_list() {
         page_requests[1..].iter().all(|l| l.contains("&continue=")),
         "{page_requests:#?}"
     );
-    // Aggregated /api and /apis, then the pages: a paged LIST counts each page.
+    // Aggregated /api and /apis, the OpenAPI index, then the pages: a paged
+    // LIST counts each page.
     assert_eq!(live.lists, 1);
-    assert_eq!(live.requests, 2 + pages);
+    assert_eq!(live.requests, 3 + pages);
     assert_eq!(server.requests(), live.requests);
 }
 
@@ -310,8 +324,9 @@ async fn an_expired_continue_token_restarts_the_list_once() {
         .unwrap();
     assert_eq!(live.objects.len(), 18, "whole list, nothing doubled");
     assert_eq!(by_key(&live.objects).len(), 18);
-    // Page 1, the 410 on page 2, then 9 pages from the start.
-    assert_eq!(live.requests, 2 + 1 + 1 + 9);
+    // Discovery and the OpenAPI index, page 1, the 410 on page 2, then 9
+    // pages from the start.
+    assert_eq!(live.requests, 3 + 1 + 1 + 9);
 
     server.expire_continue_tokens(2);
     let err = read_cluster_with(server.client(), &scope, &options, &Sealer::random())
@@ -334,7 +349,7 @@ async fn short_pages_from_the_server_are_followed_too() {
         .filter(|o| o["kind"] == "ConfigMap")
         .count();
     assert_eq!(live.objects.len(), configmaps);
-    assert_eq!(live.requests, 2 + configmaps.div_ceil(3) as u64);
+    assert_eq!(live.requests, 3 + configmaps.div_ceil(3) as u64);
 }
 
 #[tokio::test]
@@ -546,7 +561,11 @@ async fn client_for_picks_the_named_context_of_an_explicit_kubeconfig() {
         .await
         .unwrap();
     assert_eq!(live.objects.len(), 7);
-    assert_eq!(server.requests(), 3, "/api, /apis (aggregated), namespaces");
+    assert_eq!(
+        server.requests(),
+        4,
+        "/api, /apis (aggregated), the OpenAPI index, namespaces"
+    );
 
     let err = client_for(Some("missing"), Some(&kubeconfig))
         .await
@@ -593,4 +612,150 @@ async fn a_kube_runtime_watcher_gets_its_initial_list_from_the_replay() {
             .any(|l| l.contains("/api/v1/configmaps?") && l.contains("watch=true")),
         "{log:#?}"
     );
+}
+
+/// A copy of the drifted snapshot whose API server also publishes the
+/// OpenAPI v3 document of `kustomize.toolkit.fluxcd.io/v1`, built the way
+/// kube-apiserver publishes a CRD's schema: the storage version's
+/// `openAPIV3Schema` under `components.schemas`, with its
+/// `x-kubernetes-group-version-kind`. Flux's `spec.dependsOn` declares no
+/// list type, so the server treats it as atomic.
+fn snapshot_with_openapi() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["discovery", "objects"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(drifted().join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.path().join(sub).join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let crds = read_json(
+        &drifted().join("objects/apiextensions.k8s.io_v1_customresourcedefinitions.json"),
+    );
+    let crd = crds["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["metadata"]["name"] == "kustomizations.kustomize.toolkit.fluxcd.io")
+        .unwrap();
+    let mut schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone();
+    schema["x-kubernetes-group-version-kind"] = serde_json::json!([
+        {"group": "kustomize.toolkit.fluxcd.io", "version": "v1", "kind": "Kustomization"}]);
+    let doc = serde_json::json!({"openapi": "3.0.0", "components": {"schemas": {
+        "io.fluxcd.toolkit.kustomize.v1.Kustomization": schema}}});
+    let index = serde_json::json!({"paths": {
+        "apis/kustomize.toolkit.fluxcd.io/v1": {
+            "serverRelativeURL": "/openapi/v3/apis/kustomize.toolkit.fluxcd.io/v1?hash=5E3F"}}});
+    let discovery = dir.path().join("discovery");
+    std::fs::write(discovery.join("openapi_v3.json"), index.to_string()).unwrap();
+    std::fs::write(
+        discovery.join("openapi_v3_apis_kustomize.toolkit.fluxcd.io_v1.json"),
+        doc.to_string(),
+    )
+    .unwrap();
+    dir
+}
+
+/// Git's Kustomization `ingress` with its two `dependsOn` entries swapped:
+/// a change for the server (the list is atomic), none for a name-keyed guess.
+fn ingress_with_depends_on_swapped() -> flotilla_auditor::desired::Desired {
+    use flotilla_auditor::desired::{Desired, DesiredObject};
+    let object = serde_json::json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "ingress", "namespace": "flux-system"},
+        "spec": {"dependsOn": [{"name": "secrets"}, {"name": "policies"}]}});
+    Desired {
+        objects: vec![DesiredObject {
+            object,
+            kustomization: None,
+        }],
+        ..Desired::default()
+    }
+}
+
+fn depends_on_findings(live: &flotilla_auditor::live::Live) -> Vec<String> {
+    use flotilla_auditor::diff::{DiffOptions, diff};
+    diff(
+        &ingress_with_depends_on_swapped(),
+        live,
+        &DiffOptions::default(),
+    )
+    .iter()
+    .filter(|f| f.name == "ingress")
+    .flat_map(|f| f.paths.iter().map(|p| p.path.clone()))
+    .collect()
+}
+
+#[tokio::test]
+async fn the_servers_openapi_documents_decide_list_types_read_once_per_group_version() {
+    let snapshot = snapshot_with_openapi();
+    let server = ReplayServer::start(snapshot.path()).await.unwrap();
+    let scope = Scope::for_audit(
+        [
+            ("kustomize.toolkit.fluxcd.io", "Kustomization"),
+            ("apps", "Deployment"),
+        ],
+        false,
+    );
+    let live = read_cluster(server.client(), &scope).await.unwrap();
+    let log = server.request_log();
+    let openapi: Vec<&String> = log.iter().filter(|l| l.contains("/openapi/")).collect();
+    assert_eq!(
+        openapi,
+        [
+            "GET /openapi/v3",
+            "GET /openapi/v3/apis/kustomize.toolkit.fluxcd.io/v1?hash=5E3F"
+        ],
+        "the index once, then one document per group version it lists"
+    );
+    assert_eq!(live.openapi_documents, 1);
+    assert_eq!(live.requests, server.requests());
+    // Every LIST's first page comes from the watch cache.
+    for line in log.iter().filter(|l| l.contains("?limit=")) {
+        assert!(line.ends_with("&resourceVersion=0"), "{line}");
+    }
+    assert_eq!(depends_on_findings(&live), ["/spec/dependsOn"]);
+
+    // Without the document, nothing declares the list: its unique names
+    // key it, and a reorder is no change.
+    let plain = ReplayServer::start(drifted()).await.unwrap();
+    let fallback = read_cluster(plain.client(), &scope).await.unwrap();
+    assert_eq!(fallback.openapi_documents, 0);
+    assert!(plain.request_log().contains(&"GET /openapi/v3".to_owned()));
+    assert!(depends_on_findings(&fallback).is_empty());
+}
+
+#[tokio::test]
+async fn a_recording_keeps_the_openapi_documents_and_an_audit_of_it_uses_them() {
+    let snapshot = snapshot_with_openapi();
+    let server = ReplayServer::start(snapshot.path()).await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let summary = record_snapshot(server.client(), out.path(), &RecordOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(summary.openapi_documents, 1);
+    let manifest = flotilla_auditor::live::read_manifest(out.path())
+        .unwrap()
+        .unwrap();
+    for file in [
+        "discovery/openapi_v3.json",
+        "discovery/openapi_v3_apis_kustomize.toolkit.fluxcd.io_v1.json",
+    ] {
+        assert!(manifest.files.iter().any(|f| f == file), "{file} listed");
+        assert!(out.path().join(file).is_file(), "{file} written");
+    }
+    let scope = Scope::for_audit([("kustomize.toolkit.fluxcd.io", "Kustomization")], false);
+    let sealer = snapshot_sealer(out.path()).unwrap().unwrap();
+    let recorded = load_snapshot_with(out.path(), Some(&scope), &sealer).unwrap();
+    assert_eq!(recorded.openapi_documents, 1);
+    assert_eq!(depends_on_findings(&recorded), ["/spec/dependsOn"]);
+    // The replay of the recording serves them too.
+    let replayed = ReplayServer::start(out.path()).await.unwrap();
+    let live = read_cluster(replayed.client(), &scope).await.unwrap();
+    assert_eq!(live.openapi_documents, 1);
+
+    // A snapshot without them falls back to the built-in table and CRDs.
+    let old = load_snapshot_with(&drifted(), Some(&scope), &Sealer::random()).unwrap();
+    assert_eq!(old.openapi_documents, 0);
+    assert!(depends_on_findings(&old).is_empty());
 }

@@ -878,3 +878,73 @@ async fn clusters_and_cycles_on_one_commit_share_the_kustomize_builds() {
     assert_eq!(runner.render_cache().builds(), 6);
     assert_eq!(runner.render_cache().stages(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_page_shows_drift_and_its_pr_and_costs_no_request() {
+    let world = World::start("1h").await;
+    let listener = serve::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (trigger, shutdown) = serve::shutdown_channel();
+    let config = world.config.clone();
+    let runner = world.runner("checkout");
+    let service =
+        tokio::spawn(
+            async move { serve::run(&config, runner, Vec::new(), listener, shutdown).await },
+        );
+    // The first cycle audits and opens the PR; the page learns it after.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        let page = http_get(addr, "/").await;
+        if page.contains("/pull/") {
+            break page;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the page never showed the pr:\n{page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let pr = world.double.open_pulls()[0].number;
+    let link = format!("{}/{OWNER}/{REPO}/pull/{pr}", world.double.url());
+    assert!(page.contains(&format!("href=\"{link}\"")), "{page}");
+    assert!(page.contains("▲ drifted"), "{page}");
+    assert!(
+        page.contains(&format!("href=\"/clusters/{CLUSTER}\"")),
+        "{page}"
+    );
+    assert!(page.contains("ago)"), "drift age and last audit: {page}");
+
+    // Reloading both pages asks nothing of the API server or GitHub.
+    let (api_before, github_before) = (world.replay.requests(), world.double.request_log().len());
+    let mut detail = String::new();
+    for _ in 0..5 {
+        http_get(addr, "/").await;
+        detail = http_get(addr, &format!("/clusters/{CLUSTER}")).await;
+    }
+    assert_eq!(world.replay.requests(), api_before, "api server requests");
+    assert_eq!(
+        world.double.request_log().len(),
+        github_before,
+        "github requests"
+    );
+    for shown in [
+        "traefik-basic-auth",
+        "kured:1.16.0",
+        "kubectl-set",
+        "*** (secret value, not shown)",
+    ] {
+        assert!(
+            detail.contains(shown),
+            "{shown} not on the cluster page:\n{detail}"
+        );
+    }
+    assert_no_secret(&detail, "the cluster page");
+    assert_no_secret(&page, "the fleet page");
+
+    trigger.trigger();
+    tokio::time::timeout(Duration::from_secs(20), service)
+        .await
+        .expect("service stops on shutdown")
+        .unwrap()
+        .unwrap();
+}

@@ -118,6 +118,7 @@ fn drifted() -> ClusterReport {
             paths: vec![],
             manager: None,
             condition: None,
+            reverts: None,
         }],
         ..ClusterReport::default()
     }

@@ -14,9 +14,15 @@
 //! - kind: Secret                # no paths: the whole object is ignored
 //!   namespace: a0008            # (not reported as unmanaged, missing,
 //!   name: "cert-*"              # modified, or by Flux health)
+//! - kind: "*"                   # kind is a glob too
+//!   managers: [my-injector]     # items these field managers add to lists
+//!                               # Git defines are not drift (here: in any
+//!                               # object); `paths` narrow it further
 //! ```
 //!
-//! A path also covers everything below it.
+//! A path also covers everything below it. A rule with `managers` only
+//! excuses items those managers added (beside the built-in
+//! [`super::ownership::KNOWN_WRITERS`]); it never ignores a whole object.
 
 use super::keyed_path::pointer_tokens;
 use crate::object::ObjectKey;
@@ -64,7 +70,7 @@ pub enum IgnoreError {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IgnoreRule {
-    /// Kind, exact.
+    /// Kind, a glob (`*`, `?`); exact in practice.
     pub kind: String,
     /// API group; any group when absent.
     #[serde(default)]
@@ -79,6 +85,10 @@ pub struct IgnoreRule {
     /// whole object.
     #[serde(default)]
     pub paths: Vec<String>,
+    /// Field managers whose additions to lists Git defines are not drift in
+    /// the matching objects (under `paths`, when given).
+    #[serde(default)]
+    pub managers: Vec<String>,
 }
 
 /// A set of ignore rules; empty by default.
@@ -121,23 +131,36 @@ impl IgnoreRules {
 
     /// Whether the field at `pointer` (live) of the object `key` is ignored.
     pub fn ignores(&self, key: &ObjectKey, pointer: &str) -> bool {
-        self.rules.iter().any(|rule| {
-            rule.applies_to(key)
-                && (rule.paths.is_empty() || rule.paths.iter().any(|p| pointer_covers(p, pointer)))
-        })
+        self.rules
+            .iter()
+            .any(|rule| rule.managers.is_empty() && rule.applies_to(key) && rule.covers(pointer))
     }
 
     /// Whether the whole object is ignored (a matching rule without paths).
     pub fn ignores_object(&self, key: &ObjectKey) -> bool {
         self.rules
             .iter()
-            .any(|rule| rule.paths.is_empty() && rule.applies_to(key))
+            .any(|rule| rule.paths.is_empty() && rule.managers.is_empty() && rule.applies_to(key))
+    }
+
+    /// Whether an item `manager` added at `pointer` (live) of the object
+    /// `key` is excused by a rule naming that manager.
+    pub fn excuses(&self, key: &ObjectKey, pointer: &str, manager: &str) -> bool {
+        self.rules.iter().any(|rule| {
+            rule.managers.iter().any(|m| m == manager)
+                && rule.applies_to(key)
+                && rule.covers(pointer)
+        })
     }
 }
 
 impl IgnoreRule {
+    fn covers(&self, pointer: &str) -> bool {
+        self.paths.is_empty() || self.paths.iter().any(|p| pointer_covers(p, pointer))
+    }
+
     fn applies_to(&self, key: &ObjectKey) -> bool {
-        self.kind == key.kind
+        glob_matches(&self.kind, &key.kind)
             && self.group.as_ref().is_none_or(|g| *g == key.group)
             && self
                 .namespace
@@ -220,6 +243,21 @@ mod tests {
         assert!(rules.ignores_object(&key("Deployment", "x", "tmp-1")));
         assert!(rules.ignores(&key("Deployment", "x", "tmp-1"), "/spec"));
         assert!(!rules.ignores_object(&key("Deployment", "x", "web")));
+    }
+
+    #[test]
+    fn manager_rules_excuse_additions_only() {
+        let rules = IgnoreRules::parse(
+            "- kind: \"*\"\n  managers: [my-injector]\n  paths: [/spec/template]\n",
+            Path::new("i.yaml"),
+        )
+        .unwrap();
+        let k = key("Deployment", "x", "web");
+        assert!(rules.excuses(&k, "/spec/template/spec/containers/1", "my-injector"));
+        assert!(!rules.excuses(&k, "/spec/template/spec/containers/1", "kubectl-edit"));
+        assert!(!rules.excuses(&k, "/metadata/labels/x", "my-injector"));
+        assert!(!rules.ignores(&k, "/spec/template/spec/containers/1"));
+        assert!(!rules.ignores_object(&k));
     }
 
     #[test]

@@ -25,13 +25,14 @@ pub use ignore::{IgnoreError, IgnoreRule, IgnoreRules};
 
 use crate::desired::{Desired, DesiredObject, NotRenderedReason};
 use crate::findings::{FieldChange, Finding, FindingClass};
-use crate::live::{Live, SchemaHints};
-use crate::object::{ObjectKey, meta_str};
+use crate::live::{ListSemantics, Live, SchemaGraph};
+use crate::object::{ObjectKey, builtin_namespaced, meta_str};
 use crate::secret::is_secret;
 use controller_owned::ControllerOwned;
 use health::HealthContext;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// How to diff.
 #[derive(Debug, Clone, Default)]
@@ -44,8 +45,9 @@ pub struct DiffOptions {
     /// The GitRepository serving the audited repository, for `flux-stale`;
     /// when unset, the only GitRepository Git declares (if exactly one).
     pub source: Option<SourceRef>,
-    /// List merge keys to use instead of [`Live::hints`].
-    pub hints: Option<SchemaHints>,
+    /// List semantics to use instead of [`Live::semantics`] (the built-in
+    /// table and CRDs are still asked after them).
+    pub semantics: Option<ListSemantics>,
 }
 
 /// Flux's per-object opt-outs (`kustomize.toolkit.fluxcd.io/*`).
@@ -66,9 +68,12 @@ pub fn diff(desired: &Desired, live: &Live, opts: &DiffOptions) -> Vec<Finding> 
         .iter()
         .filter_map(|o| Some((ObjectKey::of(o)?, o)))
         .collect();
+    let crds = Crds::collect(desired, live);
+    let keys = ScopedKeys::new(live, &crds);
+    let key_of = |obj: &Value| keys.of(obj);
     let mut desired_by_key: HashMap<ObjectKey, usize> = HashMap::new();
     for (i, d) in desired.objects.iter().enumerate() {
-        if let Some(key) = ObjectKey::of(&d.object) {
+        if let Some(key) = key_of(&d.object) {
             desired_by_key.entry(key).or_insert(i);
         }
     }
@@ -79,26 +84,18 @@ pub fn diff(desired: &Desired, live: &Live, opts: &DiffOptions) -> Vec<Finding> 
             .map(|d| &d.object)
             .chain(live.objects.iter()),
     );
-    let builtin;
-    let hints = match (&opts.hints, live.hints.list_map_keys.is_empty()) {
-        (Some(h), _) => h,
-        (None, false) => &live.hints,
-        (None, true) => {
-            builtin = crate::live::listmap::builtin();
-            &builtin
-        }
-    };
+    let semantics = list_semantics(desired, live, opts, &crds);
 
     let mut findings = Vec::new();
     let mut seen = HashSet::new();
     for d in &desired.objects {
-        let Some(key) = ObjectKey::of(&d.object) else {
+        let Some(mut key) = key_of(&d.object) else {
             continue;
         };
         if !seen.insert(key.clone()) {
             continue;
         }
-        let live_obj = find_live(&live_by_key, &key);
+        let live_obj = find_live(&live_by_key, &mut key);
         let mode = flux_mode(&d.object, live_obj);
         let finding = match (mode, live_obj) {
             (FluxMode::Skip, _) => None,
@@ -109,7 +106,7 @@ pub fn diff(desired: &Desired, live: &Live, opts: &DiffOptions) -> Vec<Finding> 
             (FluxMode::CreateOnly, Some(_)) => None,
             (FluxMode::Apply, Some(l)) => {
                 let schema = compare::Schema {
-                    hints,
+                    semantics: &semantics,
                     group: &key.group,
                     kind: &key.kind,
                 };
@@ -187,26 +184,70 @@ pub fn compared(desired: &Desired, live: &Live) -> usize {
         .iter()
         .filter_map(|o| Some((ObjectKey::of(o)?, o)))
         .collect();
+    let crds = Crds::collect(desired, live);
+    let keys = ScopedKeys::new(live, &crds);
     let mut seen = HashSet::new();
     desired
         .objects
         .iter()
         .filter(|d| {
-            let Some(key) = ObjectKey::of(&d.object) else {
+            let Some(mut key) = keys.of(&d.object) else {
                 return false;
             };
-            let l = find_live(&live_by_key, &key);
+            let l = find_live(&live_by_key, &mut key);
             seen.insert(key) && l.is_some() && flux_mode(&d.object, l) == FluxMode::Apply
         })
         .count()
 }
 
-/// The live object for a desired key.
+/// Object keys scoped by their kind's scope, asked once per kind rather
+/// than once per object (see [`namespaced`]).
+struct ScopedKeys<'a> {
+    live: &'a Live,
+    crds: &'a Crds<'a>,
+    scopes: std::cell::RefCell<HashMap<(String, String), Option<bool>>>,
+}
+
+impl<'a> ScopedKeys<'a> {
+    fn new(live: &'a Live, crds: &'a Crds<'a>) -> Self {
+        ScopedKeys {
+            live,
+            crds,
+            scopes: Default::default(),
+        }
+    }
+
+    fn of(&self, obj: &Value) -> Option<ObjectKey> {
+        let key = ObjectKey::of(obj)?;
+        let kind = (key.group.clone(), key.kind.clone());
+        let known = self.scopes.borrow().get(&kind).copied();
+        let namespaced = known.unwrap_or_else(|| {
+            let found = namespaced(self.live, self.crds, &key.group, &key.kind);
+            self.scopes.borrow_mut().insert(kind, found);
+            found
+        });
+        Some(key.scoped(namespaced))
+    }
+}
+
+/// The live object for a desired key (already scoped when the kind's scope
+/// is known, see [`namespaced`]).
 ///
-/// Prevents: a cluster-scoped custom resource (ClusterIssuer, …) that
-/// kustomize's `namespace:` gave a namespace in Git reported missing; the
-/// server ignores the namespace of cluster-scoped objects.
-fn find_live<'a>(live: &HashMap<ObjectKey, &'a Value>, key: &ObjectKey) -> Option<&'a Value> {
+/// Prevents: a cluster-scoped custom resource (ClusterIssuer, …) of a kind
+/// no scope source knows, that kustomize's `namespace:` gave a namespace in
+/// Git, reported missing; the live object without a namespace shows it is
+/// cluster-scoped, and the key (so the finding) loses the namespace too.
+fn find_live<'a>(live: &HashMap<ObjectKey, &'a Value>, key: &mut ObjectKey) -> Option<&'a Value> {
+    let found = live_at(live, key)?;
+    if !live.contains_key(key) {
+        key.namespace = None;
+    }
+    Some(found)
+}
+
+/// The live object for a key, also when Git gave a cluster-scoped object a
+/// namespace (see [`find_live`], which also drops it from the key).
+fn live_at<'a>(live: &HashMap<ObjectKey, &'a Value>, key: &ObjectKey) -> Option<&'a Value> {
     live.get(key).copied().or_else(|| {
         key.namespace.as_ref()?;
         let cluster_scoped = ObjectKey {
@@ -215,6 +256,98 @@ fn find_live<'a>(live: &HashMap<ObjectKey, &'a Value>, key: &ObjectKey) -> Optio
         };
         live.get(&cluster_scoped).copied()
     })
+}
+
+/// Whether `(group, kind)` is namespaced, by the server's discovery, then a
+/// CRD's `spec.scope` (live, then Git), then the built-in kinds; `None`
+/// when nothing knows. Identity follows the resource's scope, never the
+/// file: the server drops `metadata.namespace` of a cluster-scoped object.
+fn namespaced(live: &Live, crds: &Crds<'_>, group: &str, kind: &str) -> Option<bool> {
+    let key = (group.to_owned(), kind.to_owned());
+    live.namespaced
+        .get(&key)
+        .copied()
+        .or_else(|| crds.scope(group, kind))
+        .or_else(|| builtin_namespaced(group, kind))
+}
+
+/// CustomResourceDefinitions in sight: live ones first (what the server
+/// uses), then Git's.
+struct Crds<'a> {
+    by_kind: HashMap<(&'a str, &'a str), &'a Value>,
+}
+
+impl<'a> Crds<'a> {
+    fn collect(desired: &'a Desired, live: &'a Live) -> Crds<'a> {
+        let mut by_kind = HashMap::new();
+        let objects = live
+            .objects
+            .iter()
+            .chain(desired.objects.iter().map(|d| &d.object));
+        for obj in objects {
+            let is_crd = obj.get("kind").and_then(Value::as_str)
+                == Some("CustomResourceDefinition")
+                && obj
+                    .get("apiVersion")
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.starts_with("apiextensions.k8s.io/"));
+            if !is_crd {
+                continue;
+            }
+            let group = obj.pointer("/spec/group").and_then(Value::as_str);
+            let kind = obj.pointer("/spec/names/kind").and_then(Value::as_str);
+            if let (Some(group), Some(kind)) = (group, kind) {
+                by_kind.entry((group, kind)).or_insert(obj);
+            }
+        }
+        Crds { by_kind }
+    }
+
+    fn get(&self, group: &str, kind: &str) -> Option<&'a Value> {
+        self.by_kind.get(&(group, kind)).copied()
+    }
+
+    fn scope(&self, group: &str, kind: &str) -> Option<bool> {
+        match self.get(group, kind)?.pointer("/spec/scope")?.as_str()? {
+            "Namespaced" => Some(true),
+            "Cluster" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// Where list types come from for this diff: the options' or the server's
+/// OpenAPI documents, then the built-in table, then the CRDs (live, then
+/// Git) of the custom kinds Git uses that nothing before describes.
+fn list_semantics(
+    desired: &Desired,
+    live: &Live,
+    opts: &DiffOptions,
+    crds: &Crds<'_>,
+) -> ListSemantics {
+    let mut semantics = opts
+        .semantics
+        .clone()
+        .unwrap_or_else(|| live.semantics.clone());
+    semantics.extend(&ListSemantics::builtin());
+    let kinds: BTreeSet<(&str, &str)> = desired
+        .objects
+        .iter()
+        .filter_map(|d| {
+            let api_version = d.object.get("apiVersion")?.as_str()?;
+            let kind = d.object.get("kind")?.as_str()?;
+            Some((crate::object::group_of(api_version), kind))
+        })
+        .collect();
+    for (group, kind) in kinds {
+        if semantics.knows(group, kind) {
+            continue;
+        }
+        if let Some(graph) = crds.get(group, kind).and_then(SchemaGraph::from_crd) {
+            semantics.push(Arc::new(graph));
+        }
+    }
+    semantics
 }
 
 /// The changed fields of one object, filtered, blamed and masked.
@@ -235,7 +368,21 @@ fn field_changes(
                 return None;
             }
             let field = change.path.keyed();
-            let blame = ownership::blame(live, &change.path);
+            // An item added live is its adder's: excused when that is a
+            // known controller or webhook, else blamed on it (or on nobody).
+            let blame = if change.is_added_item() {
+                let owner = ownership::item_owner(live, &change.path);
+                let excused = owner.as_ref().is_some_and(|b| {
+                    ownership::KNOWN_WRITERS.contains(&b.manager.as_str())
+                        || opts.ignore.excuses(key, &pointer, &b.manager)
+                });
+                if excused {
+                    return None;
+                }
+                owner
+            } else {
+                ownership::blame(live, &change.path)
+            };
             let shown = redact::redact(change, secret);
             Some(FieldChange {
                 path: pointer,

@@ -6,6 +6,13 @@
 //! `i:<index>` for items by position, and `.` for "the item itself". After
 //! `kubectl edit` or `kubectl set image`, the changed field moves to that
 //! manager, so the owner of the live field is who changed it.
+//!
+//! An item added live to a list Git defines is blamed on the manager that
+//! owns the item itself ([`item_owner`]), never on an ancestor's owner: an
+//! env var added by `kubectl set env` is `kubectl-set`'s, not the
+//! Deployment's applier's. Items written by a known controller or admission
+//! webhook ([`KNOWN_WRITERS`], extended by ignore rules with `managers`) are
+//! theirs to add and are not drift.
 
 use super::keyed_path::{FieldPath, Segment};
 use super::normalize::scalars_equal;
@@ -20,16 +27,62 @@ pub struct Blame {
     pub time: Option<String>,
 }
 
+/// Field managers that add items to lists Git defines as part of their job,
+/// whose additions are not drift. Names are as they appear in
+/// `metadata.managedFields[].manager`.
+///
+/// - `kube-controller-manager`, `kube-scheduler`, `kubelet`,
+///   `cloud-controller-manager`: Kubernetes' own controllers (token
+///   `secrets` of ServiceAccounts on older clusters, finalizers, ...).
+/// - `istio-sidecar-injector`, `linkerd-proxy-injector`,
+///   `vault-agent-injector`: sidecar injectors, when they write with their
+///   own manager.
+/// - `gatekeeper`, `gatekeeper-mutation`, `kyverno`, `azure-policy`:
+///   policy engines (Gatekeeper is what Azure Policy for AKS runs) mutating
+///   existing objects.
+///
+/// A mutating admission webhook that changes an object during someone
+/// else's request is not recorded under its own name: the API server
+/// updates managedFields before mutating admission runs (kubernetes/kubernetes
+/// #87672, fixed by #87671), so what it adds is owned by nobody. Such items
+/// are still reported, with no manager; an ignore rule with `paths` (or
+/// with `managers` naming the request's manager) silences them.
+pub const KNOWN_WRITERS: &[&str] = &[
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "cloud-controller-manager",
+    "istio-sidecar-injector",
+    "linkerd-proxy-injector",
+    "vault-agent-injector",
+    "gatekeeper",
+    "gatekeeper-mutation",
+    "kyverno",
+    "azure-policy",
+];
+
 /// The manager owning `path` in the live object, or its nearest owned
 /// ancestor. When several managers qualify the deepest, then latest, wins.
 pub fn blame(live: &Value, path: &FieldPath) -> Option<Blame> {
+    blame_from(live, path, 0)
+}
+
+/// The manager owning the live item (or field) at `path` itself: who added
+/// it. `None` when nobody owns it (made before field management, or by a
+/// mutating admission webhook).
+pub fn item_owner(live: &Value, path: &FieldPath) -> Option<Blame> {
+    blame_from(live, path, path.0.len())
+}
+
+/// [`blame`], counting only owners at least `min_depth` segments deep.
+fn blame_from(live: &Value, path: &FieldPath, min_depth: usize) -> Option<Blame> {
     let entries = live.pointer("/metadata/managedFields")?.as_array()?;
     let mut best: Option<(usize, Option<&str>, &Map<String, Value>)> = None;
     for entry in entries.iter().filter_map(Value::as_object) {
         let Some(fields) = entry.get("fieldsV1").and_then(Value::as_object) else {
             continue;
         };
-        let Some(depth) = owned_depth(fields, live, &path.0) else {
+        let Some(depth) = owned_depth(fields, live, &path.0).filter(|d| *d >= min_depth) else {
             continue;
         };
         let time = entry.get("time").and_then(Value::as_str);
@@ -178,6 +231,31 @@ mod tests {
         assert_eq!(blame(&live, &ports).unwrap().manager, "m1");
         let fin = FieldPath(vec![Segment::Field("finalizers".into()), Segment::Index(0)]);
         assert_eq!(blame(&live, &fin).unwrap().manager, "m2");
+    }
+
+    #[test]
+    fn an_added_item_is_blamed_on_its_own_owner_only() {
+        let live = json!({
+            "metadata": {"managedFields": [
+                {"manager": "kustomize-controller", "operation": "Apply",
+                 "fieldsV1": {"f:env": {"k:{\"name\":\"A\"}": {".": {}, "f:name": {}}}}},
+                {"manager": "kubectl-set", "operation": "Update", "time": "2026-11-21T05:00:00Z",
+                 "fieldsV1": {"f:env": {"k:{\"name\":\"LOG_LEVEL\"}": {".": {}, "f:name": {}, "f:value": {}}}}}
+            ]},
+            "env": [{"name": "A"}, {"name": "LOG_LEVEL", "value": "DEBUG"}, {"name": "WEBHOOK"}]
+        });
+        let item = |i: usize, name: &str| {
+            FieldPath(vec![
+                Segment::Field("env".into()),
+                Segment::Item {
+                    index: Some(i),
+                    keys: vec![("name".into(), json!(name))],
+                },
+            ])
+        };
+        let b = item_owner(&live, &item(1, "LOG_LEVEL")).unwrap();
+        assert_eq!(b.manager, "kubectl-set");
+        assert_eq!(item_owner(&live, &item(2, "WEBHOOK")), None);
     }
 
     #[test]

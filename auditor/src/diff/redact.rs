@@ -27,13 +27,13 @@ pub fn redact(change: Change, secret: bool) -> Shown {
     if secret_data {
         let mask = |v: Option<Value>| v.map(|_| Value::String(MASK.to_owned()));
         return Shown {
-            desired: mask(Some(change.desired)),
+            desired: mask(change.desired),
             live: mask(change.live),
             sensitive: true,
         };
     }
     let (mut desired, mut live) = (change.desired, change.live);
-    let mut sensitive = mask_sealed(&mut desired);
+    let mut sensitive = desired.as_mut().is_some_and(mask_sealed);
     if let Some(l) = live.as_mut() {
         // Where Git's value comes from a Secret, the live value of the same
         // field is as secret (an older password, the same token).
@@ -44,7 +44,7 @@ pub fn redact(change: Change, secret: bool) -> Shown {
         }
     }
     Shown {
-        desired: Some(desired),
+        desired,
         live,
         sensitive,
     }
@@ -74,7 +74,7 @@ mod tests {
     fn change(first: &str, desired: Value, live: Option<Value>) -> Change {
         Change {
             path: FieldPath(vec![Segment::Field(first.into())]),
-            desired,
+            desired: Some(desired),
             live,
         }
     }

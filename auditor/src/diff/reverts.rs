@@ -26,7 +26,7 @@
 //! The rule is pure: findings, desired and live state in, a [`Reverts`] per
 //! `modified` path and per `missing`/`unmanaged` finding out.
 
-use super::find_live;
+use super::live_at;
 use crate::desired::{Desired, DesiredObject, KustomizationRef};
 use crate::findings::{Finding, FindingClass, RevertCode, Reverts};
 use crate::object::{ObjectKey, meta_str};
@@ -159,7 +159,7 @@ fn field(
             applying.within,
         );
     }
-    let live = find_live(ctx.live, key);
+    let live = live_at(ctx.live, key);
     match live {
         Some(live) => extra_field(live, &d.object, pointer, owner, &applying),
         None => uncertain(format!("{key} was not found live")),
@@ -263,7 +263,7 @@ fn missing(ctx: &Context<'_>, key: &ObjectKey) -> Reverts {
 /// not marked `prune: disabled` or `reconcile: disabled` (`DeleteOptions`
 /// `Inclusions`/`Exclusions`, manager_delete.go).
 fn unmanaged(ctx: &Context<'_>, key: &ObjectKey) -> Reverts {
-    let Some(obj) = find_live(ctx.live, key) else {
+    let Some(obj) = live_at(ctx.live, key) else {
         return uncertain(format!("{key} was not found live"));
     };
     let name = meta_str(obj, "labels", "kustomize.toolkit.fluxcd.io/name");
@@ -278,7 +278,7 @@ fn unmanaged(ctx: &Context<'_>, key: &ObjectKey) -> Reverts {
         namespace: namespace.to_owned(),
         name: name.to_owned(),
     };
-    let Some(ks) = find_live(ctx.live, &kustomization_key(&owner)) else {
+    let Some(ks) = live_at(ctx.live, &kustomization_key(&owner)) else {
         return uncertain(format!(
             "its labels name Kustomization {owner}, whose inventory was not read"
         ));
@@ -324,7 +324,7 @@ fn unmanaged(ctx: &Context<'_>, key: &ObjectKey) -> Reverts {
 /// Whether Kustomization `owner` applies at its next reconcile, read from
 /// its live object; `Err` is the answer for drift under it when it does not.
 fn applies(ctx: &Context<'_>, owner: &KustomizationRef, depth: usize) -> Result<Applying, Reverts> {
-    let Some(ks) = find_live(ctx.live, &kustomization_key(owner)) else {
+    let Some(ks) = live_at(ctx.live, &kustomization_key(owner)) else {
         return Err(if ctx.kustomizations_read {
             uncertain(format!("Kustomization {owner} does not exist live"))
         } else {
@@ -448,7 +448,7 @@ fn ignored(
     desired: &Value,
     pointer: &str,
 ) -> Option<Reverts> {
-    let ks = find_live(ctx.live, &kustomization_key(owner))?;
+    let ks = live_at(ctx.live, &kustomization_key(owner))?;
     let rules = ks.pointer("/spec/ignore")?.as_array()?;
     for rule in rules {
         let Some(path) = rule

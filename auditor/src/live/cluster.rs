@@ -1,19 +1,37 @@
-//! Reading a live API server: discovery, then ONE cluster-wide paged LIST per
-//! resource type (never a GET per object), read-only (GET only, so a
-//! ClusterRole with get/list/watch suffices), every request counted, by
-//! verb and resource (`--stats`).
+//! Reading a live API server: discovery, the OpenAPI v3 documents of the
+//! group versions Git's kinds live in (list semantics, see
+//! [`super::openapi`]), then ONE cluster-wide paged LIST per resource type
+//! (never a GET per object), read-only (GET only, so a ClusterRole with
+//! get/list/watch suffices), every request counted, by verb and resource
+//! (`--stats`).
+//!
+//! **LISTs come from the API server's watch cache.** The first page of each
+//! LIST asks `resourceVersion=0`, as informers do: "Any" semantics, served
+//! from the watch cache without reaching etcd (kubernetes/website,
+//! `content/en/docs/reference/using-api/api-concepts.md`, "Semantics for get
+//! and list"; kube-rs `ListParams::match_any` / `VersionMatch::NotOlderThan`
+//! name the same thing). Later pages carry only the continue token (a
+//! continue token fixes the resource version; `resourceVersion` may not be
+//! combined with it), so one logical LIST stays one consistent snapshot.
+//! Servers before 1.33 answer a `resourceVersion=0` LIST from the cache in
+//! one page, ignoring `limit`. The trade: the cache may lag etcd by a moment
+//! (more in an HA control plane whose API server lost its etcd watch), so a
+//! change made just before the audit can be seen one audit later; in
+//! exchange an audit costs etcd close to nothing however large the cluster.
 
 use super::discovery::{
     AggregatedListDoc, ApiType, ApiVersionsDoc, Discovery, GroupListDoc, KindDoc, ResourceListDoc,
     group_version_path,
 };
+use super::openapi::{fetch_openapi, group_versions};
 use super::slim::{may_slim, slim_if_owned};
-use super::{Error, Live, Result, Scope, listmap};
+use super::{Error, Live, Result, Scope};
 use crate::secret::Sealer;
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -78,9 +96,10 @@ pub async fn read_cluster(client: kube::Client, scope: &Scope) -> Result<Live> {
 }
 
 /// Read the kinds `scope` admits: discovery (aggregated `/api` and `/apis`,
-/// or the legacy documents of each needed group), then one paged LIST per type,
-/// `options.concurrency` at a time. Secrets are sealed by `sealer` as each
-/// page arrives.
+/// or the legacy documents of each needed group), the OpenAPI v3 documents
+/// of the group versions of the kinds `scope` names (one each), then one
+/// paged LIST per type, `options.concurrency` at a time. Secrets are sealed
+/// by `sealer` as each page arrives.
 pub async fn read_cluster_with(
     client: kube::Client,
     scope: &Scope,
@@ -94,18 +113,24 @@ pub async fn read_cluster_with(
         ..
     } = discover(&reader, scope, false, options.concurrency).await?;
     let types = discovery.select(scope);
-    let lists = list_types(
-        &reader,
-        &types,
-        options.page_size,
-        options.concurrency,
-        Some(scope),
-        sealer,
-    )
-    .await?;
+    let compared = group_versions(types.iter().filter(|t| scope.names(&t.group, &t.kind)));
+    let (openapi, lists) = futures::join!(
+        fetch_openapi(&reader, &compared, options.concurrency),
+        list_types(
+            &reader,
+            &types,
+            options.page_size,
+            options.concurrency,
+            Some(scope),
+            sealer,
+        )
+    );
+    let lists = lists?;
     Ok(Live {
         objects: lists.into_iter().flatten().collect(),
-        hints: listmap::builtin(),
+        semantics: openapi.semantics,
+        openapi_documents: openapi.read,
+        namespaced: discovery.namespaced_kinds(),
         requests: reader.requests(),
         request_counts: reader.request_counts(),
         lists: types.len() as u64,
@@ -173,12 +198,6 @@ impl ApiReader {
         }
         let request = request.body(Vec::new()).map_err(kube::Error::HttpError)?;
         self.client.request_text(request).await
-    }
-
-    /// `GET path`, decoded.
-    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, kube::Error> {
-        let text = self.get_text(path).await?;
-        serde_json::from_str(&text).map_err(kube::Error::SerdeError)
     }
 }
 
@@ -401,13 +420,15 @@ pub(crate) async fn list_types(
         .await
 }
 
-/// One page of a LIST response. Only what paging needs is decoded.
+/// One page of a LIST response. Only what paging needs is decoded; items
+/// are `T`: whole values, or raw text for kinds whose owned objects are cut
+/// down (see [`decode_page`]).
 #[derive(Deserialize)]
-struct ListPage {
+struct ListPage<T> {
     #[serde(default)]
     metadata: ListPageMeta,
-    #[serde(default)]
-    items: Option<Vec<Value>>,
+    #[serde(default = "Option::default")]
+    items: Option<Vec<T>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -438,8 +459,14 @@ async fn list_type(
         loop {
             page_no += 1;
             let path = page_path(t, page_size, token.as_deref());
-            let page: ListPage = match reader.get(&path).await {
-                Ok(page) => page,
+            let list_error = |source| Error::List {
+                api_version: api_version.clone(),
+                resource: t.plural.clone(),
+                page: page_no,
+                source,
+            };
+            let text = match reader.get_text(&path).await {
+                Ok(text) => text,
                 Err(kube::Error::Api(status))
                     if status.code == 410 && token.is_some() && !restarted =>
                 {
@@ -447,21 +474,18 @@ async fn list_type(
                     tracing::warn!(resource = %t.plural, %api_version, "continue token expired, restarting list");
                     continue 'list;
                 }
-                Err(source) => {
-                    return Err(Error::List {
-                        api_version,
-                        resource: t.plural.clone(),
-                        page: page_no,
-                        source,
-                    });
-                }
+                Err(source) => return Err(list_error(source)),
             };
-            for item in page.items.unwrap_or_default() {
-                let mut item = typed_item(item, &api_version, &t.kind);
-                sealer.seal(&mut item);
-                objects.push(if slim { slim_if_owned(item) } else { item });
-            }
-            match page.metadata.continue_token {
+            let page = Page {
+                api_version: &api_version,
+                kind: &t.kind,
+                slim,
+                sealer,
+            };
+            let next = page
+                .decode(&text, &mut objects)
+                .map_err(|e| list_error(kube::Error::SerdeError(e)))?;
+            match next {
                 Some(next) if !next.is_empty() => token = Some(next),
                 _ => return Ok(objects),
             }
@@ -469,11 +493,111 @@ async fn list_type(
     }
 }
 
+/// How the items of one type's pages become objects.
+struct Page<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    /// Owned objects are cut down (see `live::slim`).
+    slim: bool,
+    sealer: &'a Sealer,
+}
+
+/// The part of an item a cut-down object keeps, read without building the
+/// rest: `metadata`'s identity, labels and owners.
+#[derive(Deserialize)]
+struct SlimItem {
+    #[serde(default)]
+    metadata: Option<SlimMeta>,
+}
+
+#[derive(Deserialize)]
+struct SlimMeta {
+    #[serde(default)]
+    name: Option<Value>,
+    #[serde(default)]
+    namespace: Option<Value>,
+    #[serde(default)]
+    uid: Option<Value>,
+    #[serde(default)]
+    labels: Option<Value>,
+    #[serde(rename = "ownerReferences", default)]
+    owner_references: Option<Value>,
+}
+
+impl Page<'_> {
+    /// Decode one page into `out`; the continue token, if any. For kinds
+    /// whose owned objects are cut down, an owned item is read only as far
+    /// as it is kept (its identity and owners, the rest skipped unbuilt, the
+    /// same object [`slim_if_owned`] leaves), which is most of a busy
+    /// cluster's bytes (Pods, ReplicaSets); other items are read whole.
+    fn decode(&self, text: &str, out: &mut Vec<Value>) -> serde_json::Result<Option<String>> {
+        if !self.slim {
+            let page: ListPage<Value> = serde_json::from_str(text)?;
+            for item in page.items.unwrap_or_default() {
+                out.push(self.whole(item));
+            }
+            return Ok(page.metadata.continue_token);
+        }
+        let page: ListPage<&RawValue> = serde_json::from_str(text)?;
+        for raw in page.items.unwrap_or_default() {
+            let head: SlimItem = serde_json::from_str(raw.get())?;
+            let owned = head.metadata.as_ref().is_some_and(|m| {
+                m.owner_references
+                    .as_ref()
+                    .and_then(Value::as_array)
+                    .is_some_and(|o| !o.is_empty())
+            });
+            let object = match head.metadata {
+                Some(meta) if owned => self.cut_down(meta),
+                _ => slim_if_owned(self.whole(serde_json::from_str(raw.get())?)),
+            };
+            out.push(object);
+        }
+        Ok(page.metadata.continue_token)
+    }
+
+    fn whole(&self, item: Value) -> Value {
+        let mut item = typed_item(item, self.api_version, self.kind);
+        self.sealer.seal(&mut item);
+        item
+    }
+
+    /// What [`slim_if_owned`] keeps of an owned object.
+    fn cut_down(&self, meta: SlimMeta) -> Value {
+        let mut kept = Map::new();
+        let fields = [
+            ("name", meta.name),
+            ("namespace", meta.namespace),
+            ("uid", meta.uid),
+            ("labels", meta.labels),
+            ("ownerReferences", meta.owner_references),
+        ];
+        for (key, value) in fields {
+            if let Some(value) = value {
+                kept.insert(key.to_owned(), value);
+            }
+        }
+        let mut object = Map::with_capacity(3);
+        object.insert(
+            "apiVersion".into(),
+            Value::String(self.api_version.to_owned()),
+        );
+        object.insert("kind".into(), Value::String(self.kind.to_owned()));
+        object.insert("metadata".into(), Value::Object(kept));
+        Value::Object(object)
+    }
+}
+
+/// A page of a LIST: the first from the watch cache (`resourceVersion=0`,
+/// see the module docs), the next ones by continue token alone.
 fn page_path(t: &ApiType, page_size: u32, token: Option<&str>) -> String {
     let mut path = format!("{}?limit={page_size}", t.list_path());
-    if let Some(token) = token {
-        path.push_str("&continue=");
-        push_query_escaped(&mut path, token);
+    match token {
+        Some(token) => {
+            path.push_str("&continue=");
+            push_query_escaped(&mut path, token);
+        }
+        None => path.push_str("&resourceVersion=0"),
     }
     path
 }
@@ -524,6 +648,41 @@ mod tests {
             page_path(&t, 2, Some("eyJ2Ijo+/=")),
             "/api/v1/pods?limit=2&continue=eyJ2Ijo%2B%2F%3D"
         );
+        assert_eq!(
+            page_path(&t, 2, None),
+            "/api/v1/pods?limit=2&resourceVersion=0"
+        );
+    }
+
+    #[test]
+    fn owned_items_of_slimmed_kinds_are_read_only_as_far_as_they_are_kept() {
+        let items = [
+            json!({"metadata": {"name": "rs-1", "namespace": "a", "uid": "u1", "labels": {"app": "x"},
+                                "ownerReferences": [{"kind": "Deployment", "name": "web", "uid": "d"}],
+                                "managedFields": [{"manager": "kube-controller-manager"}]},
+                   "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "c"}]}}}}),
+            json!({"metadata": {"name": "bare", "namespace": "a", "ownerReferences": []},
+                   "spec": {"replicas": 1}}),
+        ];
+        let text = json!({"kind": "ReplicaSetList", "apiVersion": "apps/v1",
+                          "metadata": {"continue": "next"}, "items": items})
+        .to_string();
+        let sealer = Sealer::random();
+        let page = |slim| Page {
+            api_version: "apps/v1",
+            kind: "ReplicaSet",
+            slim,
+            sealer: &sealer,
+        };
+        let (mut cut, mut whole) = (Vec::new(), Vec::new());
+        assert_eq!(
+            page(true).decode(&text, &mut cut).unwrap().as_deref(),
+            Some("next")
+        );
+        page(false).decode(&text, &mut whole).unwrap();
+        let expected: Vec<Value> = whole.into_iter().map(slim_if_owned).collect();
+        assert_eq!(cut, expected);
+        assert_eq!(cut[1]["spec"]["replicas"], 1, "an unowned item stays whole");
     }
 
     #[test]

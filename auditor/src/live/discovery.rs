@@ -109,6 +109,14 @@ impl Discovery {
             .collect()
     }
 
+    /// Whether each `(group, kind)` described is namespaced.
+    pub fn namespaced_kinds(&self) -> BTreeMap<(String, String), bool> {
+        self.types
+            .iter()
+            .map(|t| ((t.group.clone(), t.kind.clone()), t.namespaced))
+            .collect()
+    }
+
     fn version_rank(&self, group: &str, version: &str) -> usize {
         self.groups
             .get(group)

@@ -12,6 +12,7 @@ mod cluster_objects;
 pub mod discovery;
 mod error;
 pub mod listmap;
+mod openapi;
 mod record;
 mod slim;
 mod snapshot;
@@ -21,6 +22,7 @@ pub use cluster::{ReadOptions, client_for, read_cluster, read_cluster_with};
 pub use cluster_objects::{LiveObjects, SnapshotObjects};
 pub use discovery::{ApiType, Discovery};
 pub use error::{Error, Result};
+pub use listmap::{ListSemantics, ListType, SchemaGraph};
 pub use record::{RecordOptions, RecordSummary, record_snapshot};
 pub use snapshot::{
     MANIFEST_FILE, MANIFEST_VERSION, SecretValues, SnapshotManifest, load_snapshot,
@@ -32,27 +34,21 @@ pub use source::{ClusterSource, FLUX_GROUPS, LiveSource, NOISE_KINDS, Scope, Sna
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Merge keys of lists of objects, by JSON path pattern.
-///
-/// Key: a dotted path with `[]` for list items, from the object root, e.g.
-/// `spec.template.spec.containers` → `["name"]`,
-/// `spec.template.spec.containers[].env` → `["name"]`. Filled from the
-/// built-in table in [`listmap`] (see [`listmap::builtin`]); entries under
-/// `("*", "*")` apply to every kind. Look up with [`SchemaHints::keys_for`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SchemaHints {
-    /// `(group, kind)` → list path → merge keys.
-    pub list_map_keys: BTreeMap<(String, String), BTreeMap<String, Vec<String>>>,
-}
-
 /// Everything read from one cluster.
 #[derive(Debug, Clone, Default)]
 pub struct Live {
     /// Live objects (Secrets sealed), each with `apiVersion` and `kind` set,
     /// `managedFields` kept (blame needs them).
     pub objects: Vec<Value>,
-    /// List merge keys.
-    pub hints: SchemaHints,
+    /// List semantics the server published for the kinds read (its
+    /// OpenAPI v3 documents, see [`listmap`]); empty when it published none
+    /// (the diff then uses the built-in table and CRDs).
+    pub semantics: ListSemantics,
+    /// Whether each `(group, kind)` discovery describes is namespaced: a
+    /// desired object's identity follows it, whatever its file says.
+    pub namespaced: BTreeMap<(String, String), bool>,
+    /// OpenAPI v3 documents read (one per group version with desired kinds).
+    pub openapi_documents: u64,
     /// HTTP requests made to read this, discovery included (0 for snapshots).
     /// A LIST cut into N pages counts N.
     pub requests: u64,

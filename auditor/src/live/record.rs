@@ -2,7 +2,9 @@
 //! an earlier recording wrote there.
 //!
 //! A recording is `discovery/*.json` (`/version`, `/api`, `/apis` and every
-//! served group version, as the fixture's `record.sh` names them),
+//! served group version, as the fixture's `record.sh` names them, plus the
+//! OpenAPI v3 index and the documents of every recorded group version,
+//! `openapi_v3*.json`, for list semantics: see `openapi`),
 //! `objects/<group|core>_<version>_<plural>.json` (kubectl-style Lists) and
 //! the manifest `flotilla-snapshot.json` ([`SnapshotManifest`]) naming every
 //! file written, the random key of the Secret digests and how values were
@@ -34,6 +36,7 @@
 //! a recording killed mid-swap leaves no file of its own unlisted.
 
 use super::cluster::{ApiReader, discover, list_types};
+use super::openapi::{fetch_openapi, group_versions};
 use super::snapshot::{
     DISCOVERY_DIR, MANIFEST_FILE, MANIFEST_VERSION, OBJECTS_DIR, SecretValues, SnapshotManifest,
     is_recorded_path, read_manifest,
@@ -64,8 +67,11 @@ pub struct RecordSummary {
     pub objects: usize,
     /// List files written (`objects/*.json`).
     pub lists: usize,
-    /// Discovery documents written (`discovery/*.json`).
+    /// Discovery documents written (`discovery/*.json`), OpenAPI ones included.
     pub discovery_documents: usize,
+    /// OpenAPI v3 documents written (one per recorded group version the
+    /// server publishes; the index not counted).
+    pub openapi_documents: u64,
     /// Secrets written with sealed (digested or omitted) values.
     pub sealed_secrets: usize,
     /// Files of the previous recording deleted because this one has no
@@ -116,6 +122,7 @@ pub async fn record_snapshot(
     let read = discover(&reader, scope, true, 8).await?;
     let types = read.discovery.select(scope);
     let lists = list_types(&reader, &types, 500, 8, None, &sealer).await?;
+    let openapi = fetch_openapi(&reader, &group_versions(types.iter()), 8).await;
 
     let staging = tempfile::Builder::new()
         .prefix(STAGING_PREFIX)
@@ -127,7 +134,10 @@ pub async fn record_snapshot(
         let path = staging.path().join(sub);
         std::fs::create_dir(&path).map_err(write_error(&path))?;
     }
-    let documents = std::iter::once(("/version".to_owned(), version)).chain(read.documents);
+    summary.openapi_documents = openapi.read;
+    let documents = std::iter::once(("/version".to_owned(), version))
+        .chain(read.documents)
+        .chain(openapi.documents);
     for (api_path, body) in documents {
         let rel = checked(
             out,

@@ -23,8 +23,9 @@
 //! `benches/load_snapshot.rs`).
 
 use super::discovery::{ApiVersionsDoc, Discovery, GroupListDoc, ResourceListDoc};
+use super::openapi::{group_versions, is_openapi_file, load_recorded};
 use super::slim::{may_slim, slim_if_owned};
-use super::{Error, Live, Result, Scope, listmap};
+use super::{Error, Live, Result, Scope};
 use crate::object::{ObjectKey, group_of};
 use crate::secret::{
     KEY_LEN, LEGACY_PREFIX, OMITTED, Sealer, is_sealed, is_secret, omitted_values,
@@ -304,7 +305,7 @@ fn load_with_limit(
         namespaced_kinds: &namespaced_kinds,
         seen: HashSet::new(),
         live: Live {
-            hints: listmap::builtin(),
+            namespaced: discovery.namespaced_kinds(),
             ..Live::default()
         },
     };
@@ -317,6 +318,13 @@ fn load_with_limit(
     let mut live = keeper.live;
     if let Some(scope) = scope.filter(|_| !discovery.types.is_empty()) {
         live.unserved = discovery.unserved(scope);
+        // The recorded OpenAPI documents of the group versions Git's kinds
+        // are read at, when the recording has them (see `openapi`).
+        let types = discovery.select(scope);
+        let compared = group_versions(types.iter().filter(|t| scope.names(&t.group, &t.kind)));
+        let (semantics, read) = load_recorded(&dir.join(DISCOVERY_DIR), &compared);
+        live.semantics = semantics;
+        live.openapi_documents = read;
     }
     if sealer.is_legacy() {
         live.notes.push(
@@ -845,9 +853,15 @@ fn read_discovery_dir(dir: &Path) -> Result<Discovery> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(discovery);
     };
+    // OpenAPI documents are large and read only for the group versions an
+    // audit compares (see `openapi::load_recorded`).
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| is_openapi_file(&n.to_string_lossy()))
+        })
         .collect();
     paths.sort();
     for path in paths {

@@ -10,7 +10,7 @@ use super::{ChangeKind, FieldDelta, ObjectChange};
 use crate::desired::{Desired, DesiredObject};
 use crate::diff::compare::{Schema, compare_object};
 use crate::diff::redact::redact;
-use crate::live::listmap;
+use crate::live::ListSemantics;
 use crate::object::ObjectKey;
 use crate::secret::is_secret;
 use serde_json::Value;
@@ -21,14 +21,14 @@ use std::collections::{BTreeMap, BTreeSet};
 pub fn compare(base: &Desired, head: &Desired) -> Vec<ObjectChange> {
     let base_by_key = index(base);
     let head_by_key = index(head);
-    let hints = listmap::builtin();
+    let semantics = ListSemantics::builtin();
     let mut out = Vec::new();
     for (key, h) in &head_by_key {
         match base_by_key.get(key) {
             None => out.push(object_change(ChangeKind::Added, key, h, Vec::new())),
             Some(b) => {
                 let schema = Schema {
-                    hints: &hints,
+                    semantics: &semantics,
                     group: &key.group,
                     kind: &key.kind,
                 };

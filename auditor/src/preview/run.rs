@@ -8,6 +8,7 @@ use super::{
 use crate::audit::{self, Checkout, LiveTarget};
 use crate::desired::{Desired, RenderCache, RenderOptions};
 use crate::diff::DiffOptions;
+use crate::progress::{Progress, Silent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -46,6 +47,11 @@ pub fn clusters_in(checkouts: [&Checkout; 2], clusters_dir: &str) -> BTreeSet<St
 /// this preview): each revision is staged once, shared paths are built once,
 /// and kustomize processes share the cores.
 pub async fn preview_all(req: &PreviewRequest<'_>) -> PreviewReport {
+    preview_all_with(req, &Silent).await
+}
+
+/// [`preview_all`], telling `progress` as each cluster ends.
+pub async fn preview_all_with(req: &PreviewRequest<'_>, progress: &dyn Progress) -> PreviewReport {
     let clusters = clusters_in([req.base, req.head], req.clusters_dir);
     let mut render = req.render.clone();
     render
@@ -55,7 +61,12 @@ pub async fn preview_all(req: &PreviewRequest<'_>) -> PreviewReport {
         render: &render,
         ..*req
     };
-    let runs = clusters.iter().map(|name| preview_cluster(req, name));
+    progress.start(clusters.len());
+    let runs = clusters.iter().map(|name| async move {
+        let preview = preview_cluster(req, name).await;
+        progress.finished(name, preview.fails());
+        preview
+    });
     PreviewReport {
         version: PREVIEW_VERSION,
         base: req.base.revision.clone().unwrap_or_default(),

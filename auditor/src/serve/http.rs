@@ -1,9 +1,15 @@
-//! The HTTP side: `/metrics`, `/healthz`, `/readyz`, and the server loop
-//! that keeps them answering whatever the clients do.
+//! The HTTP side: `/metrics`, `/healthz`, `/readyz`, the fleet page (`/`
+//! and `/clusters/<name>`), and the server loop that keeps them answering
+//! whatever the clients do.
 //!
 //! Read-only over [`State`] and [`Metrics`]; nothing here can start or stop
 //! an audit, so the port can be exposed to Prometheus without granting
-//! anything.
+//! anything. It does show what drifted (names and non-secret values) to
+//! whoever reaches it; Secret values never reach the state. The fleet page is made from [`State`] alone
+//! ([`crate::report::html`]): loading it costs no API server request, no
+//! git fetch and no GitHub call, however often it is reloaded. It is served
+//! with a Content-Security-Policy that lets nothing load or run but its own
+//! stylesheet, and `nosniff`, `no-referrer` and `no-store`.
 //!
 //! The port is reachable from the cluster network, so a misbehaving client
 //! must not be able to take the probes down ([`Limits`]):
@@ -29,10 +35,11 @@
 
 use super::connections::Connections;
 use super::metrics::Metrics;
-use super::state::State;
+use super::state::{ClusterStatus, State};
 use super::{Error, Shutdown};
+use crate::report::html::{self, FleetEntry, PageContext};
 use axum::Router;
-use axum::extract::State as Shared;
+use axum::extract::{Path, State as Shared};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -120,6 +127,9 @@ pub fn router(state: Arc<State>, metrics: Arc<Metrics>) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/", get(fleet_page))
+        .route("/clusters/{name}", get(cluster_page))
+        .route("/favicon.ico", get(no_icon))
         .with_state(Probes { state, metrics })
 }
 
@@ -253,9 +263,141 @@ async fn readyz(Shared(p): Shared<Probes>) -> (StatusCode, &'static str) {
     }
 }
 
+/// How often the fleet page reloads itself, in seconds.
+const PAGE_REFRESH_SECONDS: u32 = 30;
+
+/// The fleet page's headers: HTML, the page's CSP (with `frame-ancestors`,
+/// which only a header can carry), no sniffing, no referrer, no caching.
+fn page(status: StatusCode, body: String) -> impl IntoResponse {
+    let csp = format!(
+        "{}; frame-ancestors 'none'",
+        html::content_security_policy()
+    );
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".to_owned()),
+            (header::CONTENT_SECURITY_POLICY, csp),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+            (header::REFERRER_POLICY, "no-referrer".to_owned()),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    )
+}
+
+fn page_context(state: &State) -> PageContext {
+    PageContext {
+        now: Timestamp::now(),
+        refresh_seconds: Some(PAGE_REFRESH_SECONDS),
+        revision: state.revision(),
+        fetch_error: state.last_fetch_error(),
+    }
+}
+
+fn fleet_entry(name: String, status: ClusterStatus) -> FleetEntry {
+    let pull_request = status.pull_request().map(str::to_owned);
+    FleetEntry {
+        name,
+        report: status.last_good,
+        last_success: status.last_success,
+        last_error: status.last_error,
+        consecutive_failures: status.consecutive_failures,
+        drift_since: status.drift_since,
+        pull_request,
+    }
+}
+
+async fn fleet_page(Shared(p): Shared<Probes>) -> impl IntoResponse {
+    let entries: Vec<FleetEntry> = p
+        .state
+        .clusters()
+        .into_iter()
+        .map(|(name, status)| fleet_entry(name, status))
+        .collect();
+    page(
+        StatusCode::OK,
+        html::fleet_page(&entries, &page_context(&p.state)),
+    )
+}
+
+async fn cluster_page(Shared(p): Shared<Probes>, Path(name): Path<String>) -> impl IntoResponse {
+    let ctx = page_context(&p.state);
+    match p.state.cluster(&name) {
+        Some(status) => page(
+            StatusCode::OK,
+            html::cluster_page(&fleet_entry(name, status), &ctx),
+        ),
+        None => page(StatusCode::NOT_FOUND, html::not_found_page(&name, &ctx)),
+    }
+}
+
+/// Browsers ask for an icon; an empty answer keeps a 404 out of their console.
+async fn no_icon() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn get_page(state: Arc<State>, path: &str) -> (StatusCode, http::HeaderMap, String) {
+        let request = http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router(state, Arc::new(Metrics::new()))
+            .oneshot(request)
+            .await
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8(bytes.to_vec()).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_fleet_page_lists_clusters_under_a_strict_policy() {
+        let state = Arc::new(State::new(["aks-a".to_owned(), "aks-b".to_owned()]));
+        let report = crate::findings::ClusterReport {
+            cluster: "aks-a".into(),
+            ..Default::default()
+        };
+        state.record_success(report, Timestamp::now());
+        let (status, headers, body) = get_page(Arc::clone(&state), "/").await;
+        assert_eq!(status, StatusCode::OK);
+        let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(
+            csp.starts_with("default-src 'none'; style-src 'sha256-"),
+            "{csp}"
+        );
+        assert!(csp.ends_with("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(
+            body.contains("<a href=\"/clusters/aks-a\">aks-a</a>"),
+            "{body}"
+        );
+        assert!(body.contains("✓ clean") && body.contains("… not yet audited"));
+        let (status, _, body) = get_page(Arc::clone(&state), "/clusters/aks-b").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("Not audited yet."), "{body}");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_cluster_is_a_404_that_shows_its_name_as_text() {
+        let state = Arc::new(State::new(["aks-a".to_owned()]));
+        let (status, headers, body) =
+            get_page(state, "/clusters/%3Cscript%3Ealert(1)%3C%2Fscript%3E").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(headers.contains_key(header::CONTENT_SECURITY_POLICY));
+        assert!(!body.contains("<script>"), "{body}");
+        assert!(
+            body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{body}"
+        );
+    }
 
     #[test]
     fn the_connection_cap_follows_the_descriptor_limit() {

@@ -7,8 +7,8 @@
 //! - [`trigger`] turns timer ticks and kube-runtime watch events into
 //!   [`AuditRequest`]s;
 //! - [`state`] keeps the last good report per cluster, read by [`http`];
-//! - [`http`] serves the probes and metrics within limits (timeouts, a
-//!   connection cap that evicts idle connections, request sizes);
+//! - [`http`] serves the probes, metrics and the fleet page within limits
+//!   (timeouts, a connection cap that evicts idle connections, request sizes);
 //! - [`metrics`] is what Prometheus scrapes;
 //! - [`backoff`] spaces out retries after any fault;
 //! - [`leader`] elects one leader among replicas on a Lease: only the

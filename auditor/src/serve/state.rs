@@ -1,6 +1,6 @@
 //! What the service knows between cycles, shared by the loop and HTTP.
 //!
-//! The loop writes, `/metrics` and `/readyz` read. The last *good* report of
+//! The loop writes; `/metrics`, `/readyz` and the fleet page read. The last *good* report of
 //! each cluster is kept across failures, so an API server outage shows up as
 //! `flotilla_up 0` and a growing failure count while the drift figures stay
 //! those of the last audit that worked. Nothing here is persisted: after a
@@ -174,6 +174,16 @@ impl State {
     /// A copy of one cluster's status.
     pub fn cluster(&self, name: &str) -> Option<ClusterStatus> {
         self.read().clusters.get(name).cloned()
+    }
+
+    /// Every cluster's status, sorted by name, read at one instant (the
+    /// fleet page shows them together).
+    pub fn clusters(&self) -> Vec<(String, ClusterStatus)> {
+        self.read()
+            .clusters
+            .iter()
+            .map(|(name, status)| (name.clone(), status.clone()))
+            .collect()
     }
 
     /// The last revision fetched from Git.
@@ -444,6 +454,20 @@ mod tests {
         assert_eq!(state.drift_ages(t2), vec![("a".to_owned(), 0.0)]);
         state.record_success(report(vec![]), t2);
         assert_eq!(state.cluster("a").unwrap().drift_since, None);
+    }
+
+    #[test]
+    fn every_cluster_is_read_at_once_with_its_pull_request() {
+        let state = State::new(["b".to_owned(), "a".to_owned()]);
+        let link = "https://github.com/contoso/fleet/pull/4".to_owned();
+        state.record_pull_request("a", Some(link.clone()));
+        let all = state.clusters();
+        let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(all[0].1.pull_request(), Some(link.as_str()));
+        assert_eq!(all[1].1.pull_request(), None);
+        state.record_pull_request("a", None);
+        assert_eq!(state.cluster("a").unwrap().pull_request(), None);
     }
 
     #[tokio::test]

@@ -231,6 +231,7 @@ mod tests {
             manager: None,
             time: None,
             sensitive: true,
+            reverts: None,
         };
         let finding = |kind: &str, name: &str| Finding {
             class: FindingClass::Modified,
@@ -242,6 +243,7 @@ mod tests {
             paths: vec![secret_path.clone()],
             manager: None,
             condition: None,
+            reverts: None,
         };
         ClusterReport {
             cluster: "a".into(),
