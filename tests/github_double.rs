@@ -4,28 +4,35 @@
 //!
 //! It keeps just enough state for the drift and preview bots: refs, pull
 //! requests with their commits, issue comments, labels, commit statuses and
-//! check runs. Answers have the JSON shapes octocrab's models require, and
-//! the status codes GitHub uses (201 on create, 204 on delete, 404, 422 for
-//! validation, 401 for bad credentials). Tests drive it from the outside:
-//! inspect state ([`GithubDouble::pulls`], [`GithubDouble::comments`],
-//! [`GithubDouble::request_log`]), inject faults
+//! check runs. It serves only routes GitHub has, each named as in GitHub's
+//! OpenAPI description ([`served_routes`] lists them, read from the router),
+//! and its answers carry every property that description marks required,
+//! with GitHub's types and status codes (201 on create, 204 on delete, 404
+//! for an unknown route or method, 422 for validation, 401 for bad
+//! credentials): `tests/tests/github_double_contract.rs` checks both against
+//! an extract of the description in `tests/github-openapi/`. Tests drive it
+//! from the outside: inspect state ([`GithubDouble::pulls`],
+//! [`GithubDouble::comments`], [`GithubDouble::request_log`], which keeps
+//! each answer's route and JSON body), inject faults
 //! ([`GithubDouble::fail_next`]), and play the other actors — a human
 //! pushing to the bot's branch ([`GithubDouble::push`]), a branch moving
 //! ([`GithubDouble::set_ref`]).
 //!
 //! Credentials are checked but never recorded: the request log keeps the
-//! kind of authentication only.
+//! kind of authentication only, and the installation tokens it mints appear
+//! in logged answers as `***`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::Method;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, on};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -163,6 +170,12 @@ pub struct LoggedRequest {
     pub user_agents: Vec<String>,
     /// Status the double answered.
     pub status: u16,
+    /// The path template the request matched (without `/api/v3`, as in
+    /// [`served_routes`]); `None` for an unknown path and for requests
+    /// refused before routing (bad credentials, injected faults).
+    pub route: Option<String>,
+    /// The JSON body answered, if any.
+    pub response: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -446,39 +459,111 @@ pub fn sha_of(name: &str) -> String {
     )
 }
 
+/// A route the double serves: method and path template below the API root
+/// (`/` on github.com, `/api/v3` on GitHub Enterprise), as axum spells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedRoute {
+    /// HTTP method, upper case.
+    pub method: String,
+    /// Path template, e.g. `/repos/{owner}/{repo}/git/ref/{*reference}`.
+    pub path: String,
+}
+
+/// Every route the double serves, read from the router it builds, so that
+/// the list cannot drift from what it answers. The contract test
+/// (`tests/tests/github_double_contract.rs`) checks each one against
+/// GitHub's OpenAPI description.
+pub fn served_routes() -> Vec<ServedRoute> {
+    api_routes().served
+}
+
+/// The API's routes and the list of them, built together.
+struct Routes {
+    router: Router<Shared>,
+    served: Vec<ServedRoute>,
+}
+
+impl Routes {
+    /// Serve `method path` with `handler`; routes sharing a path are merged
+    /// by axum into one method router.
+    fn on<H, T>(mut self, method: Method, path: &str, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, Shared>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a method axum can route");
+        self.router = self.router.route(path, on(filter, handler));
+        self.served.push(ServedRoute {
+            method: method.to_string(),
+            path: path.to_owned(),
+        });
+        self
+    }
+}
+
+/// The routes of GitHub's REST API the double implements, each as GitHub
+/// names it in its OpenAPI description (`@octokit/openapi`,
+/// `generated/api.github.com.json`). Listing refs is
+/// `git/matching-refs/{ref}`: GitHub has no `GET git/refs` nor
+/// `GET git/refs/{ref}` (only POST, PATCH and DELETE there).
+fn api_routes() -> Routes {
+    const REPO: &str = "/repos/{owner}/{repo}";
+    let r = |tail: &str| format!("{REPO}{tail}");
+    Routes {
+        router: Router::new(),
+        served: Vec::new(),
+    }
+    .on(Method::GET, REPO, get_repo)
+    .on(Method::GET, &r("/git/ref/{*reference}"), get_ref)
+    .on(
+        Method::GET,
+        &r("/git/matching-refs/{*reference}"),
+        list_matching_refs,
+    )
+    .on(Method::POST, &r("/git/refs"), create_ref)
+    .on(Method::PATCH, &r("/git/refs/{*reference}"), update_ref)
+    .on(Method::DELETE, &r("/git/refs/{*reference}"), delete_ref)
+    .on(Method::GET, &r("/pulls"), list_pulls)
+    .on(Method::POST, &r("/pulls"), create_pull)
+    .on(Method::GET, &r("/pulls/{number}"), get_pull)
+    .on(Method::PATCH, &r("/pulls/{number}"), update_pull)
+    .on(
+        Method::GET,
+        &r("/pulls/{number}/commits"),
+        list_pull_commits,
+    )
+    .on(Method::GET, &r("/issues/{number}/comments"), list_comments)
+    .on(
+        Method::POST,
+        &r("/issues/{number}/comments"),
+        create_comment,
+    )
+    .on(Method::GET, &r("/issues/comments/{id}"), get_comment)
+    .on(Method::PATCH, &r("/issues/comments/{id}"), update_comment)
+    .on(Method::DELETE, &r("/issues/comments/{id}"), delete_comment)
+    .on(Method::GET, &r("/issues/{number}/labels"), list_labels)
+    .on(Method::POST, &r("/issues/{number}/labels"), add_labels)
+    .on(Method::POST, &r("/statuses/{sha}"), create_status)
+    .on(
+        Method::GET,
+        &r("/commits/{reference}/statuses"),
+        list_statuses,
+    )
+    .on(Method::POST, &r("/check-runs"), create_check_run)
+    .on(Method::GET, "/rate_limit", rate_limit)
+    .on(
+        Method::POST,
+        "/app/installations/{id}/access_tokens",
+        mint_installation_token,
+    )
+}
+
 fn router(store: Shared) -> Router {
-    let repo = Router::new()
-        .route("/", get(get_repo))
-        .route("/git/ref/{*reference}", get(get_ref))
-        .route("/git/refs", get(list_refs).post(create_ref))
-        .route(
-            "/git/refs/{*reference}",
-            get(list_matching_refs).patch(update_ref).delete(delete_ref),
-        )
-        .route("/pulls", get(list_pulls).post(create_pull))
-        .route("/pulls/{number}", get(get_pull).patch(update_pull))
-        .route("/pulls/{number}/commits", get(list_pull_commits))
-        .route(
-            "/issues/{number}/comments",
-            get(list_comments).post(create_comment),
-        )
-        .route(
-            "/issues/comments/{id}",
-            get(get_comment)
-                .patch(update_comment)
-                .delete(delete_comment),
-        )
-        .route("/issues/{number}/labels", get(list_labels).post(add_labels))
-        .route("/statuses/{sha}", post(create_status))
-        .route("/commits/{reference}/statuses", get(list_statuses))
-        .route("/check-runs", post(create_check_run));
-    let api = Router::new()
-        .nest("/repos/{owner}/{repo}", repo)
-        .route("/rate_limit", get(rate_limit))
-        .route(
-            "/app/installations/{id}/access_tokens",
-            post(mint_installation_token),
-        )
+    // Whatever is not a served route, a known path with another method
+    // included, gets GitHub's JSON 404 rather than axum's empty 405.
+    let api = api_routes()
+        .router
+        .method_not_allowed_fallback(not_found)
         .fallback(not_found);
     Router::new()
         .nest("/api/v3", api.clone())
@@ -502,20 +587,51 @@ async fn gatekeeper(State(store): State<Shared>, mut req: Request, next: Next) -
             .filter_map(|v| v.to_str().ok().map(str::to_owned))
             .collect(),
         status: 0,
+        route: None,
+        response: None,
     };
     let fault = take_fault(&store, &entry.method, &entry.path);
     let response = match (fault, caller) {
         (Some(fault), _) if !fault.after => fault_response(fault),
         (fault, Some(login)) => {
+            entry.route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map(|m| strip_enterprise(m.as_str()).to_owned());
             req.extensions_mut().insert(Caller(login));
             let answered = next.run(req).await;
-            fault.map_or(answered, fault_response)
+            match fault {
+                Some(fault) => fault_response(fault),
+                None => {
+                    let (answered, body) = keep_body(answered).await;
+                    entry.response = body;
+                    answered
+                }
+            }
         }
         (_, None) => error(StatusCode::UNAUTHORIZED, "Bad credentials").into_response(),
     };
     entry.status = response.status().as_u16();
     store.lock().expect("double state").log.push(entry);
     response
+}
+
+/// The JSON body of an answer, for the log, and the answer rebuilt around
+/// the same bytes. The double's bodies are small and already in memory. A
+/// minted token is logged as `***`: still a string, never the credential.
+async fn keep_body(response: Response) -> (Response, Option<Value>) {
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut json: Option<Value> = serde_json::from_slice(&bytes).ok();
+    if let Some(token) = json.as_mut().and_then(|j| j.get_mut("token")) {
+        *token = Value::from("***");
+    }
+    (
+        Response::from_parts(parts, axum::body::Body::from(bytes)),
+        json,
+    )
 }
 
 /// The first queued fault for this request, removed from the queue.
@@ -706,43 +822,159 @@ fn paged(items: Vec<Value>, q: &PageQuery, base_path: &str) -> Response {
     response
 }
 
+/// Where the URLs in the double's answers point: hosts of its own that
+/// nobody resolves, laid out as github.com's.
+const API_ROOT: &str = "https://api.github.example";
+const WEB_ROOT: &str = "https://github.example";
+
 fn api_url(s: &Store, tail: &str) -> String {
-    format!(
-        "https://api.github.example/repos/{}/{}/{tail}",
-        s.owner, s.repo
-    )
+    format!("{API_ROOT}/repos/{}/{}/{tail}", s.owner, s.repo)
 }
 
-fn user_json(login: &str) -> Value {
-    let id = u64::from_str_radix(&sha_of(login)[..8], 16).unwrap_or(1);
-    let u = format!("https://api.github.example/users/{login}");
+fn web_url(s: &Store, tail: &str) -> String {
+    format!("{WEB_ROOT}/{}/{}/{tail}", s.owner, s.repo)
+}
+
+/// A numeric id for a name, the same in every run.
+fn id_of(name: &str) -> u64 {
+    u64::from_str_radix(&sha_of(name)[..8], 16).unwrap_or(1)
+}
+
+/// Add `more`'s members to the object `base` (the answers are built in
+/// parts: one `json!` of a whole repository exceeds the macro's depth).
+fn extend(base: &mut Value, more: Value) {
+    if let (Value::Object(base), Value::Object(more)) = (base, more) {
+        base.extend(more);
+    }
+}
+
+/// GitHub's `simple-user`: a person, a bot or an organisation (`kind` is
+/// `User`, `Bot` or `Organization`).
+fn account_json(login: &str, kind: &str) -> Value {
+    let id = id_of(login);
+    let u = format!("{API_ROOT}/users/{login}");
     json!({
-        "login": login, "id": id, "node_id": format!("U_{id}"),
-        "avatar_url": format!("https://avatars.github.example/u/{id}"), "gravatar_id": "",
-        "url": u, "html_url": format!("https://github.example/{login}"),
+        "login": login, "id": id, "node_id": format!("U_kgDO{id:08X}"),
+        "avatar_url": format!("https://avatars.github.example/u/{id}?v=4"), "gravatar_id": "",
+        "url": u, "html_url": format!("{WEB_ROOT}/{login}"),
         "followers_url": format!("{u}/followers"), "following_url": format!("{u}/following{{/other_user}}"),
         "gists_url": format!("{u}/gists{{/gist_id}}"), "starred_url": format!("{u}/starred{{/owner}}{{/repo}}"),
         "subscriptions_url": format!("{u}/subscriptions"), "organizations_url": format!("{u}/orgs"),
         "repos_url": format!("{u}/repos"), "events_url": format!("{u}/events{{/privacy}}"),
         "received_events_url": format!("{u}/received_events"),
-        "type": if login.ends_with("[bot]") { "Bot" } else { "User" }, "site_admin": false,
+        "type": kind, "user_view_type": "public", "site_admin": false,
     })
 }
 
+/// A user or, for a `…[bot]` login, the App's bot account.
+fn user_json(login: &str) -> Value {
+    let kind = if login.ends_with("[bot]") {
+        "Bot"
+    } else {
+        "User"
+    };
+    account_json(login, kind)
+}
+
+/// The owner of the repository: an organisation.
+fn owner_json(s: &Store) -> Value {
+    account_json(&s.owner, "Organization")
+}
+
+/// GitHub's `repository`, as in a PR's `head.repo` and `base.repo`.
 fn repo_json(s: &Store) -> Value {
-    json!({
-        "id": 1296269, "node_id": "R_1296269", "name": s.repo,
-        "full_name": format!("{}/{}", s.owner, s.repo),
-        "owner": user_json(&s.owner), "private": true,
-        "url": format!("https://api.github.example/repos/{}/{}", s.owner, s.repo),
-        "html_url": format!("https://github.example/{}/{}", s.owner, s.repo),
-        "default_branch": "main",
-    })
+    let full_name = format!("{}/{}", s.owner, s.repo);
+    let api = format!("{API_ROOT}/repos/{full_name}");
+    let html = format!("{WEB_ROOT}/{full_name}");
+    let open = s.pulls.values().filter(|p| p.state == "open").count();
+    let mut repo = json!({
+        "id": 1_296_269, "node_id": "R_kgDOABPHjQ", "name": s.repo, "full_name": full_name,
+        "owner": owner_json(s), "private": true, "html_url": html,
+        "description": "Flux GitOps repository of the fleet", "fork": false, "url": api,
+        "homepage": null, "language": null, "mirror_url": null, "license": null,
+        "default_branch": "main", "visibility": "private", "topics": ["flux", "gitops"],
+    });
+    extend(
+        &mut repo,
+        json!({
+            "size": 1024, "forks": 0, "forks_count": 0, "stargazers_count": 0, "watchers": 0,
+            "watchers_count": 0, "open_issues": open, "open_issues_count": open,
+            "has_issues": true, "has_projects": false, "has_wiki": false, "has_pages": false,
+            "has_downloads": true, "has_discussions": false, "is_template": false,
+            "archived": false, "disabled": false,
+            "pushed_at": TIMESTAMP, "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
+            "permissions": { "admin": false, "maintain": false, "push": true, "triage": true, "pull": true },
+            "allow_rebase_merge": true, "allow_squash_merge": true, "allow_merge_commit": true,
+            "allow_auto_merge": false, "delete_branch_on_merge": true, "allow_forking": false,
+            "web_commit_signoff_required": false,
+        }),
+    );
+    extend(
+        &mut repo,
+        json!({
+            "git_url": format!("git://github.example/{full_name}.git"),
+            "ssh_url": format!("git@github.example:{full_name}.git"),
+            "clone_url": format!("{html}.git"), "svn_url": html,
+            "archive_url": format!("{api}/{{archive_format}}{{/ref}}"),
+            "assignees_url": format!("{api}/assignees{{/user}}"),
+            "blobs_url": format!("{api}/git/blobs{{/sha}}"),
+            "branches_url": format!("{api}/branches{{/branch}}"),
+            "collaborators_url": format!("{api}/collaborators{{/collaborator}}"),
+            "comments_url": format!("{api}/comments{{/number}}"),
+            "commits_url": format!("{api}/commits{{/sha}}"),
+            "compare_url": format!("{api}/compare/{{base}}...{{head}}"),
+            "contents_url": format!("{api}/contents/{{+path}}"),
+            "contributors_url": format!("{api}/contributors"),
+            "deployments_url": format!("{api}/deployments"),
+            "downloads_url": format!("{api}/downloads"),
+            "events_url": format!("{api}/events"),
+            "forks_url": format!("{api}/forks"),
+        }),
+    );
+    extend(
+        &mut repo,
+        json!({
+            "git_commits_url": format!("{api}/git/commits{{/sha}}"),
+            "git_refs_url": format!("{api}/git/refs{{/sha}}"),
+            "git_tags_url": format!("{api}/git/tags{{/sha}}"),
+            "hooks_url": format!("{api}/hooks"),
+            "issue_comment_url": format!("{api}/issues/comments{{/number}}"),
+            "issue_events_url": format!("{api}/issues/events{{/number}}"),
+            "issues_url": format!("{api}/issues{{/number}}"),
+            "keys_url": format!("{api}/keys{{/key_id}}"),
+            "labels_url": format!("{api}/labels{{/name}}"),
+            "languages_url": format!("{api}/languages"),
+            "merges_url": format!("{api}/merges"),
+            "milestones_url": format!("{api}/milestones{{/number}}"),
+            "notifications_url": format!("{api}/notifications{{?since,all,participating}}"),
+            "pulls_url": format!("{api}/pulls{{/number}}"),
+            "releases_url": format!("{api}/releases{{/id}}"),
+            "stargazers_url": format!("{api}/stargazers"),
+            "statuses_url": format!("{api}/statuses/{{sha}}"),
+            "subscribers_url": format!("{api}/subscribers"),
+            "subscription_url": format!("{api}/subscription"),
+            "tags_url": format!("{api}/tags"),
+            "teams_url": format!("{api}/teams"),
+            "trees_url": format!("{api}/git/trees{{/sha}}"),
+        }),
+    );
+    repo
+}
+
+/// GitHub's `full-repository`, the answer to `GET /repos/{owner}/{repo}`:
+/// the repository plus its organisation and counts.
+fn full_repo_json(s: &Store) -> Value {
+    let mut repo = repo_json(s);
+    extend(
+        &mut repo,
+        json!({ "organization": owner_json(s), "network_count": 0, "subscribers_count": 3 }),
+    );
+    repo
 }
 
 fn ref_json(s: &Store, name: &str, sha: &str) -> Value {
     json!({
-        "ref": name, "node_id": format!("REF_{}", &sha_of(name)[..8]),
+        "ref": name, "node_id": format!("REF_kwDO{}", &sha_of(name)[..12]),
         "url": api_url(s, &format!("git/{name}")),
         "object": { "type": "commit", "sha": sha, "url": api_url(s, &format!("git/commits/{sha}")) },
     })
@@ -755,81 +987,182 @@ fn head_sha(s: &Store, branch: &str) -> String {
         .unwrap_or_else(|| sha_of(branch))
 }
 
+/// GitHub's `label`. The description is an empty string, as for a label
+/// whose description was cleared, not `null`: the `labels` of
+/// `pull-request-simple` do not allow `null` there.
 fn label_json(s: &Store, name: &str) -> Value {
-    let id = u64::from_str_radix(&sha_of(name)[..8], 16).unwrap_or(1);
+    let id = id_of(name);
     json!({
-        "id": id, "node_id": format!("LA_{id}"), "url": api_url(s, &format!("labels/{name}")),
-        "name": name, "color": "ededed", "default": false, "description": null,
+        "id": id, "node_id": format!("LA_kwDO{id:08X}"), "url": api_url(s, &format!("labels/{name}")),
+        "name": name, "color": "ededed", "default": false, "description": "",
     })
 }
 
-fn pull_json(s: &Store, p: &DoublePull) -> Value {
+/// How GitHub relates an author to the repository: the bot's personal
+/// account is a member of the organisation, an App's bot is not.
+fn association(login: &str) -> &'static str {
+    if login.ends_with("[bot]") {
+        "NONE"
+    } else {
+        "MEMBER"
+    }
+}
+
+/// GitHub's `pull-request-simple`: a PR as listed by `GET …/pulls`.
+fn pull_simple_json(s: &Store, p: &DoublePull) -> Value {
+    let n = p.number;
+    let url = api_url(s, &format!("pulls/{n}"));
+    let html = web_url(s, &format!("pull/{n}"));
+    let issue = api_url(s, &format!("issues/{n}"));
+    let statuses = api_url(s, &format!("statuses/{}", head_sha(s, &p.head)));
     let branch = |name: &str| {
         json!({
             "label": format!("{}:{name}", s.owner), "ref": name, "sha": head_sha(s, name),
-            "user": user_json(&s.owner), "repo": repo_json(s),
+            "user": owner_json(s), "repo": repo_json(s),
         })
     };
     let labels: Vec<Value> = s
         .labels
-        .get(&p.number)
+        .get(&n)
         .map(|ls| ls.iter().map(|l| label_json(s, l)).collect())
         .unwrap_or_default();
-    json!({
-        "url": api_url(s, &format!("pulls/{}", p.number)),
-        "id": 5_000_000 + p.number, "node_id": format!("PR_{}", p.number),
-        "html_url": format!("https://github.example/{}/{}/pull/{}", s.owner, s.repo, p.number),
-        "number": p.number, "state": p.state, "locked": false, "title": p.title,
+    let link = |href: &str| json!({ "href": href });
+    let mut pull = json!({
+        "url": url, "id": 5_000_000 + n, "node_id": format!("PR_kwDO{n:08}"), "html_url": html,
+        "diff_url": format!("{html}.diff"), "patch_url": format!("{html}.patch"), "issue_url": issue,
+        "commits_url": format!("{url}/commits"), "review_comments_url": format!("{url}/comments"),
+        "review_comment_url": api_url(s, "pulls/comments{/number}"),
+        "comments_url": format!("{issue}/comments"), "statuses_url": statuses,
+        "number": n, "state": p.state, "locked": false, "title": p.title,
         "user": user_json(&p.user), "body": p.body, "labels": labels,
+        "milestone": null, "active_lock_reason": null,
         "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
         "closed_at": if p.state == "closed" { Value::from(TIMESTAMP) } else { Value::Null },
-        "merged_at": null, "draft": false,
+        "merged_at": null, "merge_commit_sha": sha_of(&format!("merge/{n}/{}", head_sha(s, &p.head))),
+        "assignee": null, "assignees": [], "requested_reviewers": [], "requested_teams": [],
+    });
+    extend(
+        &mut pull,
+        json!({
+            "head": branch(&p.head), "base": branch(&p.base),
+            "_links": {
+                "self": link(&url), "html": link(&html), "issue": link(&issue),
+                "comments": link(&format!("{issue}/comments")),
+                "review_comments": link(&format!("{url}/comments")),
+                "review_comment": link(&api_url(s, "pulls/comments{/number}")),
+                "commits": link(&format!("{url}/commits")), "statuses": link(&statuses),
+            },
+            "author_association": association(&p.user), "auto_merge": null, "draft": false,
+        }),
+    );
+    pull
+}
+
+/// GitHub's `pull-request`: one PR as got, opened or edited, which adds the
+/// merge state and counts to the listed shape. Nothing is ever merged here;
+/// an open PR is mergeable, a closed one no longer computed.
+fn pull_json(s: &Store, p: &DoublePull) -> Value {
+    let mut pull = pull_simple_json(s, p);
+    let open = p.state == "open";
+    let commits = s.branch_commits.get(&p.head).map_or(0, Vec::len);
+    let comments = s.comments.values().filter(|c| c.issue == p.number).count();
+    extend(
+        &mut pull,
+        json!({
+            "merged": false, "mergeable": if open { Value::Bool(true) } else { Value::Null },
+            "rebaseable": if open { Value::Bool(true) } else { Value::Null },
+            "mergeable_state": if open { "clean" } else { "unknown" }, "merged_by": null,
+            "comments": comments, "review_comments": 0, "maintainer_can_modify": false,
+            "commits": commits, "additions": 0, "deletions": 0, "changed_files": 0,
+        }),
+    );
+    pull
+}
+
+/// GitHub's `pull-request-minimal`: a PR as a check run names it.
+fn pull_minimal_json(s: &Store, p: &DoublePull) -> Value {
+    let repo = json!({
+        "id": 1_296_269, "name": s.repo,
+        "url": format!("{API_ROOT}/repos/{}/{}", s.owner, s.repo),
+    });
+    let branch = |name: &str| json!({ "ref": name, "sha": head_sha(s, name), "repo": repo });
+    json!({
+        "id": 5_000_000 + p.number, "number": p.number,
+        "url": api_url(s, &format!("pulls/{}", p.number)),
         "head": branch(&p.head), "base": branch(&p.base),
     })
 }
 
 fn comment_json(s: &Store, c: &DoubleComment) -> Value {
     json!({
-        "id": c.id, "node_id": format!("IC_{}", c.id),
+        "id": c.id, "node_id": format!("IC_kwDO{:08}", c.id),
         "url": api_url(s, &format!("issues/comments/{}", c.id)),
-        "html_url": format!("https://github.example/{}/{}/pull/{}#issuecomment-{}", s.owner, s.repo, c.issue, c.id),
+        "html_url": web_url(s, &format!("pull/{}#issuecomment-{}", c.issue, c.id)),
         "issue_url": api_url(s, &format!("issues/{}", c.issue)),
-        "body": c.body, "user": user_json(&c.user),
+        "body": c.body, "user": user_json(&c.user), "author_association": association(&c.user),
         "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
     })
 }
 
-fn commit_json(s: &Store, c: &DoubleCommit) -> Value {
-    let linked = c.login.as_deref().map_or_else(|| json!({}), user_json);
+/// GitHub's `commit` in a PR's commit list. `author` and `committer` are
+/// the accounts GitHub linked the commit to, `null` when it linked none.
+fn commit_json(s: &Store, c: &DoubleCommit, parent: &str) -> Value {
+    let linked = c.login.as_deref().map_or(Value::Null, user_json);
+    let tree = sha_of(&c.sha);
     json!({
         "url": api_url(s, &format!("commits/{}", c.sha)), "sha": c.sha,
-        "node_id": format!("C_{}", &c.sha[..8.min(c.sha.len())]),
-        "html_url": format!("https://github.example/{}/{}/commit/{}", s.owner, s.repo, c.sha),
+        "node_id": format!("C_kwDO{}", &c.sha[..12.min(c.sha.len())]),
+        "html_url": web_url(s, &format!("commit/{}", c.sha)),
         "comments_url": api_url(s, &format!("commits/{}/comments", c.sha)),
         "commit": {
             "url": api_url(s, &format!("git/commits/{}", c.sha)),
             "author": { "name": c.author_name, "email": c.author_email, "date": TIMESTAMP },
             "committer": { "name": c.author_name, "email": c.committer_email, "date": TIMESTAMP },
             "message": "flotilla: drift", "comment_count": 0,
-            "tree": { "sha": sha_of(&c.sha), "url": api_url(s, &format!("git/trees/{}", sha_of(&c.sha))) },
+            "tree": { "sha": tree, "url": api_url(s, &format!("git/trees/{tree}")) },
+            "verification": {
+                "verified": false, "reason": "unsigned", "signature": null, "payload": null,
+                "verified_at": null,
+            },
         },
-        "author": linked, "committer": linked, "parents": [],
+        "author": linked, "committer": linked,
+        "parents": [{
+            "sha": parent, "url": api_url(s, &format!("commits/{parent}")),
+            "html_url": web_url(s, &format!("commit/{parent}")),
+        }],
     })
 }
 
 fn status_json(s: &Store, st: &DoubleStatus) -> Value {
+    let creator = user_json(BOT_LOGIN);
     json!({
-        "id": st.id, "node_id": format!("SC_{}", st.id), "state": st.state, "context": st.context,
-        "description": st.description, "target_url": st.target_url,
-        "url": api_url(s, &format!("statuses/{}", st.sha)),
-        "created_at": TIMESTAMP, "updated_at": TIMESTAMP, "creator": user_json(BOT_LOGIN),
+        "id": st.id, "node_id": format!("SC_kwDO{:08}", st.id), "state": st.state,
+        "context": st.context, "description": st.description, "target_url": st.target_url,
+        "avatar_url": creator["avatar_url"], "url": api_url(s, &format!("statuses/{}", st.sha)),
+        "created_at": TIMESTAMP, "updated_at": TIMESTAMP, "creator": creator,
+    })
+}
+
+/// GitHub's `integration`: the App that posts check runs.
+fn app_json(s: &Store) -> Value {
+    json!({
+        "id": APP_ID, "slug": "flotilla", "node_id": format!("A_kwDO{APP_ID:08}"),
+        "client_id": "Iv23liflotilla0000000", "owner": owner_json(s), "name": "flotilla",
+        "description": "Drift pull requests and previews for a Flux fleet",
+        "external_url": "https://flotilla.example", "html_url": format!("{WEB_ROOT}/apps/flotilla"),
+        "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
+        "permissions": {
+            "checks": "write", "contents": "write", "metadata": "read",
+            "pull_requests": "write", "statuses": "write",
+        },
+        "events": ["pull_request", "push"],
     })
 }
 
 async fn rate_limit() -> Response {
     let rate = json!({ "limit": 5000, "used": 1, "remaining": 4999, "reset": 4_102_444_800u64 });
-    axum::Json(json!({ "resources": { "core": rate, "search": rate }, "rate": rate }))
-        .into_response()
+    let resources = json!({ "core": rate, "search": rate, "graphql": rate });
+    axum::Json(json!({ "resources": resources, "rate": rate })).into_response()
 }
 
 async fn mint_installation_token(
@@ -846,7 +1179,10 @@ async fn mint_installation_token(
     s.tokens.insert(token.clone(), APP_LOGIN.to_owned());
     let body = json!({
         "token": token, "expires_at": "2099-01-01T00:00:00Z",
-        "permissions": { "pull_requests": "write", "contents": "write", "statuses": "write" },
+        "permissions": {
+            "checks": "write", "contents": "write", "metadata": "read",
+            "pull_requests": "write", "statuses": "write",
+        },
         "repository_selection": "selected",
     });
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
@@ -855,7 +1191,7 @@ async fn mint_installation_token(
 async fn get_repo(State(store): State<Shared>, Path(p): Path<RepoPath>) -> Answer {
     let s = lock(&store);
     check_repo(&s, &p.owner, &p.repo)?;
-    Ok(axum::Json(repo_json(&s)).into_response())
+    Ok(axum::Json(full_repo_json(&s)).into_response())
 }
 
 async fn get_ref(State(store): State<Shared>, Path(p): Path<RepoRefPath>) -> Answer {
@@ -868,10 +1204,9 @@ async fn get_ref(State(store): State<Shared>, Path(p): Path<RepoRefPath>) -> Ans
     }
 }
 
-async fn list_refs(State(store): State<Shared>, Path(p): Path<RepoPath>) -> Answer {
-    matching_refs(&store, &p.owner, &p.repo, "refs/")
-}
-
+/// `git/matching-refs/{ref}`: every ref whose name starts with `refs/{ref}`
+/// (`heads/flotilla` lists `refs/heads/flotilla/drift/…`), an empty list
+/// when none does.
 async fn list_matching_refs(State(store): State<Shared>, Path(p): Path<RepoRefPath>) -> Answer {
     matching_refs(&store, &p.owner, &p.repo, &format!("refs/{}", p.reference))
 }
@@ -972,7 +1307,7 @@ async fn list_pulls(
                 .is_none_or(|h| h.as_deref() == Some(pr.head.as_str()))
         })
         .filter(|pr| q.base.as_ref().is_none_or(|b| *b == pr.base))
-        .map(|pr| pull_json(&s, pr))
+        .map(|pr| pull_simple_json(&s, pr))
         .collect();
     Ok(paged(pulls, &q, &api_url(&s, "pulls")))
 }
@@ -1119,7 +1454,16 @@ async fn list_pull_commits(
     let commits: Vec<Value> = s
         .branch_commits
         .get(&pr.head)
-        .map(|cs| cs.iter().map(|c| commit_json(&s, c)).collect())
+        .map(|cs| {
+            let mut parent = head_sha(&s, &pr.base);
+            cs.iter()
+                .map(|c| {
+                    let json = commit_json(&s, c, &parent);
+                    parent.clone_from(&c.sha);
+                    json
+                })
+                .collect()
+        })
         .unwrap_or_default();
     Ok(paged(
         commits,
@@ -1389,17 +1733,36 @@ async fn create_check_run(
     let mut s = lock(&store);
     check_repo(&s, &p.owner, &p.repo)?;
     let id = s.id();
-    let output = run
-        .output
-        .map(|o| json!({ "title": o.title, "summary": o.summary, "text": o.text }));
-    let stored = json!({
-        "id": id, "node_id": format!("CR_{id}"), "name": run.name, "head_sha": run.head_sha,
-        "status": status, "conclusion": run.conclusion, "details_url": run.details_url,
-        "external_id": run.external_id, "output": output,
-        "url": api_url(&s, &format!("check-runs/{id}")),
-        "html_url": format!("https://github.example/{}/{}/runs/{id}", s.owner, s.repo),
-        "started_at": TIMESTAMP, "completed_at": TIMESTAMP, "pull_requests": [],
+    let url = api_url(&s, &format!("check-runs/{id}"));
+    let (title, summary, text) = run.output.map_or((None, None, None), |o| {
+        (Some(o.title), Some(o.summary), o.text)
     });
+    let pulls: Vec<Value> = s
+        .pulls
+        .values()
+        .filter(|pr| pr.state == "open" && head_sha(&s, &pr.head) == run.head_sha)
+        .map(|pr| pull_minimal_json(&s, pr))
+        .collect();
+    let completed = status == "completed";
+    let mut stored = json!({
+        "id": id, "node_id": format!("CR_kwDO{id:08}"), "name": run.name, "head_sha": run.head_sha,
+        "status": status, "conclusion": run.conclusion, "details_url": run.details_url,
+        "external_id": run.external_id.unwrap_or_default(), "url": url,
+        "html_url": web_url(&s, &format!("runs/{id}")),
+        "started_at": TIMESTAMP,
+        "completed_at": if completed { Value::from(TIMESTAMP) } else { Value::Null },
+    });
+    extend(
+        &mut stored,
+        json!({
+            "output": {
+                "title": title, "summary": summary, "text": text,
+                "annotations_count": 0, "annotations_url": format!("{url}/annotations"),
+            },
+            "check_suite": { "id": id_of(&format!("suite/{}", run.head_sha)) },
+            "app": app_json(&s), "pull_requests": pulls,
+        }),
+    );
     s.check_runs.push(stored.clone());
     Ok((StatusCode::CREATED, axum::Json(stored)).into_response())
 }

@@ -123,27 +123,56 @@ async fn opening_creates_exactly_one_labelled_pr_and_repeating_changes_nothing()
 }
 
 #[tokio::test]
-async fn each_outcome_costs_a_known_number_of_calls() {
+async fn opening_updating_and_leaving_alone_each_do_what_they_say() {
     let double = GithubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
     let (gh, _) = client(&double);
-    let calls = |gh: &GithubClient| gh.stats().calls;
+    let writes = |d: &GithubDouble| d.request_log().iter().filter(|r| r.method != "GET").count();
 
-    gh.open_or_update_pr(&spec("c1", "b", "f"), 10)
+    let PrOutcome::Opened(n) = gh
+        .open_or_update_pr(&spec("c1", "b", "f"), 10)
         .await
-        .unwrap();
-    // head lookup, open-PR listing (title + cap), create, labels
-    assert_eq!(calls(&gh), 4);
-    gh.open_or_update_pr(&spec("c1", "b", "f"), 10)
-        .await
-        .unwrap();
-    assert_eq!(calls(&gh), 5, "unchanged is a single lookup");
-    gh.open_or_update_pr(&spec("c1", "b2", "f2"), 10)
-        .await
-        .unwrap();
-    assert_eq!(calls(&gh), 7, "update is lookup plus edit");
+        .unwrap()
+    else {
+        panic!("not opened")
+    };
+    assert_eq!(double.pulls().len(), 1);
+    assert_eq!(double.labels(n), vec!["drift", "cluster/c1"]);
+
+    // Unchanged writes nothing, and reads at most once: a budget, not a
+    // count, that keeps a fleet's steady state cheap on the rate limit
+    // (`open_or_update_pr`: "costs one call when nothing changed").
+    let (requests, written) = (double.request_log().len(), writes(&double));
+    assert_eq!(
+        gh.open_or_update_pr(&spec("c1", "b", "f"), 10)
+            .await
+            .unwrap(),
+        PrOutcome::Unchanged(n)
+    );
+    assert!(
+        double.request_log().len() - requests <= 1,
+        "{:#?}",
+        &double.request_log()[requests..]
+    );
+    assert_eq!(writes(&double), written, "unchanged wrote");
+
+    // Changed drift edits the same PR in place.
+    assert_eq!(
+        gh.open_or_update_pr(&spec("c1", "b2", "f2"), 10)
+            .await
+            .unwrap(),
+        PrOutcome::Updated(n)
+    );
+    let pulls = double.pulls();
+    assert_eq!(pulls.len(), 1, "{pulls:#?}");
+    assert!(pulls[0].body.starts_with("b2"), "{}", pulls[0].body);
+    assert!(
+        pulls[0].body.contains("fingerprint=f2"),
+        "{}",
+        pulls[0].body
+    );
+    assert_eq!(double.labels(n), vec!["drift", "cluster/c1"]);
     assert_eq!(gh.stats().errors, 0);
-    assert_eq!(double.request_log().len(), 7);
 }
 
 #[tokio::test]
@@ -777,7 +806,7 @@ async fn a_bad_app_key_is_a_typed_error_without_the_key() {
 async fn a_lost_create_answer_does_not_duplicate_the_pr() {
     let double = GithubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
-    let (gh, sleeper) = client(&double);
+    let (gh, _) = client(&double);
     // GitHub creates the PR, the gateway answers 502; the retry gets 422.
     double.lose_response_of_next("POST", "/repos/contoso/fleet/pulls", 502);
 
@@ -788,10 +817,20 @@ async fn a_lost_create_answer_does_not_duplicate_the_pr() {
     let PrOutcome::Opened(n) = outcome else {
         panic!("expected opened, got {outcome:?}")
     };
-    assert_eq!(double.pulls().len(), 1);
+    // One PR, the one GitHub created, finished as if the answer had come:
+    // however many calls that took.
+    let pulls = double.pulls();
+    assert_eq!(pulls.len(), 1, "{pulls:#?}");
+    assert_eq!(pulls[0].number, n);
+    assert!(pulls[0].body.contains("fingerprint=f"), "{}", pulls[0].body);
     assert_eq!(double.labels(n), vec!["drift", "cluster/c1"]);
-    assert_eq!(double.requests_to("POST", "/repos/contoso/fleet/pulls"), 2);
-    assert_eq!(sleeper.waits().len(), 1);
+    assert_eq!(
+        gh.open_or_update_pr(&spec("c1", "b", "f"), 10)
+            .await
+            .unwrap(),
+        PrOutcome::Unchanged(n)
+    );
+    assert_eq!(double.pulls().len(), 1);
 }
 
 #[tokio::test]

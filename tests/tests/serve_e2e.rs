@@ -469,12 +469,14 @@ async fn drift_pr_lifecycle_against_real_git_and_the_github_double() {
     );
     let calls_before = world.double.request_log().len();
     cycle(&runner).await;
-    // Steady state costs three reads: the PR, its commits, the PR again.
+    // A budget, not a count: a steady-state cycle costs GitHub at most three
+    // reads (today the PR, its commits, the PR again) and no write, so that
+    // a fleet's cycles stay far inside the rate limit.
     let calls: Vec<_> = world.double.request_log()[calls_before..]
         .iter()
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
-    assert_eq!(calls.len(), 3, "{calls:#?}");
+    assert!(calls.len() <= 3, "{calls:#?}");
     assert!(calls.iter().all(|c| c.starts_with("GET ")), "{calls:#?}");
     assert_eq!(world.git.head(BRANCH), Some(pushed.clone()));
     assert_eq!(world.double.pulls().len(), 1);

@@ -4,6 +4,7 @@
 //! report"). Changing a field name is a breaking change: bump
 //! [`REPORT_VERSION`].
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -27,7 +28,7 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 pub const REPORT_VERSION: u32 = 1;
 
 /// A whole audit run: one entry per cluster.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
     /// Format version, [`REPORT_VERSION`].
     pub version: u32,
@@ -48,7 +49,7 @@ impl Report {
 }
 
 /// The audit of one cluster.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ClusterReport {
     /// Cluster name.
     pub cluster: String,
@@ -78,7 +79,7 @@ pub struct ClusterReport {
 }
 
 /// A part of the desired state that was not rendered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NotRendered {
     /// The Flux Kustomization concerned, `namespace/name` (`null`: the entry path).
     pub kustomization: Option<String>,
@@ -98,7 +99,7 @@ pub struct NotRendered {
 }
 
 /// Counts of desired values that were not compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct NotCompared {
     /// Fields whose desired value is unknown.
     pub fields: usize,
@@ -114,7 +115,9 @@ impl NotCompared {
 }
 
 /// The class of a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum FindingClass {
     /// A field Git sets has another value live.
@@ -146,7 +149,7 @@ impl FindingClass {
 }
 
 /// One finding about one object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Finding {
     /// What kind of difference.
     pub class: FindingClass,
@@ -177,7 +180,7 @@ pub struct Finding {
 }
 
 /// One changed field of a `modified` finding.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct FieldChange {
     /// RFC 6901 JSON pointer into the live object (list indices are live indices).
     pub path: String,
@@ -201,7 +204,7 @@ pub struct FieldChange {
 
 /// Whether the next reconciliation of the owning Flux Kustomization undoes
 /// a drift, why, and when (see [`crate::diff::reverts`] for the rule).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Reverts {
     /// `true`: Flux undoes it by itself; `false`: it stays until someone
     /// acts (also when flotilla cannot tell: the reason then starts with
@@ -241,7 +244,9 @@ impl Reverts {
 }
 
 /// Why a drift is undone by Flux or stays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum RevertCode {
     /// Undone: Git sets the field, and kustomize-controller applies it with
@@ -318,7 +323,7 @@ impl Finding {
 }
 
 /// A status condition, as reported for Flux objects.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Condition {
     /// Condition type, e.g. `Ready`.
     #[serde(rename = "type")]

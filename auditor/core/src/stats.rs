@@ -13,13 +13,14 @@
 //! pulling in a system-information library for one line of one file, and it
 //! is the figure the benches report.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::time::Duration;
 
 /// A whole `audit` run.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunStats {
     /// Wall time of the run, from the first render to the last diff (ms).
@@ -38,7 +39,7 @@ pub struct RunStats {
 }
 
 /// One cluster's audit.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterStats {
     /// Cluster name.
@@ -63,7 +64,7 @@ pub struct ClusterStats {
 }
 
 /// Requests of one verb on one resource.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RequestCount {
     /// `get`, `list` or `watch`.
     pub verb: String,
@@ -74,7 +75,7 @@ pub struct RequestCount {
 }
 
 /// How many objects an audit handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ObjectCounts {
     /// Objects Git declares (rendered).
     pub desired: u64,

@@ -119,8 +119,25 @@
 
 use crate::findings::Report;
 use crate::stats::RunStats;
+use schemars::JsonSchema;
 use serde::Serialize;
 use std::io::{self, Write};
+
+/// The document `--output json` prints: the report, and `stats` after
+/// `clusters` when asked. Its JSON Schema ([`schema`]) is published as
+/// `docs/report.schema.json`.
+#[derive(Serialize, JsonSchema)]
+#[schemars(
+    title = "flotilla audit report",
+    description = "What `flotilla audit --output json` prints (report version 1)."
+)]
+struct Document<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    /// What the audit cost; only with `--stats`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stats: Option<&'a RunStats>,
+}
 
 /// Print the report as pretty JSON, with a final newline.
 pub fn print(report: &Report, w: &mut dyn Write) -> io::Result<()> {
@@ -135,13 +152,19 @@ pub fn print_with_stats(
     stats: Option<&RunStats>,
     w: &mut dyn Write,
 ) -> io::Result<()> {
-    #[derive(Serialize)]
-    struct Document<'a> {
-        #[serde(flatten)]
-        report: &'a Report,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        stats: Option<&'a RunStats>,
-    }
     serde_json::to_writer_pretty(&mut *w, &Document { report, stats })?;
     writeln!(w)
+}
+
+/// The JSON Schema (draft 2020-12) of what [`print_with_stats`] writes,
+/// derived from the report's types as serialised (fields omitted when
+/// empty are optional, `null`able ones say so), so that it cannot drift
+/// from them. `docs/report.schema.json` is this schema; a test in
+/// `tests/tests/golden.rs` keeps the two equal and validates the golden
+/// JSON reports against it.
+pub fn schema() -> schemars::Schema {
+    schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<Document<'static>>()
 }
