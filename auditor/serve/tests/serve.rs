@@ -662,7 +662,11 @@ async fn github_rate_limit_is_counted_and_the_service_keeps_going() {
         .unwrap();
 }
 
-#[tokio::test]
+// The debounce tests run on tokio's paused clock: time moves only when every
+// task waits on a timer, so "nothing arrived for an hour" is asserted exactly
+// and at once, with no sleep on the wall clock and no race with a slow machine.
+
+#[tokio::test(start_paused = true)]
 async fn a_burst_of_changes_becomes_one_audit_request() {
     let (tx, mut rx) = mpsc::channel(8);
     let (_trigger, shutdown) = shutdown_channel();
@@ -670,20 +674,61 @@ async fn a_burst_of_changes_becomes_one_audit_request() {
         quiet: Duration::from_millis(50),
         max_delay: Duration::from_secs(5),
     };
+    let start = tokio::time::Instant::now();
     let changes = futures::stream::iter(vec![(); 25]).chain(futures::stream::pending());
     let task =
         tokio::spawn(
             async move { debounce_changes(changes, CLUSTER, debounce, tx, shutdown).await },
         );
-    let first = tokio::time::timeout(PATIENCE, rx.recv())
-        .await
-        .expect("one request");
+    let first = rx.recv().await;
     assert_eq!(first, Some(AuditRequest::cluster(CLUSTER, Reason::Watch)));
+    assert_eq!(
+        start.elapsed(),
+        debounce.quiet,
+        "sent once the burst was quiet"
+    );
+    // An hour later: still the one request.
+    tokio::time::sleep(Duration::from_secs(3600)).await;
     assert!(rx.try_recv().is_err(), "25 changes, one request");
     task.abort();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
+async fn a_change_inside_the_quiet_period_moves_the_request_back() {
+    let (tx, mut rx) = mpsc::channel(8);
+    let (_trigger, shutdown) = shutdown_channel();
+    let debounce = Debounce {
+        quiet: Duration::from_millis(50),
+        max_delay: Duration::from_secs(5),
+    };
+    let start = tokio::time::Instant::now();
+    // Changes at 0 and 40 ms, then silence.
+    let changes = futures::stream::iter([0u64, 40])
+        .then(move |at| async move {
+            tokio::time::sleep_until(start + Duration::from_millis(at)).await;
+        })
+        .chain(futures::stream::pending());
+    let task =
+        tokio::spawn(
+            async move { debounce_changes(changes, CLUSTER, debounce, tx, shutdown).await },
+        );
+    tokio::time::sleep(Duration::from_millis(89)).await;
+    assert!(
+        rx.try_recv().is_err(),
+        "still settling 49 ms after the last change"
+    );
+    assert!(rx.recv().await.is_some());
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(90),
+        "50 ms after the last change"
+    );
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert!(rx.try_recv().is_err(), "one burst, one request");
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
 async fn changes_that_never_settle_still_trigger_after_the_max_delay() {
     let (tx, mut rx) = mpsc::channel(8);
     let (trigger, shutdown) = shutdown_channel();
@@ -691,6 +736,7 @@ async fn changes_that_never_settle_still_trigger_after_the_max_delay() {
         quiet: Duration::from_secs(3600),
         max_delay: Duration::from_millis(100),
     };
+    let start = tokio::time::Instant::now();
     // A change every 10 ms, forever: the quiet period never comes.
     let changes = futures::stream::unfold((), |()| async {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -700,10 +746,10 @@ async fn changes_that_never_settle_still_trigger_after_the_max_delay() {
         tokio::spawn(
             async move { debounce_changes(changes, CLUSTER, debounce, tx, shutdown).await },
         );
-    let request = tokio::time::timeout(PATIENCE, rx.recv())
-        .await
-        .expect("max delay fired");
+    let request = rx.recv().await;
     assert_eq!(request.map(|r| r.reason), Some(Reason::Watch));
+    // The burst began with the first change (10 ms); max_delay later it fires.
+    assert_eq!(start.elapsed(), Duration::from_millis(110));
     trigger.trigger();
     tokio::time::timeout(PATIENCE, task)
         .await
