@@ -18,7 +18,7 @@ use std::time::Duration;
 /// file, line and field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    /// Not `<n><unit>…` with units `ms`, `s`, `m`, `h`, `d`.
+    /// Not a duration in Go's grammar (plus `d`), see `flotilla_core::duration`.
     #[error("invalid duration {0:?}: expected e.g. 30s, 5m, 1h30m")]
     Duration(String),
     /// A duration of zero, which would spin.
@@ -37,39 +37,6 @@ pub enum ParseError {
         /// What is wrong with it.
         reason: String,
     },
-}
-
-/// Parse `500ms`, `30s`, `5m`, `1h30m`, `1d`.
-pub fn parse_duration(text: &str) -> Result<Duration, ParseError> {
-    let bad = || ParseError::Duration(text.to_owned());
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut total = Duration::ZERO;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(1),
-            "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3600),
-            "d" => Duration::from_secs(86_400),
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        let part = unit.checked_mul(u32::try_from(n).map_err(|_| bad())?);
-        total = part.and_then(|p| total.checked_add(p)).ok_or_else(bad)?;
-    }
-    if total.is_zero() {
-        return Err(ParseError::ZeroDuration);
-    }
-    Ok(total)
 }
 
 /// When timer-driven audits happen.
@@ -194,15 +161,6 @@ mod tests {
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn durations_add_up() {
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("5 m").is_err());
-        assert_eq!(parse_duration("0s"), Err(ParseError::ZeroDuration));
     }
 
     #[test]
