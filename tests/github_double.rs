@@ -11,12 +11,12 @@
 //! for an unknown route or method, 422 for validation, 401 for bad
 //! credentials): `tests/tests/github_double_contract.rs` checks both against
 //! an extract of the description in `tests/github-openapi/`. Tests drive it
-//! from the outside: inspect state ([`GithubDouble::pulls`],
-//! [`GithubDouble::comments`], [`GithubDouble::request_log`], which keeps
+//! from the outside: inspect state ([`GitHubDouble::pulls`],
+//! [`GitHubDouble::comments`], [`GitHubDouble::request_log`], which keeps
 //! each answer's route and JSON body), inject faults
-//! ([`GithubDouble::fail_next`]), and play the other actors — a human
-//! pushing to the bot's branch ([`GithubDouble::push`]), a branch moving
-//! ([`GithubDouble::set_ref`]).
+//! ([`GitHubDouble::fail_next`]), and play the other actors — a human
+//! pushing to the bot's branch ([`GitHubDouble::push`]), a branch moving
+//! ([`GitHubDouble::set_ref`]).
 //!
 //! Credentials are checked but never recorded: the request log keeps the
 //! kind of authentication only, and the installation tokens it mints appear
@@ -235,19 +235,19 @@ type Shared = Arc<Mutex<Store>>;
 struct Caller(String);
 
 /// A running double. Dropping it stops the server.
-pub struct GithubDouble {
+pub struct GitHubDouble {
     addr: SocketAddr,
     store: Shared,
     server: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for GithubDouble {
+impl Drop for GitHubDouble {
     fn drop(&mut self) {
         self.server.abort();
     }
 }
 
-impl GithubDouble {
+impl GitHubDouble {
     /// Serve `owner/repo` (with a `main` branch) on a free port of
     /// 127.0.0.1, at `/` and at `/api/v3` (GitHub Enterprise layout).
     pub async fn start(owner: &str, repo: &str) -> Self {

@@ -6,12 +6,12 @@
 //! decoding. What it does not do is back off when GitHub says "not now": a
 //! drift bot that opens PRs for a whole fleet in one pass runs straight into
 //! secondary rate limits, and a 502 from GitHub must not cost a whole audit
-//! cycle. Every call therefore goes through [`GithubClient::call`]: a
+//! cycle. Every call therefore goes through [`GitHubClient::call`]: a
 //! `backon` retry on the [`RetryPolicy`]'s exponential delays, which
 //! honours `Retry-After` and `x-ratelimit-reset` instead where GitHub sends
 //! them, adds jitter so that several replicas do not retry in lock-step,
 //! gives up after a bounded number of attempts with a typed [`Error`], and
-//! counts what happened in [`GithubStats`] for the service metrics.
+//! counts what happened in [`GitHubStats`] for the service metrics.
 //!
 //! Pull-request and comment primitives built on these calls live in
 //! [`crate::pr`].
@@ -43,7 +43,7 @@ pub use octocrab::secrecy::{ExposeSecret, SecretString as Secret};
 
 /// How flotilla authenticates to GitHub.
 #[derive(Debug, Clone)]
-pub enum GithubAuth {
+pub enum GitHubAuth {
     /// A personal access token (classic or fine-grained).
     Token(Secret),
     /// A GitHub App: octocrab signs a JWT with the key and exchanges it for
@@ -64,12 +64,12 @@ pub use crate::retry::RetryPolicy;
 
 /// Where and as whom to talk to GitHub.
 #[derive(Debug, Clone)]
-pub struct GithubConfig {
+pub struct GitHubClientConfig {
     /// API root: `None` for api.github.com, or e.g.
     /// `https://ghe.example.com/api/v3` for GitHub Enterprise.
     pub api_url: Option<String>,
     /// Credentials.
-    pub auth: GithubAuth,
+    pub auth: GitHubAuth,
     /// Owner (organisation or user) of the fleet repository.
     pub owner: String,
     /// Name of the fleet repository.
@@ -80,9 +80,9 @@ pub struct GithubConfig {
     pub retry: RetryPolicy,
 }
 
-impl GithubConfig {
+impl GitHubClientConfig {
     /// A configuration for api.github.com with the default retry policy.
-    pub fn new(owner: impl Into<String>, repo: impl Into<String>, auth: GithubAuth) -> Self {
+    pub fn new(owner: impl Into<String>, repo: impl Into<String>, auth: GitHubAuth) -> Self {
         Self {
             api_url: None,
             auth,
@@ -210,7 +210,7 @@ impl Error {
 /// Counters for the service metrics. `calls` counts HTTP attempts, so one
 /// call retried twice counts three.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GithubStats {
+pub struct GitHubStats {
     /// HTTP requests sent.
     pub calls: u64,
     /// Requests that failed (any status or transport error).
@@ -248,7 +248,7 @@ impl Sleeper for TokioSleeper {
 
 /// backon's sleeper over the injected [`Sleeper`] (a type of its own:
 /// backon wants a `'static` sleeper, which a closure inside the generic
-/// [`GithubClient::call`] is not).
+/// [`GitHubClient::call`] is not).
 struct BackonSleeper(Arc<dyn Sleeper>);
 
 impl backon::Sleeper for BackonSleeper {
@@ -262,7 +262,7 @@ impl backon::Sleeper for BackonSleeper {
 
 /// A GitHub client bound to one repository.
 #[derive(Clone)]
-pub struct GithubClient {
+pub struct GitHubClient {
     octo: Octocrab,
     /// The personal token, kept to hand to git; `None` for an App, whose
     /// tokens octocrab mints and caches.
@@ -275,9 +275,9 @@ pub struct GithubClient {
     counters: Arc<Counters>,
 }
 
-impl fmt::Debug for GithubClient {
+impl fmt::Debug for GitHubClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GithubClient")
+        f.debug_struct("GitHubClient")
             .field("owner", &self.owner)
             .field("repo", &self.repo)
             .field("api_url", &self.api_url)
@@ -286,14 +286,14 @@ impl fmt::Debug for GithubClient {
     }
 }
 
-impl GithubClient {
+impl GitHubClient {
     /// Build a client. Does no I/O: an App installation token is fetched on
     /// the first call and refreshed by octocrab before it expires.
-    pub fn new(cfg: &GithubConfig) -> Result<Self> {
+    pub fn new(cfg: &GitHubClientConfig) -> Result<Self> {
         let octo = build_octocrab(cfg)?;
         let personal_token = match &cfg.auth {
-            GithubAuth::Token(token) => Some(token.clone()),
-            GithubAuth::App { .. } => None,
+            GitHubAuth::Token(token) => Some(token.clone()),
+            GitHubAuth::App { .. } => None,
         };
         Ok(Self {
             octo,
@@ -317,8 +317,8 @@ impl GithubClient {
     }
 
     /// Counters since the client was built (shared by its clones).
-    pub fn stats(&self) -> GithubStats {
-        GithubStats {
+    pub fn stats(&self) -> GitHubStats {
+        GitHubStats {
             calls: self.counters.calls.load(Ordering::Relaxed),
             errors: self.counters.errors.load(Ordering::Relaxed),
             retries: self.counters.retries.load(Ordering::Relaxed),
@@ -488,7 +488,7 @@ impl GithubClient {
 /// `FilterCredentials` policy drops `Authorization` on a redirect to another
 /// origin, and a change of scheme is another origin (tower-http
 /// `src/follow_redirect/policy/filter_credentials.rs`).
-fn build_octocrab(cfg: &GithubConfig) -> Result<Octocrab> {
+fn build_octocrab(cfg: &GitHubClientConfig) -> Result<Octocrab> {
     let mut builder =
         Octocrab::builder().add_header(http::header::USER_AGENT, cfg.user_agent.clone());
     if let Some(url) = &cfg.api_url {
@@ -504,11 +504,11 @@ fn build_octocrab(cfg: &GithubConfig) -> Result<Octocrab> {
             })?;
     }
     match &cfg.auth {
-        GithubAuth::Token(token) => builder
+        GitHubAuth::Token(token) => builder
             .personal_token(token.expose_secret().to_owned())
             .build()
             .map_err(|source| Error::Build { source }),
-        GithubAuth::App {
+        GitHubAuth::App {
             app_id,
             private_key_pem,
             installation_id,
@@ -725,7 +725,7 @@ mod tests {
 
     #[test]
     fn secret_debug_hides_the_value() {
-        let auth = GithubAuth::Token(Secret::from("ghp_supersecret"));
+        let auth = GitHubAuth::Token(Secret::from("ghp_supersecret"));
         let shown = format!("{auth:?}");
         assert!(!shown.contains("supersecret"), "{shown}");
         assert!(shown.contains("[REDACTED]"), "{shown}");
@@ -734,9 +734,10 @@ mod tests {
     #[tokio::test]
     async fn the_client_refuses_plain_http_and_credentials_in_the_api_url() {
         let build = |url: &str| {
-            let mut cfg = GithubConfig::new("o", "r", GithubAuth::Token(Secret::from("ghp_x")));
+            let mut cfg =
+                GitHubClientConfig::new("o", "r", GitHubAuth::Token(Secret::from("ghp_x")));
             cfg.api_url = Some(url.to_owned());
-            GithubClient::new(&cfg)
+            GitHubClient::new(&cfg)
         };
         for (url, want) in [
             ("http://example.com", UrlError::PlainHttp),

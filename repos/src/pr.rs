@@ -15,7 +15,7 @@ use octocrab::models::issues::Comment;
 use octocrab::models::pulls::PullRequest;
 use octocrab::models::repos::RepoCommit;
 
-use crate::github::{GithubClient, Result};
+use crate::github::{GitHubClient, Result};
 
 /// GitHub rejects issue and PR bodies longer than this many characters.
 pub const GITHUB_BODY_LIMIT: usize = 65_536;
@@ -72,7 +72,7 @@ pub struct PrInfo {
     pub labels: Vec<String>,
 }
 
-/// What [`GithubClient::open_or_update_pr`] did.
+/// What [`GitHubClient::open_or_update_pr`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrOutcome {
     /// A new PR was opened.
@@ -86,7 +86,7 @@ pub enum PrOutcome {
     CapReached,
 }
 
-/// What [`GithubClient::upsert_sticky_comment`] did.
+/// What [`GitHubClient::upsert_sticky_comment`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommentOutcome {
     /// A new comment was posted.
@@ -224,7 +224,7 @@ struct Created {
 /// GitHub's cap on a check run's output summary.
 const CHECK_SUMMARY_LIMIT: usize = 65_535;
 
-impl GithubClient {
+impl GitHubClient {
     /// The open PR for `branch`, else an open PR the bot wrote with exactly
     /// `title` (found again after the branch naming changed or the head
     /// filter missed it, so a restart never opens a duplicate).

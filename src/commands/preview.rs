@@ -6,7 +6,7 @@ use flotilla_auditor::preview::{PolicyRules, PreviewReport, Validator, print};
 use flotilla_auditor::schema::CrdSchemas;
 use flotilla_auditor::targets::load_targets;
 use flotilla_fleet::{Fleet, Policies, PolicyMode};
-use flotilla_repos::github::{GithubAuth, GithubClient, GithubConfig, Secret};
+use flotilla_repos::github::{GitHubAuth, GitHubClient, GitHubClientConfig, Secret};
 use flotilla_repos::pr::{CommitState, GITHUB_BODY_LIMIT, PREVIEW_MARKER};
 use flotilla_repos::remote::{check_api_url, scrub_userinfo};
 use std::collections::BTreeMap;
@@ -243,9 +243,9 @@ async fn post(report: &PreviewReport, pr: &str, args: &PreviewArgs) -> Result<()
         parse_pr_ref(pr).ok_or_else(|| format!("--github-pr {pr}: expected OWNER/REPO#NUMBER"))?;
     let token = std::env::var(&args.github_token_env)
         .map_err(|_| format!("--github-pr needs a token in ${}", args.github_token_env))?;
-    let mut cfg = GithubConfig::new(owner, repo, GithubAuth::Token(Secret::from(token)));
+    let mut cfg = GitHubClientConfig::new(owner, repo, GitHubAuth::Token(Secret::from(token)));
     cfg.api_url = args.github_url.clone();
-    let client = GithubClient::new(&cfg).map_err(|e| error_chain(&e))?;
+    let client = GitHubClient::new(&cfg).map_err(|e| error_chain(&e))?;
     let room = GITHUB_BODY_LIMIT - PREVIEW_MARKER.len() - 1;
     let body = print::markdown(report, room);
     client

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use flotilla_tests::github_double::{DOUBLE_TOKEN, GithubDouble};
+use flotilla_tests::github_double::{DOUBLE_TOKEN, GitHubDouble};
 use flotilla_tests::replay::ReplayServer;
 
 /// The audited cluster.
@@ -86,7 +86,7 @@ impl Drop for GitServer {
 
 impl GitServer {
     /// Clone the fixture bundle bare under `base` and serve it.
-    pub fn start(base: &Path, double: &GithubDouble) -> GitServer {
+    pub fn start(base: &Path, double: &GitHubDouble) -> GitServer {
         let bare = base.join(OWNER).join(format!("{REPO}.git"));
         std::fs::create_dir_all(bare.parent().unwrap()).unwrap();
         let bundle = fixture().join("repo.bundle");
@@ -198,7 +198,7 @@ pub struct World {
     /// The folder (checkouts, kubeconfig, token, configs).
     pub tmp: tempfile::TempDir,
     /// GitHub.
-    pub double: GithubDouble,
+    pub double: GitHubDouble,
     /// Git.
     pub git: GitServer,
     /// The cluster, and the Leases.
@@ -209,7 +209,7 @@ impl World {
     /// Start the three servers.
     pub async fn start() -> World {
         let tmp = tempfile::tempdir().unwrap();
-        let double = GithubDouble::start(OWNER, REPO).await;
+        let double = GitHubDouble::start(OWNER, REPO).await;
         let git = GitServer::start(&tmp.path().join("srv"), &double);
         let replay = ReplayServer::start(fixture().join("snapshot-drifted"))
             .await

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flotilla_tests::github_double::{DOUBLE_TOKEN, GithubDouble};
+use flotilla_tests::github_double::{DOUBLE_TOKEN, GitHubDouble};
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -135,7 +135,7 @@ fn empty_fleet_repo(dir: &Path) {
 /// flotilla it is any host, so the token must not go there over http.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preview_refuses_a_plain_http_github_url_and_sends_nothing() {
-    let double = GithubDouble::start("contoso", "fleet").await;
+    let double = GitHubDouble::start("contoso", "fleet").await;
     let tmp = tempfile::tempdir().unwrap();
     empty_fleet_repo(tmp.path());
     let port = double.url().rsplit(':').next().unwrap().to_owned();

@@ -5,13 +5,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flotilla_repos::github::{
-    Error, GithubAuth, GithubClient, GithubConfig, RetryPolicy, Secret, Sleeper,
+    Error, GitHubAuth, GitHubClient, GitHubClientConfig, RetryPolicy, Secret, Sleeper,
 };
 use flotilla_repos::pr::{
     BotIdentity, CheckConclusion, CommentOutcome, CommitState, PREVIEW_MARKER, PrOutcome, PrSpec,
 };
 use flotilla_tests::github_double::{
-    APP_ID, AuthKind, DOUBLE_TOKEN, DoubleCommit, GithubDouble, INSTALLATION_ID, sha_of,
+    APP_ID, AuthKind, DOUBLE_TOKEN, DoubleCommit, GitHubDouble, INSTALLATION_ID, sha_of,
 };
 
 const OWNER: &str = "contoso";
@@ -38,8 +38,9 @@ impl Sleeper for RecordingSleeper {
     }
 }
 
-fn config(api_url: String) -> GithubConfig {
-    let mut cfg = GithubConfig::new(OWNER, REPO, GithubAuth::Token(Secret::from(DOUBLE_TOKEN)));
+fn config(api_url: String) -> GitHubClientConfig {
+    let mut cfg =
+        GitHubClientConfig::new(OWNER, REPO, GitHubAuth::Token(Secret::from(DOUBLE_TOKEN)));
     cfg.api_url = Some(api_url);
     cfg.retry = RetryPolicy {
         max_attempts: 3,
@@ -49,9 +50,9 @@ fn config(api_url: String) -> GithubConfig {
     cfg
 }
 
-fn client(double: &GithubDouble) -> (GithubClient, Arc<RecordingSleeper>) {
+fn client(double: &GitHubDouble) -> (GitHubClient, Arc<RecordingSleeper>) {
     let sleeper = Arc::new(RecordingSleeper::default());
-    let client = GithubClient::new(&config(double.url()))
+    let client = GitHubClient::new(&config(double.url()))
         .unwrap()
         .with_sleeper(sleeper.clone());
     (client, sleeper)
@@ -70,7 +71,7 @@ fn spec(cluster: &str, body: &str, fingerprint: &str) -> PrSpec {
 }
 
 /// What the git side does before a PR is opened: push the bot's commit.
-fn push_bot_branch(double: &GithubDouble, cluster: &str) {
+fn push_bot_branch(double: &GitHubDouble, cluster: &str) {
     let branch = PrSpec::drift_branch(cluster);
     double.push(&branch, DoubleCommit::bot(&sha_of(&branch)));
 }
@@ -91,7 +92,7 @@ fn now() -> u64 {
 
 #[tokio::test]
 async fn opening_creates_exactly_one_labelled_pr_and_repeating_changes_nothing() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "aks-eus2-01");
     let (gh, _) = client(&double);
     let s = spec("aks-eus2-01", "## Drift\n\n- Deployment/app", "fp1");
@@ -124,10 +125,10 @@ async fn opening_creates_exactly_one_labelled_pr_and_repeating_changes_nothing()
 
 #[tokio::test]
 async fn opening_updating_and_leaving_alone_each_do_what_they_say() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
     let (gh, _) = client(&double);
-    let writes = |d: &GithubDouble| d.request_log().iter().filter(|r| r.method != "GET").count();
+    let writes = |d: &GitHubDouble| d.request_log().iter().filter(|r| r.method != "GET").count();
 
     let PrOutcome::Opened(n) = gh
         .open_or_update_pr(&spec("c1", "b", "f"), 10)
@@ -177,7 +178,7 @@ async fn opening_updating_and_leaving_alone_each_do_what_they_say() {
 
 #[tokio::test]
 async fn a_personal_token_is_handed_to_git_as_is() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     let (gh, _) = client(&double);
     assert_eq!(
         flotilla_repos::github::ExposeSecret::expose_secret(&gh.git_token().await.unwrap()),
@@ -188,7 +189,7 @@ async fn a_personal_token_is_handed_to_git_as_is() {
 
 #[tokio::test]
 async fn a_secondary_limit_without_retry_after_waits_a_minute() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     let (gh, sleeper) = client(&double);
     double.fail_next(1, 403, &[]);
     // The test policy allows 5s at most, so the minute is refused at once.
@@ -202,7 +203,7 @@ async fn a_secondary_limit_without_retry_after_waits_a_minute() {
 
 #[tokio::test]
 async fn changed_findings_update_the_body_in_place() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
     let (gh, _) = client(&double);
     let PrOutcome::Opened(n) = gh
@@ -227,7 +228,7 @@ async fn changed_findings_update_the_body_in_place() {
 
 #[tokio::test]
 async fn a_restarted_client_finds_the_existing_pr_by_branch_and_by_title() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
     let s = spec("c1", "body", "fp");
     let PrOutcome::Opened(n) = client(&double).0.open_or_update_pr(&s, 10).await.unwrap() else {
@@ -259,7 +260,7 @@ async fn a_restarted_client_finds_the_existing_pr_by_branch_and_by_title() {
 
 #[tokio::test]
 async fn closing_comments_then_closes() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
     let (gh, _) = client(&double);
     let PrOutcome::Opened(n) = gh
@@ -286,7 +287,7 @@ async fn closing_comments_then_closes() {
 
 #[tokio::test]
 async fn the_cap_on_open_prs_is_respected() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     let (gh, _) = client(&double);
     for c in ["c1", "c2", "c3"] {
         push_bot_branch(&double, c);
@@ -321,7 +322,7 @@ async fn the_cap_on_open_prs_is_respected() {
 
 #[tokio::test]
 async fn a_human_push_is_detected() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
     let (gh, _) = client(&double);
     let PrOutcome::Opened(n) = gh
@@ -354,7 +355,7 @@ async fn a_human_push_is_detected() {
 
 #[tokio::test]
 async fn secondary_rate_limit_is_retried_after_retry_after() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
     let (gh, sleeper) = client(&double);
     double.fail_next(1, 403, &[("retry-after", "1")]);
@@ -381,8 +382,8 @@ async fn secondary_rate_limit_is_retried_after_retry_after() {
 
 #[tokio::test]
 async fn secondary_rate_limit_really_waits_on_the_real_clock() {
-    let double = GithubDouble::start(OWNER, REPO).await;
-    let gh = GithubClient::new(&config(double.url())).unwrap();
+    let double = GitHubDouble::start(OWNER, REPO).await;
+    let gh = GitHubClient::new(&config(double.url())).unwrap();
     double.fail_next(1, 403, &[("retry-after", "1")]);
     let started = std::time::Instant::now();
     assert!(gh.find_pr("a", "b").await.unwrap().is_none());
@@ -392,7 +393,7 @@ async fn secondary_rate_limit_really_waits_on_the_real_clock() {
 
 #[tokio::test]
 async fn too_many_requests_honours_retry_after_and_primary_limit_waits_for_reset() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     let (gh, sleeper) = client(&double);
     double.fail_next(1, 429, &[("retry-after", "3")]);
     let reset = (now() + 2).to_string();
@@ -417,7 +418,7 @@ async fn too_many_requests_honours_retry_after_and_primary_limit_waits_for_reset
 
 #[tokio::test]
 async fn server_errors_are_retried_with_backoff() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     let (gh, sleeper) = client(&double);
     double.fail_next(1, 502, &[]);
     double.fail_next(1, 503, &[]);
@@ -432,7 +433,7 @@ async fn server_errors_are_retried_with_backoff() {
 
 #[tokio::test]
 async fn an_exhausted_budget_is_a_typed_error() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     let (gh, _) = client(&double);
     double.fail_next(3, 429, &[("retry-after", "1")]);
     let err = gh.find_pr("a", "b").await.unwrap_err();
@@ -467,7 +468,7 @@ async fn an_exhausted_budget_is_a_typed_error() {
 
 #[tokio::test]
 async fn a_wait_longer_than_allowed_fails_at_once() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     let (gh, sleeper) = client(&double);
     let reset = (now() + 3600).to_string();
     double.fail_next(
@@ -494,7 +495,7 @@ async fn a_wait_longer_than_allowed_fails_at_once() {
 
 #[tokio::test]
 async fn other_client_errors_are_not_retried() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     let (gh, sleeper) = client(&double);
     // No branch pushed: GitHub answers 422 for an unknown head.
     let err = gh
@@ -511,7 +512,7 @@ async fn other_client_errors_are_not_retried() {
 
 #[tokio::test]
 async fn the_sticky_comment_is_created_once_then_edited_across_restarts() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
     let (gh, _) = client(&double);
     let PrOutcome::Opened(n) = gh
@@ -563,7 +564,7 @@ async fn the_sticky_comment_is_created_once_then_edited_across_restarts() {
 
 #[tokio::test]
 async fn duplicate_sticky_comments_are_healed_to_one() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
     let (gh, _) = client(&double);
     let PrOutcome::Opened(n) = gh
@@ -593,7 +594,7 @@ async fn duplicate_sticky_comments_are_healed_to_one() {
 
 #[tokio::test]
 async fn an_oversized_body_is_truncated_to_what_github_accepts() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
     let (gh, _) = client(&double);
     let huge = "| Deployment | app | replicas 3 → 5 |\n".repeat(5000);
@@ -618,7 +619,7 @@ async fn an_oversized_body_is_truncated_to_what_github_accepts() {
 
 #[tokio::test]
 async fn a_commit_status_is_set() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     let (gh, _) = client(&double);
     let sha = sha_of("head");
     let long = "x".repeat(300);
@@ -660,11 +661,11 @@ async fn a_commit_status_is_set() {
 
 #[tokio::test]
 async fn the_token_never_shows_in_debug_or_errors() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     let mut cfg = config(double.url());
     let secret = "ghp_wrongwrongwrong42";
-    cfg.auth = GithubAuth::Token(Secret::from(secret));
-    let gh = GithubClient::new(&cfg).unwrap();
+    cfg.auth = GitHubAuth::Token(Secret::from(secret));
+    let gh = GitHubClient::new(&cfg).unwrap();
     let err = gh.find_pr("a", "b").await.unwrap_err();
     assert_eq!(err.status(), Some(401));
     for shown in [
@@ -681,9 +682,9 @@ async fn the_token_never_shows_in_debug_or_errors() {
 
 #[tokio::test]
 async fn github_enterprise_base_path_is_used() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
-    let gh = GithubClient::new(&config(double.enterprise_url())).unwrap();
+    let gh = GitHubClient::new(&config(double.enterprise_url())).unwrap();
     let PrOutcome::Opened(n) = gh
         .open_or_update_pr(&spec("c1", "b", "f"), 10)
         .await
@@ -722,17 +723,17 @@ fn app_private_key(dir: &std::path::Path) -> String {
 
 #[tokio::test]
 async fn a_github_app_installation_token_is_minted_and_used() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(double.enterprise_url());
-    cfg.auth = GithubAuth::App {
+    cfg.auth = GitHubAuth::App {
         app_id: APP_ID,
         private_key_pem: Secret::from(app_private_key(dir.path())),
         installation_id: INSTALLATION_ID,
     };
     assert!(!format!("{cfg:?}").contains("PRIVATE KEY"));
-    let gh = GithubClient::new(&cfg).unwrap();
+    let gh = GitHubClient::new(&cfg).unwrap();
     let PrOutcome::Opened(n) = gh
         .open_or_update_pr(&spec("c1", "b", "f"), 10)
         .await
@@ -790,21 +791,21 @@ async fn a_github_app_installation_token_is_minted_and_used() {
 #[tokio::test]
 async fn a_bad_app_key_is_a_typed_error_without_the_key() {
     let mut cfg = config("http://127.0.0.1:9".to_owned());
-    cfg.auth = GithubAuth::App {
+    cfg.auth = GitHubAuth::App {
         app_id: 7,
         private_key_pem: Secret::from(
             "-----BEGIN RSA PRIVATE KEY-----\nnotakey\n-----END RSA PRIVATE KEY-----\n",
         ),
         installation_id: 1,
     };
-    let err = GithubClient::new(&cfg).unwrap_err();
+    let err = GitHubClient::new(&cfg).unwrap_err();
     assert!(matches!(err, Error::AppKey { app_id: 7, .. }), "{err:?}");
     assert!(!format!("{err} {err:?}").contains("notakey"));
 }
 
 #[tokio::test]
 async fn a_lost_create_answer_does_not_duplicate_the_pr() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
     let (gh, _) = client(&double);
     // GitHub creates the PR, the gateway answers 502; the retry gets 422.
@@ -835,7 +836,7 @@ async fn a_lost_create_answer_does_not_duplicate_the_pr() {
 
 #[tokio::test]
 async fn faults_can_target_one_route() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     push_bot_branch(&double, "c1");
     let (gh, _) = client(&double);
     double.fail_next_to("POST", "/repos/contoso/fleet/issues/1/labels", 3, 503);
@@ -863,7 +864,7 @@ async fn an_unreachable_github_is_a_transport_error_after_the_budget() {
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
     let sleeper = Arc::new(RecordingSleeper::default());
-    let gh = GithubClient::new(&config(url))
+    let gh = GitHubClient::new(&config(url))
         .unwrap()
         .with_sleeper(sleeper.clone());
     let err = gh.find_pr("a", "b").await.unwrap_err();
@@ -877,7 +878,7 @@ async fn an_unreachable_github_is_a_transport_error_after_the_budget() {
 
 #[tokio::test]
 async fn a_check_run_with_a_personal_token_is_refused_without_retry() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     let (gh, sleeper) = client(&double);
     let err = gh
         .set_check_run(

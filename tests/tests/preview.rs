@@ -21,9 +21,9 @@ use flotilla_auditor::preview::{
 };
 use flotilla_auditor::schema::CrdSchemas;
 use flotilla_render::{RenderCache, RenderOptions};
-use flotilla_repos::github::{GithubAuth, GithubClient, GithubConfig, Secret};
+use flotilla_repos::github::{GitHubAuth, GitHubClient, GitHubClientConfig, Secret};
 use flotilla_repos::pr::{PREVIEW_MARKER, PrOutcome, PrSpec};
-use flotilla_tests::github_double::{DOUBLE_TOKEN, DoubleCommit, GithubDouble, sha_of};
+use flotilla_tests::github_double::{DOUBLE_TOKEN, DoubleCommit, GitHubDouble, sha_of};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -1118,15 +1118,16 @@ const OWNER: &str = "contoso";
 const REPO: &str = "fleet-gitops";
 
 /// Open a PR on the double the way a person would (a pushed branch, then the PR).
-async fn open_pr(double: &GithubDouble) -> u64 {
+async fn open_pr(double: &GitHubDouble) -> u64 {
     let branch = "web-1.1";
     double.push(
         branch,
         DoubleCommit::human(&sha_of(branch), "Dev", "dev@contoso.example"),
     );
-    let mut cfg = GithubConfig::new(OWNER, REPO, GithubAuth::Token(Secret::from(DOUBLE_TOKEN)));
+    let mut cfg =
+        GitHubClientConfig::new(OWNER, REPO, GitHubAuth::Token(Secret::from(DOUBLE_TOKEN)));
     cfg.api_url = Some(double.url());
-    let gh = GithubClient::new(&cfg).expect("github client");
+    let gh = GitHubClient::new(&cfg).expect("github client");
     let spec = PrSpec {
         cluster: String::new(),
         branch: branch.to_owned(),
@@ -1146,7 +1147,7 @@ async fn open_pr(double: &GithubDouble) -> u64 {
 /// so the double keeps answering.
 async fn preview_on_pr(
     repo: &Arc<FluxRepo>,
-    double: &GithubDouble,
+    double: &GitHubDouble,
     number: u64,
     base: &str,
     head: &str,
@@ -1179,7 +1180,7 @@ fn unescape(markdown: &str) -> String {
     .fold(markdown.to_owned(), |s, (from, to)| s.replace(from, to))
 }
 
-fn sticky(double: &GithubDouble, number: u64) -> Vec<flotilla_tests::github_double::DoubleComment> {
+fn sticky(double: &GitHubDouble, number: u64) -> Vec<flotilla_tests::github_double::DoubleComment> {
     double
         .comments(number)
         .into_iter()
@@ -1189,7 +1190,7 @@ fn sticky(double: &GithubDouble, number: u64) -> Vec<flotilla_tests::github_doub
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pr_gets_one_sticky_comment_and_a_status_per_head() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     let number = open_pr(&double).await;
     let repo = Arc::new(FluxRepo::new());
     let base = repo.head();
@@ -1260,7 +1261,7 @@ async fn the_pr_gets_one_sticky_comment_and_a_status_per_head() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preview_too_long_for_one_comment_is_truncated_and_still_posted() {
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     let number = open_pr(&double).await;
     let repo = Arc::new(FluxRepo::new());
     let many = |value: &str| {

@@ -18,7 +18,7 @@ use flotilla_serve::bot::drift_pr::HELD_MARKER;
 use flotilla_serve::bot::{Runner, RunnerOptions};
 use flotilla_serve::config::ServeConfig;
 use flotilla_serve::{self as serve, CycleRunner};
-use flotilla_tests::github_double::{DOUBLE_TOKEN, DoubleCommit, GithubDouble, sha_of};
+use flotilla_tests::github_double::{DOUBLE_TOKEN, DoubleCommit, GitHubDouble, sha_of};
 use flotilla_tests::replay::ReplayServer;
 
 #[path = "../support/mod.rs"]
@@ -107,7 +107,7 @@ impl Drop for GitServer {
 }
 
 impl GitServer {
-    fn start(base: &Path, double: &GithubDouble) -> GitServer {
+    fn start(base: &Path, double: &GitHubDouble) -> GitServer {
         let bare = base.join(OWNER).join(format!("{REPO}.git"));
         std::fs::create_dir_all(bare.parent().unwrap()).unwrap();
         let bundle = fixture().join("repo.bundle");
@@ -207,7 +207,7 @@ fn write_kubeconfig(path: &Path, server: &str) {
 /// Everything one scenario needs.
 struct World {
     tmp: tempfile::TempDir,
-    double: GithubDouble,
+    double: GitHubDouble,
     git: GitServer,
     replay: ReplayServer,
     config: ServeConfig,
@@ -221,7 +221,7 @@ impl World {
     /// `actions` is the YAML of `pr.actions` (indented under it).
     async fn start_with(interval: &str, actions: &str) -> World {
         let tmp = tempfile::tempdir().unwrap();
-        let double = GithubDouble::start(OWNER, REPO).await;
+        let double = GitHubDouble::start(OWNER, REPO).await;
         let git = GitServer::start(&tmp.path().join("srv"), &double);
         let replay = ReplayServer::start(fixture().join("snapshot-drifted"))
             .await

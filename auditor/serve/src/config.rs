@@ -262,7 +262,7 @@ pub struct GitHubConfig {
 }
 
 /// GitHub credentials, by reference: where they are, never their value
-/// (flotilla-repos' `GithubAuth` holds the value, read at the last moment).
+/// (flotilla-repos' `GitHubAuth` holds the value, read at the last moment).
 #[derive(Debug, Clone, PartialEq)]
 pub enum GitHubAuthRef {
     /// A token (PAT or fine-grained).

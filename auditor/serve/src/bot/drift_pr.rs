@@ -41,7 +41,7 @@ use flotilla_live::Live;
 use flotilla_render::Desired;
 use flotilla_repos::branch::{self, BranchCommit, BranchUpdate, Identity};
 use flotilla_repos::git::{self, GitAuth};
-use flotilla_repos::github::{self, GithubClient};
+use flotilla_repos::github::{self, GitHubClient};
 use flotilla_repos::pr::{BotIdentity, PrOutcome, PrSpec};
 use sha2::{Digest, Sha256};
 
@@ -136,7 +136,7 @@ pub enum Published {
 #[derive(Debug)]
 pub struct Context<'a> {
     /// GitHub, bound to the GitOps repository.
-    pub client: &'a GithubClient,
+    pub client: &'a GitHubClient,
     /// The checkout the audit read (its object database takes the commit).
     pub repo_dir: &'a Path,
     /// Credentials for the push.
