@@ -190,7 +190,7 @@ pub async fn audit_target_with_stats(
 
 async fn audit_target_in_span(
     checkout: &Checkout,
-    target: &Target,
+    target: &AuditedCluster,
     render: &RenderOptions,
     diff_opts: &DiffOptions,
 ) -> (ClusterReport, ClusterStats) {

@@ -78,7 +78,7 @@ impl LiveObjects {
             )),
             Err(e) => Err(format!(
                 "cannot list {kind}s in namespace {namespace}: {}",
-                crate::findings::error_chain(&super::KubeError::from(e))
+                flotilla_core::findings::error_chain(&flotilla_live::KubeError::from(e))
             )),
         }
     }

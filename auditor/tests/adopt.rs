@@ -193,7 +193,7 @@ fn service_ports_are_adopted_by_their_keys() {
             "kustomize.toolkit.fluxcd.io/namespace": "flux-system"});
         s
     };
-    let live = flotilla_auditor::live::Live {
+    let live = flotilla_core::live::Live {
         objects: vec![
             live_svc(
                 "moved",

@@ -3,9 +3,9 @@
 //! clusters of one run are polled on one task (a span entered and held
 //! across an await would wrap the other clusters' events too).
 
-use flotilla_auditor::audit::{Checkout, LiveTarget, Target, audit_all};
-use flotilla_auditor::desired::RenderOptions;
-use flotilla_auditor::diff::DiffOptions;
+use flotilla_auditor::audit::{AuditedCluster, Checkout, LiveTarget, audit_all};
+use flotilla_core::diff::DiffOptions;
+use flotilla_render::RenderOptions;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tracing::field::{Field, Visit};
@@ -102,11 +102,11 @@ async fn each_clusters_events_are_inside_its_own_span_only() {
         root: repo.path().to_owned(),
         revision: None,
     };
-    let targets: Vec<Target> = ["c1", "c2"]
+    let targets: Vec<AuditedCluster> = ["c1", "c2"]
         .iter()
-        .map(|c| Target {
+        .map(|c| AuditedCluster {
             name: (*c).to_owned(),
-            entry: Target::default_entry(c),
+            entry: AuditedCluster::default_entry(c),
             live: LiveTarget::Snapshot(snapshot()),
             hub: None,
         })

@@ -672,7 +672,7 @@ fn kustomize_build_error_names_the_path_and_stderr_and_spares_the_rest() {
         .write("other/cm.yaml", &configmap("fine", "  k: v\n"));
     let desired = repo.render();
     assert_eq!(desired.errors.len(), 1, "{:?}", desired.errors);
-    let message = flotilla_auditor::findings::error_chain(&desired.errors[0]);
+    let message = flotilla_core::findings::error_chain(&desired.errors[0]);
     assert!(message.contains("flux-system/apps"), "{message}");
     assert!(message.contains("kustomize build apps failed"), "{message}");
     assert!(
@@ -715,7 +715,7 @@ fn strict_substitution_fails_the_kustomization_that_uses_an_unset_variable() {
     };
     let desired = render(repo.path(), "clusters/c", &opts).unwrap();
     assert_eq!(desired.errors.len(), 1, "{:?}", desired.errors);
-    let message = flotilla_auditor::findings::error_chain(&desired.errors[0]);
+    let message = flotilla_core::findings::error_chain(&desired.errors[0]);
     assert!(
         message.contains("flux-system/apps") && message.contains("unset"),
         "{message}"
@@ -882,7 +882,7 @@ fn error_of(desired: &Desired, kustomization: &str) -> String {
         .errors
         .iter()
         .find(|e| e.kustomization.0.as_ref().map(|k| k.name.as_str()) == Some(kustomization))
-        .map(|e| flotilla_auditor::findings::error_chain(e))
+        .map(|e| flotilla_core::findings::error_chain(e))
         .unwrap_or_else(|| panic!("no error for {kustomization}: {:?}", desired.errors))
 }
 

@@ -5,7 +5,7 @@ use flotilla_live::{RecordOptions, RecordSummary, SecretValues, client_for, reco
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{EXIT_OK};
+use super::{EXIT_OK, fail};
 
 /// Record a cluster's live state (read-only: discovery and one LIST per type).
 ///

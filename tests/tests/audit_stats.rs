@@ -59,7 +59,6 @@ fn label(line: &str) -> String {
         ["openapi", ..] => "get openapi".to_owned(),
         ["api", _, resource] => format!("list {resource}"),
         ["apis", group, _, resource] => format!("list {resource}.{group}"),
-        ["openapi", ..] => "get openapi".to_owned(),
         _ => "get discovery".to_owned(),
     }
 }

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flotilla::bot::{Runner, RunnerOptions};
-use flotilla_auditor::serve::{self, CycleRunner, config::ServeConfig};
 use flotilla_repos::github::RetryPolicy;
+use flotilla_serve::bot::{Runner, RunnerOptions};
+use flotilla_serve::{self as serve, CycleRunner, config::ServeConfig};
 
 #[path = "../support/mod.rs"]
 mod support;

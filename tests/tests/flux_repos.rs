@@ -97,7 +97,7 @@ fn summary(desired: &Desired) -> Value {
     let errors: Vec<String> = desired
         .errors
         .iter()
-        .map(|e| flotilla_auditor::findings::error_chain(e))
+        .map(|e| flotilla_core::findings::error_chain(e))
         .collect();
     json!({
         "objects": objects,

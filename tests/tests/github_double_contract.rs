@@ -44,10 +44,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use flotilla_repos::github::{GithubAuth, GithubClient, GithubConfig, RetryPolicy, Secret};
+use flotilla_repos::github::{GitHubAuth, GitHubClient, GitHubClientConfig, RetryPolicy, Secret};
 use flotilla_repos::pr::{BotIdentity, CheckConclusion, CommitState, PREVIEW_MARKER, PrSpec};
 use flotilla_tests::github_double::{
-    APP_ID, DOUBLE_TOKEN, DoubleCommit, GithubDouble, INSTALLATION_ID, LoggedRequest,
+    APP_ID, DOUBLE_TOKEN, DoubleCommit, GitHubDouble, INSTALLATION_ID, LoggedRequest,
     served_routes, sha_of,
 };
 use serde_json::{Map, Value, json};
@@ -307,8 +307,8 @@ fn contract_problems(extract: &Value, log: &[LoggedRequest]) -> BTreeSet<String>
     problems
 }
 
-fn config(api_url: String, auth: GithubAuth) -> GithubConfig {
-    let mut cfg = GithubConfig::new(OWNER, REPO, auth);
+fn config(api_url: String, auth: GitHubAuth) -> GitHubClientConfig {
+    let mut cfg = GitHubClientConfig::new(OWNER, REPO, auth);
     cfg.api_url = Some(api_url);
     cfg.retry = RetryPolicy {
         max_attempts: 1,
@@ -334,7 +334,7 @@ fn app_private_key(dir: &std::path::Path) -> String {
 
 /// One request over plain HTTP/1.1 with the double's token, for the routes
 /// the bots do not call; the double logs its answer. Returns the status.
-async fn raw(double: &GithubDouble, method: &str, path: &str, body: Option<Value>) -> u16 {
+async fn raw(double: &GitHubDouble, method: &str, path: &str, body: Option<Value>) -> u16 {
     let addr = double.url().trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
@@ -357,11 +357,11 @@ async fn raw(double: &GithubDouble, method: &str, path: &str, body: Option<Value
 
 /// Drive the double the way the bots and the people around them do, and
 /// return what did not succeed (the scenario expects every step to).
-async fn run_scenario(double: &GithubDouble) -> Vec<String> {
+async fn run_scenario(double: &GitHubDouble) -> Vec<String> {
     let mut failed = Vec::new();
-    let gh = GithubClient::new(&config(
+    let gh = GitHubClient::new(&config(
         double.url(),
-        GithubAuth::Token(Secret::new(DOUBLE_TOKEN)),
+        GitHubAuth::Token(Secret::from(DOUBLE_TOKEN)),
     ))
     .unwrap();
     let mut step = |what: &str, ok: bool| {
@@ -464,11 +464,11 @@ async fn run_scenario(double: &GithubDouble) -> Vec<String> {
 
     // A GitHub App: an installation token, then a check run on the PR head.
     let dir = tempfile::tempdir().unwrap();
-    let app = GithubClient::new(&config(
+    let app = GitHubClient::new(&config(
         double.url(),
-        GithubAuth::App {
+        GitHubAuth::App {
             app_id: APP_ID,
-            private_key_pem: Secret::new(app_private_key(dir.path())),
+            private_key_pem: Secret::from(app_private_key(dir.path())),
             installation_id: INSTALLATION_ID,
         },
     ))
@@ -538,7 +538,7 @@ async fn run_scenario(double: &GithubDouble) -> Vec<String> {
 #[tokio::test]
 async fn every_answer_has_what_github_always_sends() {
     let extract = extract();
-    let double = GithubDouble::start(OWNER, REPO).await;
+    let double = GitHubDouble::start(OWNER, REPO).await;
     let failed = run_scenario(&double).await;
     let log = double.request_log();
     assert!(

@@ -3,7 +3,7 @@
 //! kubeconfig context, the API path, the resource type, the file.
 //!
 //! No message repeats its cause: the cause is the `#[source]`, printed once
-//! by [`crate::findings::error_chain`]. kube-rs's own errors do repeat
+//! by [`flotilla_core::findings::error_chain`]. kube-rs's own errors do repeat
 //! theirs (`HyperError: {0}` with the same error as `source()`, and an API
 //! error prints its `Status` twice, `ApiError: {0} ({0:?})`, see
 //! kube-rs/kube `kube-client/src/error.rs`), so they reach the chain

@@ -6,7 +6,7 @@
 //! collected in [`super::Desired::errors`] so the others still render.
 //!
 //! A message never repeats its cause: the cause is the `#[source]`, and
-//! [`crate::findings::error_chain`] prints `message: cause: cause`.
+//! [`flotilla_core::findings::error_chain`] prints `message: cause: cause`.
 
 use super::confine::{Refusal, shown_url};
 use super::stage::LinkTarget;

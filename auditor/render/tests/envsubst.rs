@@ -391,7 +391,7 @@ fn check_varsub(
         .errors
         .iter()
         .filter(|e| e.kustomization.0.as_ref().is_some_and(|k| k.name == name))
-        .map(|e| flotilla_auditor::findings::error_chain(e))
+        .map(|e| flotilla_core::findings::error_chain(e))
         .collect();
     if expect["error"].as_bool().unwrap_or(false) {
         let want = expect["error_contains"].as_str().unwrap_or_default();

@@ -380,7 +380,7 @@ fn wrong_age_key_names_the_recipients() {
     let err = sops::decrypt_value(&yaml(&kc("global/secret.yaml")), &age_keys())
         .unwrap_err()
         .at("global/secret.yaml");
-    let text = flotilla_auditor::findings::error_chain(&err);
+    let text = flotilla_core::findings::error_chain(&err);
     assert!(
         text.starts_with("global/secret.yaml: no key to decrypt"),
         "{text}"
@@ -516,10 +516,7 @@ fn canary_no_failure_shows_plaintext_or_ciphertext() {
     ];
     assert!(errors.len() >= 14);
     for err in &errors {
-        assert_clean(
-            "error display",
-            &flotilla_auditor::findings::error_chain(err),
-        );
+        assert_clean("error display", &flotilla_core::findings::error_chain(err));
         assert_clean("error debug", &format!("{err:?}"));
     }
     // Successful results print as redacted too.

@@ -87,7 +87,7 @@ pub enum Error {
         /// Cause (kube-lease-manager's error, whose message repeats its
         /// kube-rs cause: see [`lease_error`]).
         #[source]
-        source: crate::live::KubeError,
+        source: flotilla_live::KubeError,
     },
 }
 
@@ -111,7 +111,7 @@ pub enum NotLeader {
     },
     /// The Lease could not be read back.
     #[error("the lease could not be read back")]
-    Unconfirmed(#[source] crate::live::KubeError),
+    Unconfirmed(#[source] flotilla_live::KubeError),
 }
 
 /// Whether this replica leads, and the fence each write goes through.
@@ -571,13 +571,13 @@ impl Election {
 }
 
 /// kube-lease-manager's error as a link of the cause chain: its kube-rs
-/// error goes through [`crate::live::KubeError`] (the API server's answer,
+/// error goes through [`flotilla_live::KubeError`] (the API server's answer,
 /// once); its own messages (`Kube error: {0}`, kube-lease-manager
 /// `src/error.rs`) repeat their cause, so they are printed as they are.
-fn lease_error(error: kube_lease_manager::LeaseManagerError) -> crate::live::KubeError {
+fn lease_error(error: kube_lease_manager::LeaseManagerError) -> flotilla_live::KubeError {
     match error {
         kube_lease_manager::LeaseManagerError::KubeError(e) => e.into(),
-        other => crate::live::KubeError::foreign(other),
+        other => flotilla_live::KubeError::foreign(other),
     }
 }
 

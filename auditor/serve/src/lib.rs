@@ -227,7 +227,7 @@ impl Error {
 }
 
 /// The error and its causes on one line, for logs and `/readyz` readers.
-pub use crate::findings::error_chain;
+pub use flotilla_core::findings::error_chain;
 
 /// The result of fetching the GitOps repository.
 #[derive(Debug, Clone, PartialEq, Eq)]

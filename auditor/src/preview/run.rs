@@ -96,7 +96,7 @@ async fn preview_cluster(req: &PreviewRequest<'_>, name: &str) -> ClusterPreview
                 cluster: name.to_owned(),
                 errors: vec![format!(
                     "read live state: {}",
-                    crate::findings::error_chain(&e)
+                    flotilla_core::findings::error_chain(&e)
                 )],
                 ..Default::default()
             });
@@ -203,7 +203,7 @@ async fn render_at(
     }
     audit::render_desired(checkout, entry, render)
         .await
-        .map_err(|e| crate::findings::error_chain(&e))
+        .map_err(|e| flotilla_core::findings::error_chain(&e))
 }
 
 async fn live_drift(
@@ -218,7 +218,7 @@ async fn live_drift(
             cluster: name.to_owned(),
             errors: vec![format!(
                 "read live state: {}",
-                crate::findings::error_chain(&e)
+                flotilla_core::findings::error_chain(&e)
             )],
             ..Default::default()
         },

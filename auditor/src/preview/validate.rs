@@ -42,7 +42,7 @@ pub fn validate(head: &Desired, validator: &Validator) -> Vec<Problem> {
             kustomization,
             path,
             object: None,
-            message: crate::findings::error_chain(error.source.as_ref()),
+            message: flotilla_core::findings::error_chain(error.source.as_ref()),
             preexisting: false,
             advisory: false,
         });

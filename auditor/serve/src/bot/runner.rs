@@ -39,7 +39,9 @@ use flotilla_render::sops::Keyring;
 use flotilla_render::{ClusterObjectsRef, Desired, RenderCache, RenderOptions, commit_of};
 use flotilla_repos::branch::Identity;
 use flotilla_repos::git::{self, GitAuth};
-use flotilla_repos::github::{self, GithubAuth, GithubClient, GithubConfig, RetryPolicy, Secret};
+use flotilla_repos::github::{
+    self, GitHubAuth, GitHubClient, GitHubClientConfig, RetryPolicy, Secret,
+};
 use flotilla_repos::pr::PrOutcome;
 use flotilla_repos::remote::scrub_userinfo;
 
@@ -277,7 +279,7 @@ impl Runner {
 
     async fn publish_all(
         &self,
-        client: &GithubClient,
+        client: &GitHubClient,
         push_auth: &GitAuth,
         reports: &[ClusterReport],
     ) -> Result<(), Error> {
@@ -381,17 +383,17 @@ impl Runner {
     }
 
     /// The GitHub client, built per publish so a rotated token is read.
-    fn github_client(&self, gh: &GitHubConfig) -> Result<GithubClient, Error> {
+    fn github_client(&self, gh: &GitHubConfig) -> Result<GitHubClient, Error> {
         let (owner, repo) = self.owner_repo.clone().unwrap_or_default();
         let auth = match &gh.auth {
-            GitHubAuthRef::Token(source) => {
-                GithubAuth::Token(Secret::from(read_secret(source).map_err(github_auth_error)?))
-            }
+            GitHubAuthRef::Token(source) => GitHubAuth::Token(Secret::from(
+                read_secret(source).map_err(github_auth_error)?,
+            )),
             GitHubAuthRef::App {
                 app_id,
                 key_file,
                 installation_id,
-            } => GithubAuth::App {
+            } => GitHubAuth::App {
                 app_id: *app_id,
                 private_key_pem: Secret::from(
                     std::fs::read_to_string(key_file).map_err(github_auth_error)?,
@@ -399,15 +401,15 @@ impl Runner {
                 installation_id: *installation_id,
             },
         };
-        let mut cfg = GithubConfig::new(owner, repo, auth);
+        let mut cfg = GitHubClientConfig::new(owner, repo, auth);
         cfg.api_url = Some(gh.url.clone());
         cfg.retry = self.options.github_retry;
-        GithubClient::new(&cfg).map_err(github_error)
+        GitHubClient::new(&cfg).map_err(github_error)
     }
 
     /// Push credentials: the repo's own, else (GitHub App) an installation
     /// token, else none.
-    async fn push_auth(&self, client: &GithubClient) -> Result<GitAuth, Error> {
+    async fn push_auth(&self, client: &GitHubClient) -> Result<GitAuth, Error> {
         match &self.config.repo.auth {
             // The push's own credentials: a failure to read them fails the
             // push, whatever the next fetch makes of them.
