@@ -277,27 +277,12 @@ pub(crate) fn clock_seconds(text: &str) -> Option<u32> {
 mod tests {
     use super::*;
 
+    /// The grammar's own table is in `flotilla_core::duration`; here, what
+    /// the fleet's checks make of it.
     #[test]
     fn go_durations_parse_like_go() {
-        let s = 1_000_000_000;
-        for (text, nanos) in [
-            ("0", 0),
-            ("1s", s),
-            ("1.5s", s * 3 / 2),
-            (".5s", s / 2),
-            ("1.s", s),
-            ("1h30m", 5_400 * s),
-            ("300ms", 300_000_000),
-            ("1us", 1_000),
-            ("1µs", 1_000),
-            ("2ns", 2),
-            ("0.1ns", 0),
-            (MAX_GO_DURATION, i64::MAX as u64),
-            ("9223372036854775807ns", i64::MAX as u64),
-            ("2562047h", 2_562_047 * 3_600 * s),
-        ] {
-            assert_eq!(go_duration_nanos(text), Some(nanos), "{text}");
-        }
+        assert_eq!(go_duration_nanos("1h30m"), Some(5_400_000_000_000));
+        assert_eq!(go_duration_nanos(MAX_GO_DURATION), Some(i64::MAX as u64));
         for bad in ["", "1", "s", ".s", "1d", "1 s", "-1s", "+1s", "1.5.5s"] {
             assert_eq!(go_duration(bad), Err(DurationError::Malformed), "{bad}");
             assert!(!is_go_duration(bad), "{bad}");

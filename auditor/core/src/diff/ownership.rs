@@ -131,8 +131,9 @@ fn owned_depth(fields: &Map<String, Value>, live: &Value, path: &[Segment]) -> O
     owned
 }
 
-/// The `k:`, `v:` or `i:` entry for a live list item.
-fn find_item<'a>(
+/// The `k:`, `v:` or `i:` entry for a live list item (also what
+/// [`super::reverts`] walks managedFields with).
+pub(super) fn find_item<'a>(
     node: &'a Map<String, Value>,
     item: Option<&Value>,
     index: usize,

@@ -27,6 +27,7 @@
 //! `modified` path and per `missing`/`unmanaged` finding out.
 
 use super::live_at;
+use super::ownership::find_item;
 use crate::desired::{Desired, DesiredObject, KustomizationRef};
 use crate::findings::{Finding, FindingClass, RevertCode, Reverts};
 use crate::object::{ObjectKey, meta_str};
@@ -676,33 +677,6 @@ fn walk(fields: &Map<String, Value>, live: &Value, tokens: &[String]) -> Walk {
         node = child;
     }
     Walk::Reached
-}
-
-/// The `i:`, `k:` or `v:` entry for a live list item.
-fn find_item<'a>(
-    node: &'a Map<String, Value>,
-    item: Option<&Value>,
-    index: usize,
-) -> Option<&'a Value> {
-    if let Some(v) = node.get(&format!("i:{index}")) {
-        return Some(v);
-    }
-    let item = item?;
-    node.iter().find_map(|(key, child)| {
-        let matches = if let Some(json) = key.strip_prefix("k:") {
-            serde_json::from_str::<Map<String, Value>>(json).is_ok_and(|k| {
-                k.iter().all(|(f, want)| {
-                    item.get(f)
-                        .is_some_and(|have| super::normalize::scalars_equal(want, have, false))
-                })
-            })
-        } else if let Some(json) = key.strip_prefix("v:") {
-            serde_json::from_str::<Value>(json).is_ok_and(|v| &v == item)
-        } else {
-            false
-        };
-        matches.then_some(child)
-    })
 }
 
 /// Whether `id` (`<namespace>_<name>_<group>_<kind>`, the format of
