@@ -30,7 +30,7 @@
 
 use super::line_diff::{Line, line_diff};
 use super::summary::{object_name, one_line, short_revision};
-use crate::findings::{ClusterReport, FieldChange, Finding, FindingClass, Report};
+use crate::findings::{ClusterReport, FieldChange, Finding, FindingClass, Report, Reverts};
 use base64::Engine;
 use jiff::Timestamp;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -548,7 +548,7 @@ fn findings_table(body: &mut String, report: &ClusterReport, level: u8) {
         body,
         "<h{level}>Findings</h{level}>\n<table class=\"findings\">\n<caption>Findings of {}: Git is the repository's value, live the cluster's</caption>\n\
          <thead><tr><th scope=\"col\">Class</th><th scope=\"col\">Object</th><th scope=\"col\">Kustomization</th><th scope=\"col\">Field</th>\
-         <th scope=\"col\">Git</th><th scope=\"col\">Live</th><th scope=\"col\">Who / when</th>{more_head}</tr></thead>\n<tbody>",
+         <th scope=\"col\">Git</th><th scope=\"col\">Live</th><th scope=\"col\">Who / when</th><th scope=\"col\">Will Flux undo it?</th>{more_head}</tr></thead>\n<tbody>",
         escape(&report.cluster)
     );
     for f in &report.findings {
@@ -567,6 +567,7 @@ fn finding_rows(body: &mut String, f: &Finding, more: bool) {
         "<td>{}</td><th scope=\"row\">{object}</th><td>{kustomization}</td>",
         f.class.as_str()
     );
+    let reverts = reverts_cell(f.reverts.as_ref());
     if f.class == FindingClass::Modified && !f.paths.is_empty() {
         for c in &f.paths {
             let extra = if more {
@@ -576,9 +577,10 @@ fn finding_rows(body: &mut String, f: &Finding, more: bool) {
             } else {
                 String::new()
             };
+            let reverts = reverts_cell(c.reverts.as_ref());
             let _ = writeln!(
                 body,
-                "<tr>{head}<td class=\"v\">{}</td>{}<td>{}</td>{extra}</tr>",
+                "<tr>{head}<td class=\"v\">{}</td>{}<td>{}</td>{reverts}{extra}</tr>",
                 escape(&c.field),
                 change_cells(c),
                 who(c.manager.as_deref(), c.time.as_deref())
@@ -623,8 +625,18 @@ fn finding_rows(body: &mut String, f: &Finding, more: bool) {
     };
     let _ = writeln!(
         body,
-        "<tr>{head}<td class=\"v\">{field}</td><td>{git}</td><td>{live}</td><td>{who}</td>{extra}</tr>"
+        "<tr>{head}<td class=\"v\">{field}</td><td>{git}</td><td>{live}</td><td>{who}</td>{reverts}{extra}</tr>"
     );
+}
+
+/// Whether Flux undoes a drift, in the text report's words
+/// ([`super::text::reverts_line`]); empty where the report does not say
+/// (health findings).
+fn reverts_cell(r: Option<&Reverts>) -> String {
+    let text = r
+        .map(|r| escape(&super::text::reverts_line(r)))
+        .unwrap_or_default();
+    format!("<td>{text}</td>")
 }
 
 /// The Git and live cells of one changed field: masked when secret; a
@@ -682,6 +694,7 @@ const FINDING_KEYS: &[&str] = &[
     "paths",
     "manager",
     "condition",
+    "reverts",
 ];
 const CHANGE_KEYS: &[&str] = &[
     "path",
@@ -691,6 +704,7 @@ const CHANGE_KEYS: &[&str] = &[
     "manager",
     "time",
     "sensitive",
+    "reverts",
 ];
 
 /// The fields of `item`'s JSON form not in `known`, leaving out empty ones,
@@ -1198,10 +1212,10 @@ mod tests {
             body.contains("<h2>Not compared</h2>\n<p>fields: 2; objects: 1</p>"),
             "{body}"
         );
-        let finding = json!({"class": "missing", "reverts": {"reverts": true, "code": "flux-creates", "within": "10m"}});
+        let finding = json!({"class": "missing", "reverts": {"reverts": true}, "later": {"code": "x", "within": "10m"}});
         assert_eq!(
             inline_fields(&extra_fields(&finding, FINDING_KEYS)),
-            "reverts: reverts: true; code: flux-creates; within: 10m"
+            "later: code: x; within: 10m"
         );
     }
 
