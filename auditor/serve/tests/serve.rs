@@ -666,20 +666,36 @@ async fn github_rate_limit_is_counted_and_the_service_keeps_going() {
 // task waits on a timer, so "nothing arrived for an hour" is asserted exactly
 // and at once, with no sleep on the wall clock and no race with a slow machine.
 
+/// `debounce_changes` over `changes` on a task of its own: its requests,
+/// the shutdown trigger and the task.
+fn spawn_debouncer<S>(
+    changes: S,
+    debounce: Debounce,
+) -> (
+    mpsc::Receiver<AuditRequest>,
+    flotilla_serve::ShutdownTrigger,
+    tokio::task::JoinHandle<()>,
+)
+where
+    S: futures::Stream<Item = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(8);
+    let (trigger, shutdown) = shutdown_channel();
+    let task = tokio::spawn(async move {
+        debounce_changes(changes, CLUSTER, debounce, tx, shutdown).await;
+    });
+    (rx, trigger, task)
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_burst_of_changes_becomes_one_audit_request() {
-    let (tx, mut rx) = mpsc::channel(8);
-    let (_trigger, shutdown) = shutdown_channel();
     let debounce = Debounce {
         quiet: Duration::from_millis(50),
         max_delay: Duration::from_secs(5),
     };
     let start = tokio::time::Instant::now();
     let changes = futures::stream::iter(vec![(); 25]).chain(futures::stream::pending());
-    let task =
-        tokio::spawn(
-            async move { debounce_changes(changes, CLUSTER, debounce, tx, shutdown).await },
-        );
+    let (mut rx, _trigger, task) = spawn_debouncer(changes, debounce);
     let first = rx.recv().await;
     assert_eq!(first, Some(AuditRequest::cluster(CLUSTER, Reason::Watch)));
     assert_eq!(
@@ -695,8 +711,6 @@ async fn a_burst_of_changes_becomes_one_audit_request() {
 
 #[tokio::test(start_paused = true)]
 async fn a_change_inside_the_quiet_period_moves_the_request_back() {
-    let (tx, mut rx) = mpsc::channel(8);
-    let (_trigger, shutdown) = shutdown_channel();
     let debounce = Debounce {
         quiet: Duration::from_millis(50),
         max_delay: Duration::from_secs(5),
@@ -708,10 +722,7 @@ async fn a_change_inside_the_quiet_period_moves_the_request_back() {
             tokio::time::sleep_until(start + Duration::from_millis(at)).await;
         })
         .chain(futures::stream::pending());
-    let task =
-        tokio::spawn(
-            async move { debounce_changes(changes, CLUSTER, debounce, tx, shutdown).await },
-        );
+    let (mut rx, _trigger, task) = spawn_debouncer(changes, debounce);
     tokio::time::sleep(Duration::from_millis(89)).await;
     assert!(
         rx.try_recv().is_err(),
@@ -730,8 +741,6 @@ async fn a_change_inside_the_quiet_period_moves_the_request_back() {
 
 #[tokio::test(start_paused = true)]
 async fn changes_that_never_settle_still_trigger_after_the_max_delay() {
-    let (tx, mut rx) = mpsc::channel(8);
-    let (trigger, shutdown) = shutdown_channel();
     let debounce = Debounce {
         quiet: Duration::from_secs(3600),
         max_delay: Duration::from_millis(100),
@@ -742,10 +751,7 @@ async fn changes_that_never_settle_still_trigger_after_the_max_delay() {
         tokio::time::sleep(Duration::from_millis(10)).await;
         Some(((), ()))
     });
-    let task =
-        tokio::spawn(
-            async move { debounce_changes(changes, CLUSTER, debounce, tx, shutdown).await },
-        );
+    let (mut rx, trigger, task) = spawn_debouncer(changes, debounce);
     let request = rx.recv().await;
     assert_eq!(request.map(|r| r.reason), Some(Reason::Watch));
     // The burst began with the first change (10 ms); max_delay later it fires.
