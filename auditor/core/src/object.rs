@@ -162,6 +162,13 @@ impl fmt::Display for ObjectKey {
     }
 }
 
+/// An object's `apiVersion`, empty when it has none.
+pub fn api_version_of(obj: &Value) -> &str {
+    obj.get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 /// The group part of an `apiVersion` (`apps/v1` → `apps`, `v1` → ``).
 pub fn group_of(api_version: &str) -> &str {
     match api_version.rsplit_once('/') {

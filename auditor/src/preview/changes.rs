@@ -10,6 +10,7 @@ use super::{ChangeKind, FieldDelta, ObjectChange};
 use flotilla_core::diff::compare::{Schema, compare_object};
 use flotilla_core::diff::redact::redact;
 use flotilla_core::object::ObjectKey;
+use flotilla_core::object::api_version_of;
 use flotilla_core::secret::is_secret;
 use flotilla_live::ListSemantics;
 use flotilla_render::{Desired, DesiredObject};
@@ -73,12 +74,7 @@ fn object_change(
 ) -> ObjectChange {
     ObjectChange {
         change,
-        api_version: obj
-            .object
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
+        api_version: api_version_of(&obj.object).to_owned(),
         kind: key.kind.clone(),
         namespace: key.namespace.clone(),
         name: key.name.clone(),

@@ -10,6 +10,7 @@ use super::typed::check_core;
 use super::{Problem, ProblemClass};
 use crate::schema::{self, CrdSchemas};
 use flotilla_core::object::ObjectKey;
+use flotilla_core::object::api_version_of;
 use flotilla_render::flux::{is_flux_kustomization, reference_of};
 use flotilla_render::{Desired, KustomizationRef};
 use serde_json::Value;
@@ -153,10 +154,7 @@ fn schema_problems(obj: &Value, sets: [&CrdSchemas; 2]) -> Vec<String> {
     if let Some(problems) = check_core(obj) {
         return problems;
     }
-    let api_version = obj
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let api_version = api_version_of(obj);
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
     // Kinds no schema describes (a CRD installed outside this repository)
     // are left to the API server.

@@ -5,6 +5,7 @@
 //! fails to, and a stale one has not seen the audited commit yet.
 
 use crate::findings::{Condition, Finding, FindingClass};
+use crate::object::api_version_of;
 use crate::object::{ObjectKey, group_of};
 use serde_json::Value;
 
@@ -49,11 +50,7 @@ pub fn flux_health(
         }
         let make = |class, condition| Finding {
             class,
-            api_version: obj
-                .get("apiVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+            api_version: api_version_of(obj).to_owned(),
             kind: key.kind.clone(),
             namespace: key.namespace.clone(),
             name: key.name.clone(),

@@ -26,6 +26,7 @@ pub use ignore::{IgnoreError, IgnoreRule, IgnoreRules};
 use crate::desired::{Desired, DesiredObject, NotRenderedReason};
 use crate::findings::{FieldChange, Finding, FindingClass};
 use crate::live::{ListSemantics, Live, SchemaGraph};
+use crate::object::api_version_of;
 use crate::object::{ObjectKey, builtin_namespaced, meta_str};
 use crate::secret::is_secret;
 use controller_owned::ControllerOwned;
@@ -406,12 +407,7 @@ fn object_finding(
 ) -> Finding {
     Finding {
         class,
-        api_version: d
-            .object
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
+        api_version: api_version_of(&d.object).to_owned(),
         kind: key.kind.clone(),
         namespace: key.namespace.clone(),
         name: key.name.clone(),

@@ -7,6 +7,7 @@
 //! though, and each rule below keeps one kind of them out.
 
 use crate::findings::{Finding, FindingClass};
+use crate::object::api_version_of;
 use crate::object::{ObjectKey, meta_str};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -107,11 +108,7 @@ fn helm_made(obj: &Value) -> bool {
 fn finding(obj: &Value, key: ObjectKey) -> Finding {
     Finding {
         class: FindingClass::Unmanaged,
-        api_version: obj
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
+        api_version: api_version_of(obj).to_owned(),
         kind: key.kind,
         namespace: key.namespace,
         name: key.name,
