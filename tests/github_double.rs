@@ -446,6 +446,20 @@ fn strip_enterprise(path: &str) -> &str {
     path.strip_prefix("/api/v3").unwrap_or(path)
 }
 
+/// A throwaway RSA key made with the real `openssl`, as an App's key would be.
+pub fn app_private_key(dir: &std::path::Path) -> String {
+    let path = dir.join("app.pem");
+    let status = std::process::Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&path)
+        .arg("2048")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success(), "openssl genrsa failed");
+    std::fs::read_to_string(path).unwrap()
+}
+
 /// A deterministic 40-hex sha for a name.
 pub fn sha_of(name: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

@@ -48,7 +48,7 @@ use flotilla_repos::github::{GitHubAuth, GitHubClient, GitHubClientConfig, Retry
 use flotilla_repos::pr::{BotIdentity, CheckConclusion, CommitState, PREVIEW_MARKER, PrSpec};
 use flotilla_tests::github_double::{
     APP_ID, DOUBLE_TOKEN, DoubleCommit, GitHubDouble, INSTALLATION_ID, LoggedRequest,
-    served_routes, sha_of,
+    app_private_key, served_routes, sha_of,
 };
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -316,20 +316,6 @@ fn config(api_url: String, auth: GitHubAuth) -> GitHubClientConfig {
         max_delay: Duration::from_secs(1),
     };
     cfg
-}
-
-/// A throwaway RSA key made with the real `openssl`, as an App's key would be.
-fn app_private_key(dir: &std::path::Path) -> String {
-    let path = dir.join("app.pem");
-    let status = std::process::Command::new("openssl")
-        .args(["genrsa", "-traditional", "-out"])
-        .arg(&path)
-        .arg("2048")
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl runs");
-    assert!(status.success(), "openssl genrsa failed");
-    std::fs::read_to_string(path).unwrap()
 }
 
 /// One request over plain HTTP/1.1 with the double's token, for the routes

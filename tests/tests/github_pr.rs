@@ -11,7 +11,8 @@ use flotilla_repos::pr::{
     BotIdentity, CheckConclusion, CommentOutcome, CommitState, PREVIEW_MARKER, PrOutcome, PrSpec,
 };
 use flotilla_tests::github_double::{
-    APP_ID, AuthKind, DOUBLE_TOKEN, DoubleCommit, GitHubDouble, INSTALLATION_ID, sha_of,
+    APP_ID, AuthKind, DOUBLE_TOKEN, DoubleCommit, GitHubDouble, INSTALLATION_ID, app_private_key,
+    sha_of,
 };
 
 const OWNER: &str = "contoso";
@@ -705,20 +706,6 @@ async fn github_enterprise_base_path_is_used() {
             "{r:?}"
         );
     }
-}
-
-/// A throwaway RSA key made with the real `openssl`, as an App's key would be.
-fn app_private_key(dir: &std::path::Path) -> String {
-    let path = dir.join("app.pem");
-    let status = std::process::Command::new("openssl")
-        .args(["genrsa", "-traditional", "-out"])
-        .arg(&path)
-        .arg("2048")
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl runs");
-    assert!(status.success(), "openssl genrsa failed");
-    std::fs::read_to_string(path).unwrap()
 }
 
 #[tokio::test]
