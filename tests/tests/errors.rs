@@ -21,7 +21,7 @@ mod support;
 mod world;
 
 use support::flotilla;
-use world::{CLUSTER, World};
+use world::{CLUSTER, World, git};
 
 /// The kubeconfig token; it must never show.
 const TOKEN: &str = "kube-canary-token-731946";
@@ -141,17 +141,6 @@ fn a_missing_crds_folder_shows_the_os_error() {
         run.stderr
     );
     assert!(run.stderr.contains("missing"), "{}", run.stderr);
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
 }
 
 /// A git repository whose cluster `c` does not render: its entry path's
